@@ -1,0 +1,22 @@
+# Multi-stage build: compile both binaries, ship them in a small image as a non-root user.
+FROM rust:1.95-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock build.rs ./
+COPY proto ./proto
+COPY src ./src
+COPY emulator ./emulator
+COPY tests ./tests
+RUN cargo build --release --locked --bins \
+ && install -m 0755 target/release/aws-flightsql target/release/ec2-emulator /usr/local/bin/
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin flightsql
+COPY --from=build /usr/local/bin/aws-flightsql /usr/local/bin/ec2-emulator /usr/local/bin/
+USER flightsql
+ENV AWS_FLIGHTSQL_LISTEN=0.0.0.0:50051
+EXPOSE 50051
+ENTRYPOINT ["aws-flightsql"]
+CMD ["serve"]

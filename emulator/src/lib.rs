@@ -1,0 +1,50 @@
+//! `ec2-emulator`: an emulator of the AWS EC2 Query API for the store-image-task operations
+//! (`DescribeStoreImageTasks`, `CreateStoreImageTask`) and `DescribeRegions`, faithful to
+//! `EC2-CONTRACT.md` so that AWS's own clients (the Rust SDK, botocore) parse its answers.
+//!
+//! One server serves every configured region, telling them apart by the SigV4 credential
+//! scope. Each region has deterministic sample data (from a seed); tasks progress with the
+//! emulator's clock, which tests may freeze and step; latency, throttling, failures and denied
+//! actions can be injected. Test hooks under `/_emulator` expose the state and a request log.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use ec2_emulator::{Emulator, EmulatorOptions};
+//! let emulator = Emulator::start("127.0.0.1:0".parse()?, EmulatorOptions::default()).await?;
+//! println!("point the SDK at {}", emulator.endpoint_url());
+//! emulator.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Modules, in the order a request meets them: `http` (router and pipeline), `auth`
+//! (region from the credential scope), `params` (form fields to typed requests), `faults`,
+//! `actions`, `store` (per-region state, listing, creation), `token` (pagination), `xml`
+//! (answers), `error` (EC2 error codes); around them `config`, `clock`, `sample` (seeded
+//! data), `requests` (the log), `hooks` (`/_emulator`) and `emulator` (the handle).
+
+#![warn(missing_docs)]
+
+mod actions;
+mod auth;
+mod clock;
+mod config;
+mod emulator;
+mod error;
+mod faults;
+mod hooks;
+mod http;
+mod params;
+mod requests;
+mod sample;
+mod store;
+mod token;
+mod xml;
+
+pub use crate::clock::format_timestamp;
+pub use crate::config::{ConfigError, ConfigUpdate, EffectiveConfig, EmulatorOptions, Faults};
+pub use crate::emulator::Emulator;
+pub use crate::http::REQUEST_ID_HEADER;
+pub use crate::params::{is_ami_id, MAX_IMAGE_IDS, MAX_RESULTS};
+pub use crate::requests::RequestRecord;
+pub use crate::store::{ObjectTag, TaskView, LISTING_WINDOW};

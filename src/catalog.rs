@@ -1,0 +1,135 @@
+//! The SQL catalog: a DataFusion `SessionContext` with catalog `aws`, schema `ec2` and its
+//! tables, `information_schema`, and the settings that make the seed's camelCase column
+//! names work unquoted. The Flight layer asks it for a context per statement.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
+use datafusion::catalog::{
+    CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
+};
+use datafusion::common::{Result, TableReference};
+use datafusion::execution::context::SessionContext;
+use datafusion::prelude::SessionConfig;
+
+use crate::ec2::Ec2Clients;
+use crate::table::{RegionSet, StoreImageTasksTable, TABLE_NAME};
+
+/// The catalog every table lives in.
+pub const CATALOG: &str = "aws";
+/// The schema of the EC2 tables.
+pub const SCHEMA: &str = "ec2";
+
+/// The server's tables, shared by every statement.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    catalog: Arc<MemoryCatalogProvider>,
+    default_regions: RegionSet,
+}
+
+impl Catalog {
+    /// The catalog `aws` with schema `ec2` and its tables reading through `clients`.
+    pub fn new(clients: Ec2Clients, regions: RegionSet) -> Result<Self> {
+        let schema = Arc::new(MemorySchemaProvider::new());
+        schema.register_table(
+            TABLE_NAME.to_owned(),
+            Arc::new(StoreImageTasksTable::new(clients, regions.clone())),
+        )?;
+        let catalog = Arc::new(MemoryCatalogProvider::new());
+        catalog.register_schema(SCHEMA, schema)?;
+        Ok(Catalog {
+            catalog,
+            default_regions: regions,
+        })
+    }
+
+    /// The regions asked when a query names none.
+    pub fn default_regions(&self) -> &RegionSet {
+        &self.default_regions
+    }
+
+    /// A fresh session over the shared tables, with `catalog`/`schema` as the defaults for
+    /// unqualified names (`aws`/`ec2` when `None`).
+    pub fn session(&self, catalog: Option<&str>, schema: Option<&str>) -> SessionContext {
+        let mut config = SessionConfig::new()
+            .with_default_catalog_and_schema(catalog.unwrap_or(CATALOG), schema.unwrap_or(SCHEMA))
+            .with_create_default_catalog_and_schema(false)
+            .with_information_schema(true);
+        let options = config.options_mut();
+        // Column names are the seed's camelCase (amiId, storeTaskState): keep identifiers
+        // as written instead of renaming the columns.
+        options.sql_parser.enable_ident_normalization = false;
+        // Flight SQL clients (JDBC 18.x in particular) cannot read the View types.
+        options.sql_parser.map_string_types_to_utf8view = false;
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_catalog(
+            CATALOG,
+            Arc::clone(&self.catalog) as Arc<dyn CatalogProvider>,
+        );
+        ctx
+    }
+
+    /// The catalogs, schemas and tables for the Flight SQL metadata commands, read from
+    /// `information_schema.tables` (so its own views are listed too), sorted.
+    pub async fn tables(&self) -> Result<Vec<TableInfo>> {
+        let ctx = self.session(None, None);
+        let batches = ctx
+            .sql(
+                "SELECT table_catalog, table_schema, table_name, table_type \
+                 FROM information_schema.tables",
+            )
+            .await?
+            .collect()
+            .await?;
+        let mut out = Vec::new();
+        for batch in &batches {
+            let column = |i: usize| -> Result<Vec<String>> {
+                let array = cast(batch.column(i), &DataType::Utf8)?;
+                Ok(array
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.unwrap_or_default().to_owned())
+                    .collect())
+            };
+            let (catalogs, schemas, names, types) =
+                (column(0)?, column(1)?, column(2)?, column(3)?);
+            for i in 0..batch.num_rows() {
+                let reference = TableReference::full(
+                    catalogs[i].as_str(),
+                    schemas[i].as_str(),
+                    names[i].as_str(),
+                );
+                let schema = ctx.table_provider(reference).await?.schema();
+                out.push(TableInfo {
+                    catalog: catalogs[i].clone(),
+                    schema: schemas[i].clone(),
+                    name: names[i].clone(),
+                    table_type: match types[i].as_str() {
+                        "BASE TABLE" => "TABLE".to_owned(),
+                        other => other.to_owned(),
+                    },
+                    arrow_schema: schema,
+                });
+            }
+        }
+        out.sort_by(|a, b| (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name)));
+        Ok(out)
+    }
+}
+
+/// One table as the Flight SQL metadata commands list it.
+#[derive(Debug, Clone)]
+pub struct TableInfo {
+    /// Its catalog.
+    pub catalog: String,
+    /// Its schema.
+    pub schema: String,
+    /// Its name.
+    pub name: String,
+    /// `TABLE`, `VIEW`, `LOCAL TEMPORARY`.
+    pub table_type: String,
+    /// Its Arrow schema.
+    pub arrow_schema: SchemaRef,
+}

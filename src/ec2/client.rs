@@ -1,0 +1,153 @@
+//! Per-region EC2 clients. One `SdkConfig` is loaded from the standard aws-config chain
+//! (environment, profiles, SSO, IMDS) and a client is made per region on first use, all
+//! pointed at the same endpoint override when one is set (the emulator, a proxy).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::Client;
+
+use super::error::AwsError;
+
+/// Where the server's AWS credentials come from.
+#[derive(Clone, Default)]
+pub enum Credentials {
+    /// The standard aws-config chain: environment, profile, SSO, container or instance role.
+    #[default]
+    DefaultChain,
+    /// Fixed keys (the demo's dummy credentials, tests).
+    Static {
+        /// Access key id.
+        access_key_id: String,
+        /// Secret access key.
+        secret_access_key: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Credentials::DefaultChain => f.write_str("DefaultChain"),
+            // Never print the keys.
+            Credentials::Static { .. } => f.write_str("Static { .. }"),
+        }
+    }
+}
+
+/// How to reach AWS.
+#[derive(Debug, Clone, Default)]
+pub struct AwsConfig {
+    /// Send every request to this URL instead of `ec2.<region>.amazonaws.com`.
+    /// `None` also honours `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_EC2` through aws-config.
+    pub endpoint_url: Option<String>,
+    /// Where credentials come from.
+    pub credentials: Credentials,
+    /// The region used when nothing else names one; `None` = the aws-config chain's region,
+    /// else `us-east-1`.
+    pub default_region: Option<String>,
+}
+
+/// EC2 clients, one per region, sharing one loaded configuration.
+#[derive(Clone)]
+pub struct Ec2Clients {
+    base: SdkConfig,
+    default_region: String,
+    clients: Arc<Mutex<HashMap<String, Client>>>,
+}
+
+impl std::fmt::Debug for Ec2Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ec2Clients")
+            .field("default_region", &self.default_region)
+            .field("endpoint_url", &self.base.endpoint_url())
+            .finish()
+    }
+}
+
+impl Ec2Clients {
+    /// Loads the AWS configuration.
+    pub async fn load(config: &AwsConfig) -> Self {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(30))
+                .build(),
+        );
+        if let Some(url) = &config.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        if let Credentials::Static {
+            access_key_id,
+            secret_access_key,
+        } = &config.credentials
+        {
+            loader = loader.credentials_provider(aws_sdk_ec2::config::Credentials::new(
+                access_key_id,
+                secret_access_key,
+                None,
+                None,
+                "aws-flightsql-static",
+            ));
+        }
+        if let Some(region) = &config.default_region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let base = loader.load().await;
+        let default_region = base
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        Ec2Clients {
+            base,
+            default_region,
+            clients: Arc::default(),
+        }
+    }
+
+    /// The region used when a statement names none.
+    pub fn default_region(&self) -> &str {
+        &self.default_region
+    }
+
+    /// The client for one region.
+    pub fn client(&self, region: &str) -> Client {
+        let mut clients = self.clients.lock().expect("client map poisoned");
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                let conf = aws_sdk_ec2::config::Builder::from(&self.base)
+                    .region(Region::new(region.to_owned()))
+                    .build();
+                Client::from_conf(conf)
+            })
+            .clone()
+    }
+
+    /// Every region enabled for the account (`DescribeRegions`, opt-in status
+    /// `opt-in-not-required` or `opted-in`), sorted.
+    pub async fn enabled_regions(&self) -> Result<Vec<String>, AwsError> {
+        let region = self.default_region.clone();
+        let out = self
+            .client(&region)
+            .describe_regions()
+            .send()
+            .await
+            .map_err(|e| AwsError::from_sdk(&region, "DescribeRegions", e))?;
+        let mut regions: Vec<String> = out
+            .regions()
+            .iter()
+            .filter(|r| {
+                matches!(
+                    r.opt_in_status(),
+                    Some("opt-in-not-required") | Some("opted-in") | None
+                )
+            })
+            .filter_map(|r| r.region_name().map(str::to_owned))
+            .collect();
+        regions.sort();
+        Ok(regions)
+    }
+}

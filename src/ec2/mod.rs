@@ -1,0 +1,11 @@
+//! The AWS side: per-region EC2 clients built from the standard aws-config chain, the
+//! `DescribeStoreImageTasks` page stream, and the error type of this layer. Nothing here
+//! knows about Flight or DataFusion.
+
+mod client;
+mod error;
+mod pages;
+
+pub use client::{AwsConfig, Credentials, Ec2Clients};
+pub use error::{AwsError, AwsErrorKind};
+pub use pages::{DescribeRequest, StoreImageTask, TaskPage};

@@ -1,0 +1,292 @@
+//! The GetSqlInfo answers: what this server is and which SQL it speaks. DBeaver, Tableau
+//! and the ADBC drivers read these at connect time and fail on missing ones.
+
+use std::collections::BTreeMap;
+
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::{
+    SqlInfo, SqlNullOrdering, SqlSupportedTransaction, SqlSupportsConvert, SupportedSqlGrammar,
+};
+
+/// `SupportedAnsi92SqlGrammarLevel::ANSI92_ENTRY_SQL` (the enum is not re-exported).
+const ANSI92_ENTRY_SQL: i32 = 0;
+
+/// Numeric functions DataFusion provides (checked against the registry in a test).
+pub(crate) const NUMERIC_FUNCTIONS: &[&str] = &[
+    "abs", "acos", "asin", "atan", "atan2", "ceil", "cos", "degrees", "exp", "floor", "ln", "log",
+    "log10", "log2", "pi", "power", "radians", "round", "signum", "sin", "sqrt", "tan", "trunc",
+];
+/// String functions DataFusion provides.
+pub(crate) const STRING_FUNCTIONS: &[&str] = &[
+    "ascii",
+    "btrim",
+    "char_length",
+    "concat",
+    "concat_ws",
+    "initcap",
+    "left",
+    "length",
+    "lower",
+    "lpad",
+    "ltrim",
+    "octet_length",
+    "replace",
+    "repeat",
+    "reverse",
+    "right",
+    "rpad",
+    "rtrim",
+    "split_part",
+    "starts_with",
+    "strpos",
+    "substr",
+    "translate",
+    "upper",
+];
+/// System functions DataFusion provides.
+pub(crate) const SYSTEM_FUNCTIONS: &[&str] = &["arrow_typeof", "coalesce", "nullif", "version"];
+/// Date and time functions DataFusion provides.
+pub(crate) const DATETIME_FUNCTIONS: &[&str] = &[
+    "current_date",
+    "current_time",
+    "date_bin",
+    "date_part",
+    "date_trunc",
+    "from_unixtime",
+    "make_date",
+    "now",
+    "to_char",
+    "to_date",
+    "to_timestamp",
+    "to_unixtime",
+];
+
+const KEYWORDS: &[&str] = &[
+    "ANALYZE", "EXPLAIN", "ILIKE", "LIMIT", "OFFSET", "QUALIFY", "SHOW", "UNNEST", "VERBOSE",
+];
+
+/// Builds the answers. `read_only` says whether INSERT is refused.
+pub(crate) fn sql_info(read_only: bool) -> SqlInfoData {
+    let mut b = SqlInfoDataBuilder::new();
+    b.append(SqlInfo::FlightSqlServerName, env!("CARGO_PKG_NAME"));
+    b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+    b.append(SqlInfo::FlightSqlServerArrowVersion, arrow::ARROW_VERSION);
+    b.append(SqlInfo::FlightSqlServerReadOnly, read_only);
+    b.append(SqlInfo::FlightSqlServerSql, true);
+    b.append(SqlInfo::FlightSqlServerSubstrait, false);
+    b.append(
+        SqlInfo::FlightSqlServerTransaction,
+        SqlSupportedTransaction::None as i32,
+    );
+    b.append(SqlInfo::FlightSqlServerCancel, false);
+    b.append(SqlInfo::FlightSqlServerBulkIngestion, false);
+    b.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, false);
+    b.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
+    b.append(SqlInfo::FlightSqlServerTransactionTimeout, 0i32);
+    b.append(SqlInfo::SqlDdlCatalog, false);
+    b.append(SqlInfo::SqlDdlSchema, false);
+    b.append(SqlInfo::SqlDdlTable, false);
+    // 1 = SQL_CASE_SENSITIVE: identifiers are not folded (amiId stays amiId).
+    b.append(SqlInfo::SqlIdentifierCase, 1i32);
+    b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+    b.append(SqlInfo::SqlQuotedIdentifierCase, 1i32);
+    b.append(SqlInfo::SqlAllTablesAreSelectable, true);
+    b.append(
+        SqlInfo::SqlNullOrdering,
+        SqlNullOrdering::SqlNullsSortedHigh as i32,
+    );
+    b.append(SqlInfo::SqlKeywords, KEYWORDS);
+    b.append(SqlInfo::SqlNumericFunctions, NUMERIC_FUNCTIONS);
+    b.append(SqlInfo::SqlStringFunctions, STRING_FUNCTIONS);
+    b.append(SqlInfo::SqlSystemFunctions, SYSTEM_FUNCTIONS);
+    b.append(SqlInfo::SqlDatetimeFunctions, DATETIME_FUNCTIONS);
+    b.append(SqlInfo::SqlSearchStringEscape, "\\");
+    b.append(SqlInfo::SqlExtraNameCharacters, "");
+    b.append(SqlInfo::SqlSupportsColumnAliasing, true);
+    b.append(SqlInfo::SqlNullPlusNullIsNull, true);
+    b.append(SqlInfo::SqlSupportsConvert, supports_convert());
+    b.append(SqlInfo::SqlSupportsTableCorrelationNames, true);
+    b.append(SqlInfo::SqlSupportsDifferentTableCorrelationNames, false);
+    b.append(SqlInfo::SqlSupportsExpressionsInOrderBy, true);
+    b.append(SqlInfo::SqlSupportsOrderByUnrelated, true);
+    // Bit mask of SqlSupportedGroupBy: GROUP BY unrelated (1) and beyond select (2).
+    b.append(SqlInfo::SqlSupportedGroupBy, 3i32);
+    b.append(SqlInfo::SqlSupportsLikeEscapeClause, true);
+    b.append(SqlInfo::SqlSupportsNonNullableColumns, true);
+    b.append(
+        SqlInfo::SqlSupportedGrammar,
+        SupportedSqlGrammar::SqlCoreGrammar as i32,
+    );
+    b.append(SqlInfo::SqlAnsi92SupportedLevel, ANSI92_ENTRY_SQL);
+    b.append(SqlInfo::SqlSupportsIntegrityEnhancementFacility, false);
+    // 2 = SQL_FULL_OUTER_JOINS.
+    b.append(SqlInfo::SqlOuterJoinsSupportLevel, 2i32);
+    b.append(SqlInfo::SqlSchemaTerm, "schema");
+    b.append(SqlInfo::SqlProcedureTerm, "procedure");
+    b.append(SqlInfo::SqlCatalogTerm, "catalog");
+    b.append(SqlInfo::SqlCatalogAtStart, true);
+    b.append(SqlInfo::SqlSchemasSupportedActions, 0i32);
+    b.append(SqlInfo::SqlCatalogsSupportedActions, 0i32);
+    b.append(SqlInfo::SqlSupportedPositionedCommands, 0i32);
+    b.append(SqlInfo::SqlSelectForUpdateSupported, false);
+    b.append(SqlInfo::SqlStoredProceduresSupported, false);
+    // Bit mask of SqlSupportedSubqueries: comparisons, EXISTS, IN, quantified.
+    b.append(SqlInfo::SqlSupportedSubqueries, 15i32);
+    b.append(SqlInfo::SqlCorrelatedSubqueriesSupported, true);
+    // Bit mask of SqlSupportedUnions: UNION and UNION ALL.
+    b.append(SqlInfo::SqlSupportedUnions, 3i32);
+    for limit in [
+        SqlInfo::SqlMaxBinaryLiteralLength,
+        SqlInfo::SqlMaxCharLiteralLength,
+        SqlInfo::SqlMaxColumnNameLength,
+        SqlInfo::SqlMaxColumnsInGroupBy,
+        SqlInfo::SqlMaxColumnsInIndex,
+        SqlInfo::SqlMaxColumnsInOrderBy,
+        SqlInfo::SqlMaxColumnsInSelect,
+        SqlInfo::SqlMaxColumnsInTable,
+        SqlInfo::SqlMaxConnections,
+        SqlInfo::SqlMaxCursorNameLength,
+        SqlInfo::SqlMaxIndexLength,
+        SqlInfo::SqlDbSchemaNameLength,
+        SqlInfo::SqlMaxProcedureNameLength,
+        SqlInfo::SqlMaxCatalogNameLength,
+        SqlInfo::SqlMaxRowSize,
+        SqlInfo::SqlMaxStatementLength,
+        SqlInfo::SqlMaxStatements,
+        SqlInfo::SqlMaxTableNameLength,
+        SqlInfo::SqlMaxTablesInSelect,
+        SqlInfo::SqlMaxUsernameLength,
+    ] {
+        // 0 = no limit known.
+        b.append(limit, 0i64);
+    }
+    b.append(SqlInfo::SqlMaxRowSizeIncludesBlobs, true);
+    b.append(SqlInfo::SqlDefaultTransactionIsolation, 0i64);
+    b.append(SqlInfo::SqlTransactionsSupported, false);
+    b.append(SqlInfo::SqlSupportedTransactionsIsolationLevels, 0i32);
+    b.append(SqlInfo::SqlDataDefinitionCausesTransactionCommit, false);
+    b.append(SqlInfo::SqlDataDefinitionsInTransactionsIgnored, true);
+    // Bit mask of SqlSupportedResultSetType: forward only (bit 1).
+    b.append(SqlInfo::SqlSupportedResultSetTypes, 2i32);
+    for concurrency in [
+        SqlInfo::SqlSupportedConcurrenciesForResultSetUnspecified,
+        SqlInfo::SqlSupportedConcurrenciesForResultSetForwardOnly,
+        SqlInfo::SqlSupportedConcurrenciesForResultSetScrollSensitive,
+        SqlInfo::SqlSupportedConcurrenciesForResultSetScrollInsensitive,
+    ] {
+        // Bit mask of SqlSupportedResultSetConcurrency: read only (bit 1).
+        b.append(concurrency, 2i32);
+    }
+    b.append(SqlInfo::SqlBatchUpdatesSupported, false);
+    b.append(SqlInfo::SqlSavepointsSupported, false);
+    b.append(SqlInfo::SqlNamedParametersSupported, false);
+    b.append(SqlInfo::SqlLocatorsUpdateCopy, false);
+    b.append(SqlInfo::SqlStoredFunctionsUsingCallSyntaxSupported, false);
+    b.build().expect("static SqlInfo values are valid")
+}
+
+/// Which conversions CAST supports, as the spec's map from type to types.
+fn supports_convert() -> BTreeMap<i32, Vec<i32>> {
+    use SqlSupportsConvert::*;
+    let numeric = [
+        SqlConvertBigint,
+        SqlConvertDecimal,
+        SqlConvertFloat,
+        SqlConvertInteger,
+        SqlConvertNumeric,
+        SqlConvertReal,
+        SqlConvertSmallint,
+        SqlConvertTinyint,
+    ];
+    let text = [SqlConvertChar, SqlConvertVarchar, SqlConvertLongvarchar];
+    let mut map = BTreeMap::new();
+    for from in numeric {
+        let to: Vec<i32> = numeric
+            .iter()
+            .chain(text.iter())
+            .chain([SqlConvertBit].iter())
+            .map(|t| *t as i32)
+            .collect();
+        map.insert(from as i32, to);
+    }
+    for from in text {
+        let to: Vec<i32> = numeric
+            .iter()
+            .chain(text.iter())
+            .chain(
+                [
+                    SqlConvertDate,
+                    SqlConvertTimestamp,
+                    SqlConvertTime,
+                    SqlConvertBit,
+                ]
+                .iter(),
+            )
+            .map(|t| *t as i32)
+            .collect();
+        map.insert(from as i32, to);
+    }
+    map.insert(
+        SqlConvertTimestamp as i32,
+        [
+            SqlConvertTimestamp,
+            SqlConvertDate,
+            SqlConvertTime,
+            SqlConvertVarchar,
+            SqlConvertChar,
+        ]
+        .iter()
+        .map(|t| *t as i32)
+        .collect(),
+    );
+    map.insert(
+        SqlConvertDate as i32,
+        [
+            SqlConvertDate,
+            SqlConvertTimestamp,
+            SqlConvertVarchar,
+            SqlConvertChar,
+        ]
+        .iter()
+        .map(|t| *t as i32)
+        .collect(),
+    );
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::Catalog;
+
+    #[test]
+    fn transactions_entry_is_present() {
+        let data = sql_info(true);
+        let batch = data
+            .record_batch([SqlInfo::FlightSqlServerTransaction as u32])
+            .unwrap();
+        assert_eq!(batch.num_rows(), 1);
+    }
+
+    #[tokio::test]
+    async fn every_listed_function_exists() {
+        let clients = crate::ec2::Ec2Clients::load(&Default::default()).await;
+        let catalog = Catalog::new(
+            clients,
+            crate::table::RegionSet::Fixed(vec!["us-east-1".into()]),
+        )
+        .unwrap();
+        let state = catalog.session(None, None).state();
+        for f in NUMERIC_FUNCTIONS
+            .iter()
+            .chain(STRING_FUNCTIONS)
+            .chain(SYSTEM_FUNCTIONS)
+            .chain(DATETIME_FUNCTIONS)
+        {
+            let known = state.scalar_functions().contains_key(*f)
+                || state.aggregate_functions().contains_key(*f)
+                || ["coalesce", "nullif"].contains(f);
+            assert!(known, "{f} is not a DataFusion function");
+        }
+    }
+}

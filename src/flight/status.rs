@@ -1,0 +1,223 @@
+//! The Flight layer's error type and its mapping to `tonic::Status`: the one place where
+//! errors of every layer get a gRPC code. AWS errors keep their region, code, message and
+//! request id in the status message.
+
+use arrow::error::ArrowError;
+use arrow_flight::error::FlightError;
+use datafusion::error::DataFusionError;
+use tonic::{Code, Status};
+
+use crate::ec2::{AwsError, AwsErrorKind};
+
+/// gRPC trailers must stay small (clients cap headers around 8 KB).
+const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// Everything that can go wrong while serving a Flight SQL request.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Planning or executing the statement failed (SQL errors, AWS errors, ...).
+    #[error(transparent)]
+    DataFusion(#[from] DataFusionError),
+    /// Encoding or decoding Arrow data failed.
+    #[error(transparent)]
+    Arrow(#[from] ArrowError),
+    /// Building a Flight SQL metadata answer failed.
+    #[error(transparent)]
+    Flight(#[from] FlightError),
+    /// The client sent a ticket, handle or message that does not decode.
+    #[error("{0}")]
+    BadRequest(String),
+}
+
+impl ServiceError {
+    /// A bad-request error with this message.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        ServiceError::BadRequest(message.into())
+    }
+}
+
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Status {
+        let (code, message) = match err {
+            ServiceError::DataFusion(e) => datafusion_code(e),
+            ServiceError::Arrow(e) => arrow_code(e),
+            ServiceError::Flight(FlightError::Tonic(status)) => {
+                (status.code(), status.message().to_owned())
+            }
+            ServiceError::Flight(FlightError::Arrow(e)) => arrow_code(e),
+            ServiceError::Flight(e @ FlightError::DecodeError(_))
+            | ServiceError::Flight(e @ FlightError::ProtocolError(_)) => {
+                (Code::InvalidArgument, e.to_string())
+            }
+            ServiceError::Flight(e @ FlightError::NotYetImplemented(_)) => {
+                (Code::Unimplemented, e.to_string())
+            }
+            ServiceError::Flight(e @ FlightError::ExternalError(_)) => {
+                (Code::Internal, e.to_string())
+            }
+            ServiceError::BadRequest(m) => (Code::InvalidArgument, m),
+        };
+        Status::new(code, truncate(message))
+    }
+}
+
+fn aws_code(e: &AwsError) -> Code {
+    match e.kind {
+        AwsErrorKind::Throttled => Code::ResourceExhausted,
+        AwsErrorKind::Unavailable => Code::Unavailable,
+        // The server's own AWS credentials: not the client's fault, nor something the
+        // client's credentials can fix.
+        AwsErrorKind::Credentials => Code::FailedPrecondition,
+        AwsErrorKind::PermissionDenied => Code::PermissionDenied,
+        AwsErrorKind::NotFound => Code::NotFound,
+        AwsErrorKind::InvalidRequest => Code::InvalidArgument,
+    }
+}
+
+fn arrow_code(e: ArrowError) -> (Code, String) {
+    let code = match &e {
+        ArrowError::ExternalError(inner) => {
+            if let Some(aws) = inner.downcast_ref::<AwsError>() {
+                return (aws_code(aws), aws.to_string());
+            }
+            if let Some(df) = inner.downcast_ref::<DataFusionError>() {
+                return datafusion_code_ref(df);
+            }
+            Code::Internal
+        }
+        ArrowError::CastError(_)
+        | ArrowError::ParseError(_)
+        | ArrowError::InvalidArgumentError(_)
+        | ArrowError::DivideByZero
+        | ArrowError::ArithmeticOverflow(_)
+        | ArrowError::ComputeError(_)
+        | ArrowError::SchemaError(_)
+        | ArrowError::JsonError(_)
+        | ArrowError::CsvError(_)
+        | ArrowError::NotYetImplemented(_) => Code::InvalidArgument,
+        ArrowError::MemoryError(_) => Code::ResourceExhausted,
+        ArrowError::IoError(_, _)
+        | ArrowError::IpcError(_)
+        | ArrowError::CDataInterface(_)
+        | ArrowError::DictionaryKeyOverflowError
+        | ArrowError::RunEndIndexOverflowError
+        | ArrowError::OffsetOverflowError(_)
+        | ArrowError::AvroError(_)
+        | ArrowError::ParquetError(_) => Code::Internal,
+    };
+    (code, e.to_string())
+}
+
+fn datafusion_code(e: DataFusionError) -> (Code, String) {
+    datafusion_code_ref(&e)
+}
+
+fn datafusion_code_ref(e: &DataFusionError) -> (Code, String) {
+    let root = e.find_root();
+    let code = match root {
+        DataFusionError::External(inner) => {
+            if let Some(aws) = inner.downcast_ref::<AwsError>() {
+                return (aws_code(aws), aws.to_string());
+            }
+            Code::Internal
+        }
+        DataFusionError::ArrowError(inner, _) => {
+            let (code, _) = arrow_code(clone_arrow(inner));
+            code
+        }
+        DataFusionError::Plan(msg) if is_table_not_found(msg) => Code::NotFound,
+        DataFusionError::SQL(_, _)
+        | DataFusionError::Plan(_)
+        | DataFusionError::SchemaError(_, _)
+        | DataFusionError::Configuration(_)
+        | DataFusionError::Diagnostic(_, _)
+        | DataFusionError::Collection(_) => Code::InvalidArgument,
+        DataFusionError::NotImplemented(_) => Code::Unimplemented,
+        DataFusionError::ResourcesExhausted(_) => Code::ResourceExhausted,
+        DataFusionError::Execution(_)
+        | DataFusionError::ExecutionJoin(_)
+        | DataFusionError::Internal(_)
+        | DataFusionError::IoError(_)
+        | DataFusionError::Substrait(_)
+        | DataFusionError::Context(_, _)
+        | DataFusionError::Shared(_)
+        | DataFusionError::Ffi(_) => Code::Internal,
+        #[allow(unreachable_patterns)]
+        _ => Code::Internal,
+    };
+    (code, root.to_string())
+}
+
+/// DataFusion reports an unknown table as a plan error "table '...' not found".
+fn is_table_not_found(msg: &str) -> bool {
+    msg.starts_with("table '") && msg.ends_with("not found")
+}
+
+/// `ArrowError` is not `Clone`; keep the variant, which is all the code depends on.
+fn clone_arrow(e: &ArrowError) -> ArrowError {
+    match e {
+        ArrowError::CastError(m) => ArrowError::CastError(m.clone()),
+        ArrowError::ParseError(m) => ArrowError::ParseError(m.clone()),
+        ArrowError::InvalidArgumentError(m) => ArrowError::InvalidArgumentError(m.clone()),
+        ArrowError::DivideByZero => ArrowError::DivideByZero,
+        ArrowError::ArithmeticOverflow(m) => ArrowError::ArithmeticOverflow(m.clone()),
+        ArrowError::ComputeError(m) => ArrowError::ComputeError(m.clone()),
+        ArrowError::SchemaError(m) => ArrowError::SchemaError(m.clone()),
+        ArrowError::MemoryError(m) => ArrowError::MemoryError(m.clone()),
+        other => ArrowError::IpcError(other.to_string()),
+    }
+}
+
+fn truncate(mut message: String) -> String {
+    if message.len() > MAX_MESSAGE_BYTES {
+        let mut end = MAX_MESSAGE_BYTES;
+        while !message.is_char_boundary(end) {
+            end -= 1;
+        }
+        message.truncate(end);
+        message.push_str(" … (truncated)");
+    }
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn aws(kind: AwsErrorKind) -> AwsError {
+        AwsError {
+            region: "us-west-2".into(),
+            operation: "DescribeStoreImageTasks",
+            code: Some("X".into()),
+            message: "m".into(),
+            request_id: Some("r".into()),
+            kind,
+        }
+    }
+
+    #[test]
+    fn aws_errors_inside_datafusion_keep_their_meaning() {
+        let e = DataFusionError::External(Box::new(aws(AwsErrorKind::Throttled)));
+        let e = DataFusionError::Context("scan".into(), Box::new(e));
+        let s = Status::from(ServiceError::from(e));
+        assert_eq!(s.code(), Code::ResourceExhausted);
+        assert!(s.message().contains("us-west-2"), "{}", s.message());
+        assert!(s.message().contains("request id r"), "{}", s.message());
+    }
+
+    #[test]
+    fn sql_errors_are_invalid_argument_and_unknown_tables_not_found() {
+        let s = Status::from(ServiceError::from(DataFusionError::Plan("bad".into())));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        let s = Status::from(ServiceError::from(DataFusionError::Plan(
+            "table 'aws.ec2.nope' not found".into(),
+        )));
+        assert_eq!(s.code(), Code::NotFound);
+    }
+
+    #[test]
+    fn long_messages_are_truncated() {
+        let s = Status::from(ServiceError::bad_request("x".repeat(100_000)));
+        assert!(s.message().len() < MAX_MESSAGE_BYTES + 32);
+    }
+}

@@ -1,0 +1,15 @@
+//! aws-flightsql: an Apache Arrow Flight SQL server that queries AWS resources with SQL.
+//!
+//! The flow follows the folder tree: [`flight`] (thin Flight SQL glue) → [`catalog`] (the
+//! DataFusion session with catalog `aws`, schema `ec2`) → [`table`] (the
+//! `store_image_tasks` provider and scan) → [`ec2`] (the AWS side). [`server`] wires them
+//! to a listening socket and [`cli`] is the command line.
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod cli;
+pub mod client;
+pub mod ec2;
+pub mod flight;
+pub mod server;
+pub mod table;

@@ -1,0 +1,175 @@
+//! Wires the layers together and serves them: loads the AWS configuration, builds the
+//! catalog and the Flight SQL service, and runs it on a listening socket until shut down.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::catalog::Catalog;
+use crate::ec2::{AwsConfig, Ec2Clients};
+use crate::flight::FlightSqlHandler;
+use crate::table::RegionSet;
+
+/// Request headers the server accepts: the JDBC driver forwards unknown URL parameters as
+/// headers, so allow far more than the usual 8 KB.
+const MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
+
+/// Which regions a query asks when its `WHERE` names none.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Regions {
+    /// The region of the AWS environment or profile, else `us-east-1`.
+    #[default]
+    Default,
+    /// Every region enabled for the account (`DescribeRegions`).
+    All,
+    /// These regions.
+    List(Vec<String>),
+}
+
+impl std::str::FromStr for Regions {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(Regions::All);
+        }
+        let list: Vec<String> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if list.is_empty() {
+            return Err("expected a comma-separated list of regions, or `all`".into());
+        }
+        if let Some(bad) = list.iter().find(|r| !is_region_name(r)) {
+            return Err(format!(
+                "`{bad}` is not a region name (expected something like us-east-1)"
+            ));
+        }
+        Ok(Regions::List(list))
+    }
+}
+
+/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: lowercase words and a number.
+fn is_region_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    parts.len() >= 3
+        && parts[..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
+        && !parts[parts.len() - 1].is_empty()
+}
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// How to reach AWS.
+    pub aws: AwsConfig,
+    /// Regions asked by default.
+    pub regions: Regions,
+}
+
+/// A running Flight SQL server.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), tonic::transport::Error>>,
+}
+
+impl Server {
+    /// Loads the AWS configuration, binds `options.listen` and starts serving.
+    pub async fn start(options: ServerOptions) -> anyhow::Result<Server> {
+        let clients = Ec2Clients::load(&options.aws).await;
+        let regions = match options.regions {
+            Regions::Default => RegionSet::Fixed(vec![clients.default_region().to_owned()]),
+            Regions::All => RegionSet::AllEnabled,
+            Regions::List(list) => RegionSet::Fixed(list),
+        };
+        let catalog = Catalog::new(clients, regions)?;
+        // INSERT is not served yet: the server reports itself read-only.
+        let handler = FlightSqlHandler::new(catalog, true);
+        let listener = TcpListener::bind(options.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", options.listen))?;
+        let addr = listener.local_addr()?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(
+            tonic::transport::Server::builder()
+                .http2_max_header_list_size(MAX_HEADER_LIST_SIZE)
+                .add_service(handler.into_server())
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+                    let _ = rx.await;
+                }),
+        );
+        tracing::info!(%addr, "Flight SQL server listening");
+        Ok(Server {
+            addr,
+            shutdown: Some(tx),
+            task,
+        })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The Flight SQL URI clients connect to, e.g. `grpc://127.0.0.1:50051`.
+    pub fn uri(&self) -> String {
+        format!("grpc://{}", self.addr)
+    }
+
+    /// Stops accepting, lets running calls finish, and waits for the server to end.
+    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        (&mut self.task).await??;
+        Ok(())
+    }
+
+    /// Serves until `signal` completes, then shuts down.
+    pub async fn run_until(
+        self,
+        signal: impl std::future::Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_parse() {
+        assert_eq!("all".parse::<Regions>(), Ok(Regions::All));
+        assert_eq!(
+            "us-east-1, eu-west-1".parse::<Regions>(),
+            Ok(Regions::List(vec!["us-east-1".into(), "eu-west-1".into()]))
+        );
+        assert!("us-gov-west-1".parse::<Regions>().is_ok());
+        assert!("".parse::<Regions>().is_err());
+        let err = "us-east-1,Mars".parse::<Regions>().unwrap_err();
+        assert!(err.contains("Mars"), "{err}");
+    }
+}

@@ -1,0 +1,150 @@
+//! Test fixture: an EC2 emulator and a Flight SQL server, both on 127.0.0.1:0, and a
+//! Flight SQL client connected to the server. Both servers stop when the fixture drops.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Int32Type, Schema, TimestampMillisecondType};
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use aws_flightsql::ec2::{AwsConfig, Credentials};
+use aws_flightsql::server::{Regions, Server, ServerOptions};
+use ec2_emulator::{Emulator, EmulatorOptions, TaskView};
+use tonic::transport::Channel;
+
+pub const REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
+
+pub struct Fixture {
+    pub emulator: Emulator,
+    pub server: Server,
+}
+
+impl Fixture {
+    /// The three regions with `tasks_per_region` tasks each, on a frozen clock.
+    pub async fn start(tasks_per_region: usize) -> Fixture {
+        Self::start_with(EmulatorOptions {
+            regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+            tasks_per_region,
+            freeze_time: true,
+            ..EmulatorOptions::default()
+        })
+        .await
+    }
+
+    pub async fn start_with(options: EmulatorOptions) -> Fixture {
+        let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
+        let emulator = Emulator::start(any_port, options)
+            .await
+            .expect("emulator starts");
+        let server = Server::start(ServerOptions {
+            listen: any_port,
+            aws: AwsConfig {
+                endpoint_url: Some(emulator.endpoint_url()),
+                credentials: Credentials::Static {
+                    access_key_id: "AKIDTEST".into(),
+                    secret_access_key: "test-secret".into(),
+                },
+                default_region: Some("us-east-1".into()),
+            },
+            regions: Regions::List(emulator.regions()),
+        })
+        .await
+        .expect("server starts");
+        Fixture { emulator, server }
+    }
+
+    pub async fn client(&self) -> FlightSqlServiceClient<Channel> {
+        aws_flightsql::client::connect(&self.server.uri())
+            .await
+            .expect("client connects")
+    }
+
+    /// Runs `sql`, returning the FlightInfo schema and the batches as DoGet sent them.
+    pub async fn query(&self, sql: &str) -> Result<(Schema, Vec<RecordBatch>), tonic::Status> {
+        let mut client = self.client().await;
+        aws_flightsql::client::query(&mut client, sql)
+            .await
+            .map_err(to_status)
+    }
+
+    /// The DescribeStoreImageTasks requests the emulator received, per region.
+    pub fn describe_calls(&self) -> BTreeMap<String, usize> {
+        let mut calls = BTreeMap::new();
+        for r in self.emulator.requests() {
+            if r.action == "DescribeStoreImageTasks" {
+                *calls.entry(r.region.unwrap_or_default()).or_default() += 1;
+            }
+        }
+        calls
+    }
+}
+
+pub fn to_status(e: arrow_flight::error::FlightError) -> tonic::Status {
+    match e {
+        arrow_flight::error::FlightError::Tonic(s) => *s,
+        other => tonic::Status::unknown(other.to_string()),
+    }
+}
+
+/// A row of the full table, comparable with the emulator's view.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Row {
+    pub region: String,
+    pub ami_id: Option<String>,
+    pub bucket: Option<String>,
+    pub progress: Option<i32>,
+    pub key: Option<String>,
+    pub reason: Option<String>,
+    pub state: Option<String>,
+    pub start_ms: Option<i64>,
+}
+
+impl From<&TaskView> for Row {
+    fn from(t: &TaskView) -> Row {
+        Row {
+            region: t.region.clone(),
+            ami_id: Some(t.ami_id.clone()),
+            bucket: Some(t.bucket.clone()),
+            progress: Some(t.progress_percentage),
+            key: Some(t.s3_object_key.clone()),
+            reason: t.store_task_failure_reason.clone(),
+            state: Some(t.store_task_state.clone()),
+            start_ms: Some(t.task_start_time.timestamp_millis()),
+        }
+    }
+}
+
+fn string(batch: &RecordBatch, name: &str, i: usize) -> Option<String> {
+    let col = batch.column_by_name(name).expect(name).as_string::<i32>();
+    (!col.is_null(i)).then(|| col.value(i).to_owned())
+}
+
+/// The rows of `SELECT *` batches.
+pub fn rows(batches: &[RecordBatch]) -> Vec<Row> {
+    let mut out = Vec::new();
+    for b in batches {
+        for i in 0..b.num_rows() {
+            let progress = b
+                .column_by_name("progressPercentage")
+                .unwrap()
+                .as_primitive::<Int32Type>();
+            let start = b
+                .column_by_name("taskStartTime")
+                .unwrap()
+                .as_primitive::<TimestampMillisecondType>();
+            out.push(Row {
+                region: string(b, "region", i).expect("region is never null"),
+                ami_id: string(b, "amiId", i),
+                bucket: string(b, "bucket", i),
+                progress: (!progress.is_null(i)).then(|| progress.value(i)),
+                key: string(b, "s3objectKey", i),
+                reason: string(b, "storeTaskFailureReason", i),
+                state: string(b, "storeTaskState", i),
+                start_ms: (!start.is_null(i)).then(|| start.value(i)),
+            });
+        }
+    }
+    out
+}

@@ -1,0 +1,183 @@
+//! Flight SQL metadata commands and prepared statements through a real Flight SQL client.
+
+mod common;
+
+use arrow::array::{Array, AsArray, RecordBatch, StringArray};
+use arrow::datatypes::{DataType, Schema};
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
+use arrow_flight::FlightInfo;
+use common::{to_status, Fixture};
+use futures::TryStreamExt;
+use std::sync::Arc;
+use tonic::transport::Channel;
+
+async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Vec<RecordBatch> {
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    client
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+fn strings(batch: &RecordBatch, column: &str) -> Vec<String> {
+    let col = batch.column_by_name(column).unwrap().as_string::<i32>();
+    (0..col.len()).map(|i| col.value(i).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn catalogs_schemas_and_tables() {
+    let fx = Fixture::start(5).await;
+    let mut client = fx.client().await;
+
+    let info = client.get_catalogs().await.unwrap();
+    let batches = fetch(&mut client, info).await;
+    assert_eq!(strings(&batches[0], "catalog_name"), ["aws"]);
+
+    // DBeaver's getSchemas(null, null): no filters means all.
+    let info = client
+        .get_db_schemas(CommandGetDbSchemas {
+            catalog: None,
+            db_schema_filter_pattern: None,
+        })
+        .await
+        .unwrap();
+    let batches = fetch(&mut client, info).await;
+    assert_eq!(
+        strings(&batches[0], "db_schema_name"),
+        ["ec2", "information_schema"]
+    );
+
+    let request = CommandGetTables {
+        catalog: None,
+        db_schema_filter_pattern: Some("e_2".into()),
+        table_name_filter_pattern: Some("store%".into()),
+        table_types: vec!["TABLE".into()],
+        include_schema: true,
+    };
+    let info = client.get_tables(request).await.unwrap();
+    let advertised = info.clone().try_decode_schema().unwrap();
+    let batches = fetch(&mut client, info).await;
+    assert_eq!(batches[0].schema().as_ref(), &advertised);
+    assert_eq!(strings(&batches[0], "table_name"), ["store_image_tasks"]);
+    assert_eq!(strings(&batches[0], "table_type"), ["TABLE"]);
+    let ipc = batches[0]
+        .column_by_name("table_schema")
+        .unwrap()
+        .as_binary::<i32>()
+        .value(0)
+        .to_vec();
+    let schema = Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap();
+    assert_eq!(schema.field(1).name(), "amiId");
+    assert_eq!(schema.field(2).data_type(), &DataType::Utf8);
+
+    let info = client.get_table_types().await.unwrap();
+    let batches = fetch(&mut client, info).await;
+    assert!(strings(&batches[0], "table_type").contains(&"TABLE".to_string()));
+}
+
+#[tokio::test]
+async fn sql_info_answers_what_clients_ask_at_connect() {
+    let fx = Fixture::start(5).await;
+    let mut client = fx.client().await;
+    let info = client
+        .get_sql_info(vec![
+            SqlInfo::FlightSqlServerName,
+            SqlInfo::FlightSqlServerTransaction,
+            SqlInfo::FlightSqlServerReadOnly,
+            SqlInfo::SqlIdentifierQuoteChar,
+            SqlInfo::SqlKeywords,
+        ])
+        .await
+        .unwrap();
+    let batches = fetch(&mut client, info).await;
+    let ids = batches[0]
+        .column(0)
+        .as_primitive::<arrow::datatypes::UInt32Type>();
+    let ids: Vec<u32> = ids.values().to_vec();
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert!(ids.contains(&(SqlInfo::FlightSqlServerTransaction as u32)));
+}
+
+#[tokio::test]
+async fn prepared_statements_without_and_with_parameters() {
+    let fx = Fixture::start(20).await;
+    let mut client = fx.client().await;
+
+    let mut prepared = client
+        .prepare(
+            "SELECT amiId FROM store_image_tasks WHERE region = 'us-west-2'".into(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(prepared.dataset_schema().unwrap().field(0).name(), "amiId");
+    assert_eq!(prepared.parameter_schema().unwrap().fields().len(), 0);
+    let info = prepared.execute().await.unwrap();
+    let batches = fetch(&mut client, info).await;
+    let n: usize = batches.iter().map(|b| b.num_rows()).sum();
+    assert_eq!(n, fx.emulator.tasks("us-west-2").len());
+    prepared.close().await.unwrap();
+
+    let ami = fx.emulator.tasks("eu-west-1")[0].ami_id.clone();
+    let mut prepared = client
+        .prepare(
+            "SELECT amiId, region FROM store_image_tasks WHERE region = 'eu-west-1' AND amiId = $1"
+                .into(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(prepared.parameter_schema().unwrap().field(0).name(), "$1");
+    let params =
+        RecordBatch::try_from_iter([("$1", Arc::new(StringArray::from(vec![ami.clone()])) as _)])
+            .unwrap();
+    prepared.set_parameters(params).unwrap();
+    let info = prepared.execute().await.map_err(to_status).unwrap();
+    let batches = fetch(&mut client, info).await;
+    let got: Vec<String> = batches.iter().flat_map(|b| strings(b, "amiId")).collect();
+    let want = fx
+        .emulator
+        .tasks("eu-west-1")
+        .iter()
+        .filter(|t| t.ami_id == ami)
+        .count();
+    assert_eq!(got.len(), want);
+    assert!(got.iter().all(|a| a == &ami));
+    prepared.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_ticket_can_be_fetched_twice() {
+    let fx = Fixture::start(5).await;
+    let mut client = fx.client().await;
+    let info = client
+        .execute("SELECT count(*) FROM store_image_tasks".into(), None)
+        .await
+        .unwrap();
+    let a = fetch(&mut client, info.clone()).await;
+    let b = fetch(&mut client, info).await;
+    assert_eq!(a, b);
+}
+
+#[tokio::test]
+async fn garbage_tickets_are_invalid_argument() {
+    let fx = Fixture::start(5).await;
+    let mut client = fx.client().await;
+    let bad = arrow_flight::sql::TicketStatementQuery {
+        statement_handle: vec![0xff, 0x01].into(),
+    };
+    use arrow_flight::sql::ProstMessageExt;
+    use prost::Message;
+    let ticket = arrow_flight::Ticket::new(bad.as_any().encode_to_vec());
+    let err = client
+        .do_get(ticket)
+        .await
+        .map_err(to_status)
+        .err()
+        .unwrap();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+}
