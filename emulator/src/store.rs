@@ -272,9 +272,14 @@ impl RegionState {
     /// AMIs that never had a task come first.
     pub fn storable_amis(&self, now: DateTime<Utc>) -> Vec<String> {
         let busy = self.in_progress_amis(now);
-        self.registered
+        let tasked: HashSet<&str> = self.tasks.values().map(|t| t.ami_id.as_str()).collect();
+        let (fresh, used): (Vec<&String>, Vec<&String>) = self
+            .registered
             .iter()
-            .filter(|ami| !busy.contains(ami.as_str()))
+            .partition(|ami| !tasked.contains(ami.as_str()));
+        fresh
+            .into_iter()
+            .chain(used.into_iter().filter(|ami| !busy.contains(ami.as_str())))
             .cloned()
             .collect()
     }
@@ -494,6 +499,11 @@ mod tests {
             Err(CreateRefusal::AlreadyInProgress)
         );
         assert_eq!(region.storable_amis(at(1)), ["ami-bbbbbbbb"]);
+        assert_eq!(
+            region.storable_amis(at(60_000)),
+            ["ami-bbbbbbbb", "ami-aaaaaaaa"],
+            "AMIs that never had a task come first"
+        );
         region
             .create(at(1), "ami-bbbbbbbb", "nope", vec![], d)
             .unwrap();

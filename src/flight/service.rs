@@ -4,7 +4,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use arrow::array::RecordBatch;
+use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
 use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::encode::FlightDataEncoderBuilder;
@@ -16,16 +16,14 @@ use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
     CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
     IpcMessage, SchemaAsIpc, Ticket,
 };
-use datafusion::common::ScalarValue;
 use datafusion::dataframe::DataFrame;
-use datafusion::execution::context::SQLOptions;
 use futures::{stream, Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
@@ -83,18 +81,12 @@ impl FlightSqlHandler {
         let ctx = self.catalog.session(
             settings.and_then(|s| s.catalog.as_deref()),
             settings.and_then(|s| s.schema.as_deref()),
-        );
-        // DDL and session statements would change shared state or be lost with the request.
-        let options = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_statements(false);
-        let df = ctx.sql_with_options(sql, options).await?;
-        let values = parameter_row(parameters)?;
-        if values.is_empty() {
-            Ok(df)
-        } else {
-            Ok(df.with_param_values(values)?)
-        }
+            settings
+                .iter()
+                .flat_map(|s| s.options.iter())
+                .map(|(k, v)| (k.as_str(), v.as_str())),
+        )?;
+        Ok(self.catalog.plan(&ctx, sql, parameters).await?)
     }
 
     /// The schema a statement's result will have, as clients will receive it.
@@ -106,6 +98,26 @@ impl FlightSqlHandler {
     ) -> Result<SchemaRef, ServiceError> {
         let df = self.plan(sql, settings, parameters).await?;
         Ok(boundary_schema(df.schema().as_arrow()))
+    }
+
+    /// Runs a data-changing statement and returns the number of rows it affected.
+    async fn execute_update(
+        &self,
+        sql: &str,
+        settings: Option<&Settings>,
+        parameters: &[RecordBatch],
+    ) -> Result<i64, ServiceError> {
+        let df = self.plan(sql, settings, parameters).await?;
+        if !matches!(
+            df.logical_plan(),
+            datafusion::logical_expr::LogicalPlan::Dml(_)
+        ) {
+            return Err(ServiceError::bad_request(
+                "only INSERT runs as an update; run queries with executeQuery / execute",
+            ));
+        }
+        let batches = df.collect().await?;
+        affected_rows(&batches)
     }
 
     /// Runs a statement and streams it as Flight data.
@@ -131,32 +143,34 @@ impl FlightSqlHandler {
     }
 }
 
+/// The parameter batches a client sent with DoPut.
+async fn read_parameters(
+    request: Request<PeekableFlightDataStream>,
+) -> Result<Vec<RecordBatch>, ServiceError> {
+    let flight_data = request
+        .into_inner()
+        .into_peekable()
+        .map_err(FlightError::from);
+    arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data)
+        .try_collect()
+        .await
+        .map_err(|e| ServiceError::bad_request(format!("could not read the parameter batch: {e}")))
+}
+
 /// Wraps a service error so that it reaches the client with its own status code.
 fn status_error(err: ServiceError) -> FlightError {
     FlightError::Tonic(Box::new(Status::from(err)))
 }
 
-/// The single row of parameter values bound to a query.
-fn parameter_row(parameters: &[RecordBatch]) -> Result<Vec<ScalarValue>, ServiceError> {
-    let rows: usize = parameters.iter().map(RecordBatch::num_rows).sum();
-    match rows {
-        0 => Ok(Vec::new()),
-        1 => {
-            let batch = parameters
-                .iter()
-                .find(|b| b.num_rows() == 1)
-                .expect("one batch holds the row");
-            batch
-                .columns()
-                .iter()
-                .map(|c| ScalarValue::try_from_array(c, 0).map_err(ServiceError::from))
-                .collect()
-        }
-        n => Err(ServiceError::bad_request(format!(
-            "a query takes one row of parameters, but {n} rows were bound; run the query once \
-             per row"
-        ))),
+/// The row count of a DML result: one row with one `count` column.
+fn affected_rows(batches: &[RecordBatch]) -> Result<i64, ServiceError> {
+    let mut total = 0i64;
+    for batch in batches {
+        let counts = arrow::compute::cast(batch.column(0), &arrow::datatypes::DataType::Int64)?;
+        let counts = counts.as_primitive::<arrow::datatypes::Int64Type>();
+        total += counts.iter().flatten().sum::<i64>();
     }
+    Ok(total)
 }
 
 /// The Arrow schema of a statement's placeholders (`$1`, `$2`, ...), empty when it has none.
@@ -457,6 +471,33 @@ impl FlightSqlService for FlightSqlHandler {
         Ok(DoPutPreparedStatementResult {
             prepared_statement_handle: Some(bound.encode_to_vec().into()),
         })
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        command: CommandStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let settings = Settings::default();
+        Ok(self
+            .execute_update(&command.query, Some(&settings), &[])
+            .await?)
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        command: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let handle = tickets::decode_prepared(&command.prepared_statement_handle)?;
+        let mut parameters = read_parameters(request).await?;
+        if parameters.iter().all(|b| b.num_rows() == 0) {
+            // No batch in this call: use the parameters bound earlier, if any.
+            parameters = tickets::decode_parameters(&handle.parameters)?;
+        }
+        Ok(self
+            .execute_update(&handle.sql, handle.settings.as_ref(), &parameters)
+            .await?)
     }
 
     async fn do_action_create_prepared_statement(

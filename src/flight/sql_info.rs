@@ -276,7 +276,7 @@ mod tests {
             crate::table::RegionSet::Fixed(vec!["us-east-1".into()]),
         )
         .unwrap();
-        let state = catalog.session(None, None).state();
+        let state = catalog.session(None, None, []).unwrap().state();
         for f in NUMERIC_FUNCTIONS
             .iter()
             .chain(STRING_FUNCTIONS)

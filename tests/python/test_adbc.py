@@ -94,7 +94,7 @@ def boto3_tasks(emulator_url, region):
 
 
 def test_select_star_equals_what_boto3_reads(stack):
-    with flightsql.connect(stack["uri"]) as conn, conn.cursor() as cur:
+    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT * FROM aws.ec2.store_image_tasks")
         table = cur.fetch_arrow_table()
     assert table.column_names == [
@@ -119,7 +119,7 @@ def test_select_star_equals_what_boto3_reads(stack):
 
 def test_parameters_and_dbapi_rows(stack):
     ami = boto3_tasks(stack["emulator_url"], "us-west-2")[0][1]
-    with flightsql.connect(stack["uri"]) as conn, conn.cursor() as cur:
+    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT amiId, region FROM store_image_tasks WHERE region = 'us-west-2' AND amiId = $1",
             parameters=(ami,),
@@ -129,7 +129,7 @@ def test_parameters_and_dbapi_rows(stack):
 
 
 def test_errors_reach_the_client_with_the_server_message(stack):
-    with flightsql.connect(stack["uri"]) as conn, conn.cursor() as cur:
+    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
         with pytest.raises(Exception) as err:
             cur.execute("SELECT nope FROM store_image_tasks")
             cur.fetchall()

@@ -260,3 +260,9 @@ async fn shutdown_stops_the_server() {
         .await
         .is_err());
 }
+
+#[test]
+fn the_handle_can_be_shared_across_tasks() {
+    fn send_sync<T: Send + Sync + 'static>() {}
+    send_sync::<Emulator>();
+}

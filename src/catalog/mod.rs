@@ -2,7 +2,13 @@
 //! tables, `information_schema`, and the settings that make the seed's camelCase column
 //! names work unquoted. The Flight layer asks it for a context per statement.
 
+mod params;
+
 use std::sync::Arc;
+
+use arrow::array::RecordBatch;
+use datafusion::dataframe::DataFrame;
+use datafusion::execution::context::SQLOptions;
 
 use datafusion::arrow::array::AsArray;
 use datafusion::arrow::compute::cast;
@@ -15,7 +21,7 @@ use datafusion::execution::context::SessionContext;
 use datafusion::prelude::SessionConfig;
 
 use crate::ec2::Ec2Clients;
-use crate::table::{RegionSet, StoreImageTasksTable, TABLE_NAME};
+use crate::table::{AwsOptions, RegionSet, StoreImageTasksTable, TABLE_NAME};
 
 /// The catalog every table lives in.
 pub const CATALOG: &str = "aws";
@@ -51,9 +57,18 @@ impl Catalog {
     }
 
     /// A fresh session over the shared tables, with `catalog`/`schema` as the defaults for
-    /// unqualified names (`aws`/`ec2` when `None`).
-    pub fn session(&self, catalog: Option<&str>, schema: Option<&str>) -> SessionContext {
+    /// unqualified names (`aws`/`ec2` when `None`) and `options` set as by `SET key = value`
+    /// (DataFusion's settings and the `aws.*` ones). An unknown option is an error that
+    /// names it.
+    pub fn session<'a>(
+        &self,
+        catalog: Option<&str>,
+        schema: Option<&str>,
+        options: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<SessionContext> {
+        let options_iter = options;
         let mut config = SessionConfig::new()
+            .with_option_extension(AwsOptions::default())
             .with_default_catalog_and_schema(catalog.unwrap_or(CATALOG), schema.unwrap_or(SCHEMA))
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true);
@@ -63,18 +78,39 @@ impl Catalog {
         options.sql_parser.enable_ident_normalization = false;
         // Flight SQL clients (JDBC 18.x in particular) cannot read the View types.
         options.sql_parser.map_string_types_to_utf8view = false;
+        for (key, value) in options_iter {
+            options.set(key, value)?;
+        }
         let ctx = SessionContext::new_with_config(config);
         ctx.register_catalog(
             CATALOG,
             Arc::clone(&self.catalog) as Arc<dyn CatalogProvider>,
         );
-        ctx
+        Ok(ctx)
+    }
+
+    /// Plans `sql` in `ctx` and binds `parameters`: one row for a query, one or many for
+    /// `INSERT ... VALUES (?, ...)`. DDL and session statements are refused here: they
+    /// would change shared state or be lost with the request.
+    pub async fn plan(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+        parameters: &[RecordBatch],
+    ) -> Result<DataFrame> {
+        let options = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_statements(false);
+        let plan = ctx.state().create_logical_plan(sql).await?;
+        options.verify_plan(&plan)?;
+        let plan = params::bind(plan, parameters)?;
+        Ok(DataFrame::new(ctx.state(), plan))
     }
 
     /// The catalogs, schemas and tables for the Flight SQL metadata commands, read from
     /// `information_schema.tables` (so its own views are listed too), sorted.
     pub async fn tables(&self) -> Result<Vec<TableInfo>> {
-        let ctx = self.session(None, None);
+        let ctx = self.session(None, None, [])?;
         let batches = ctx
             .sql(
                 "SELECT table_catalog, table_schema, table_name, table_type \

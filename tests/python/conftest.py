@@ -1,0 +1,176 @@
+"""Shared pytest fixtures: the EC2 emulator binary, started once per session.
+
+The binary comes from ``$AWS_FLIGHTSQL_BIN_DIR`` (default
+``~/.cache/aws-flightsql/target/debug``); build it first with
+``cargo build -p ec2-emulator``.
+"""
+
+import json
+import os
+import selectors
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import boto3
+import pytest
+from botocore.config import Config
+
+BIN_DIR = os.environ.get(
+    "AWS_FLIGHTSQL_BIN_DIR",
+    os.path.expanduser("~/.cache/aws-flightsql/target/debug"),
+)
+EMULATOR_REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
+LISTENING = "ec2-emulator listening on "
+# The run-time configuration every test starts from (see the `emulator` fixture).
+NO_FAULTS = {
+    "latency_ms": 0,
+    "throttle_rps": None,
+    "fail_rate": 0.0,
+    "fail_after_commit_rate": 0.0,
+    "deny_actions": [],
+}
+
+
+def start_binary(args, marker, timeout=60.0):
+    """Starts a binary that prints ``marker`` + URL on stdout when ready.
+
+    Returns ``(process, url, stderr_file)``. Its stderr goes to a temporary file (a pipe
+    nobody reads could fill and block it), shown if it fails to start.
+    """
+    if not os.path.exists(args[0]):
+        raise RuntimeError(
+            f"{args[0]} does not exist: build it first (cargo build) or set AWS_FLIGHTSQL_BIN_DIR"
+        )
+    stderr = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                continue
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if line.startswith(marker):
+                return proc, line[len(marker):].strip(), stderr
+    finally:
+        selector.close()
+    proc.kill()
+    proc.wait()
+    stderr.seek(0)
+    raise RuntimeError(f"{args[0]} did not print {marker!r}:\n{stderr.read()}")
+
+
+def stop_process(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+class EmulatorProcess:
+    """A running ``ec2-emulator``: its URL, its test hooks, and boto3 clients for it."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def hook(self, method, path, body=None):
+        """Calls a ``/_emulator`` hook; returns ``(status, parsed JSON or None)``."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"content-type": "application/json"} if data is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                status, raw = response.status, response.read()
+        except urllib.error.HTTPError as err:
+            status, raw = err.code, err.read()
+        return status, (json.loads(raw) if raw else None)
+
+    def configure(self, **changes):
+        """``POST /_emulator/config``; returns the effective configuration."""
+        status, body = self.hook("POST", "/_emulator/config", changes)
+        assert status == 200, body
+        return body
+
+    def tasks(self, region):
+        status, body = self.hook(
+            "GET", "/_emulator/tasks?" + urllib.parse.urlencode({"region": region})
+        )
+        assert status == 200, body
+        return body
+
+    def state(self):
+        status, body = self.hook("GET", "/_emulator/state")
+        assert status == 200, body
+        return body
+
+    def requests(self):
+        status, body = self.hook("GET", "/_emulator/requests")
+        assert status == 200, body
+        return body
+
+    def clear_requests(self):
+        status, _ = self.hook("DELETE", "/_emulator/requests")
+        assert status in (200, 204)
+
+    def client(self, region="us-east-1", single_attempt=False, **config):
+        """A boto3 EC2 client for this emulator, with static dummy credentials.
+
+        ``single_attempt=True`` turns retries off, so injected faults surface as errors;
+        other keyword arguments go to ``botocore.config.Config``.
+        """
+        if single_attempt:
+            config["retries"] = {"mode": "standard", "total_max_attempts": 1}
+        return boto3.client(
+            "ec2",
+            endpoint_url=self.url,
+            region_name=region,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            config=Config(**config),
+        )
+
+
+@pytest.fixture(scope="session")
+def ec2_emulator_process():
+    """The emulator binary, with sample data (seed 42) and a frozen clock, for the session."""
+    args = [
+        os.path.join(BIN_DIR, "ec2-emulator"),
+        "--listen",
+        "127.0.0.1:0",
+        "--freeze-time",
+        "--seed",
+        "42",
+        "--regions",
+        ",".join(EMULATOR_REGIONS),
+        "--tasks-per-region",
+        "250",
+        "--task-duration-secs",
+        "60",
+    ]
+    proc, url, stderr = start_binary(args, LISTENING)
+    try:
+        yield EmulatorProcess(url)
+    finally:
+        stop_process(proc)
+        stderr.close()
+
+
+@pytest.fixture
+def emulator(ec2_emulator_process):
+    """The session's emulator, with no faults injected when the test starts and ends."""
+    ec2_emulator_process.configure(**NO_FAULTS)
+    yield ec2_emulator_process
+    ec2_emulator_process.configure(**NO_FAULTS)
