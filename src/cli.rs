@@ -40,6 +40,9 @@ struct ServeArgs {
     /// Send EC2 requests to this URL (also AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2).
     #[arg(long, env = "AWS_FLIGHTSQL_ENDPOINT_URL")]
     endpoint_url: Option<String>,
+    /// Refuse every INSERT (PERMISSION_DENIED, before any AWS call).
+    #[arg(long, env = "AWS_FLIGHTSQL_READ_ONLY")]
+    read_only: bool,
     /// Start an in-process EC2 emulator with sample data and serve it (no AWS account needed).
     #[arg(long, env = "AWS_FLIGHTSQL_DEMO")]
     demo: bool,
@@ -120,6 +123,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             ..AwsConfig::default()
         },
         regions: args.regions.unwrap_or_default(),
+        read_only: args.read_only,
     };
     let mut emulator = None;
     if args.demo {

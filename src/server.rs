@@ -76,6 +76,8 @@ pub struct ServerOptions {
     pub aws: AwsConfig,
     /// Regions asked by default.
     pub regions: Regions,
+    /// Refuse every INSERT before any AWS call, and say so in GetSqlInfo.
+    pub read_only: bool,
 }
 
 /// A running Flight SQL server.
@@ -95,9 +97,8 @@ impl Server {
             Regions::All => RegionSet::AllEnabled,
             Regions::List(list) => RegionSet::Fixed(list),
         };
-        let catalog = Catalog::new(clients, regions)?;
-        // INSERT is not served yet: the server reports itself read-only.
-        let handler = FlightSqlHandler::new(catalog, true);
+        let catalog = Catalog::new(clients, regions, options.read_only)?;
+        let handler = FlightSqlHandler::new(catalog, options.read_only);
         let listener = TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;

@@ -2,6 +2,7 @@
 //! tables, `information_schema`, and the settings that make the seed's camelCase column
 //! names work unquoted. The Flight layer asks it for a context per statement.
 
+mod aliases;
 mod params;
 
 use std::sync::Arc;
@@ -37,11 +38,11 @@ pub struct Catalog {
 
 impl Catalog {
     /// The catalog `aws` with schema `ec2` and its tables reading through `clients`.
-    pub fn new(clients: Ec2Clients, regions: RegionSet) -> Result<Self> {
+    pub fn new(clients: Ec2Clients, regions: RegionSet, read_only: bool) -> Result<Self> {
         let schema = Arc::new(MemorySchemaProvider::new());
         schema.register_table(
             TABLE_NAME.to_owned(),
-            Arc::new(StoreImageTasksTable::new(clients, regions.clone())),
+            Arc::new(StoreImageTasksTable::new(clients, regions.clone()).with_read_only(read_only)),
         )?;
         let catalog = Arc::new(MemoryCatalogProvider::new());
         catalog.register_schema(SCHEMA, schema)?;
@@ -101,8 +102,20 @@ impl Catalog {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_statements(false);
-        let plan = ctx.state().create_logical_plan(sql).await?;
-        options.verify_plan(&plan)?;
+        let state = ctx.state();
+        let dialect = state.config().options().sql_parser.dialect;
+        let mut statement = state.sql_to_statement(sql, &dialect)?;
+        aliases::rename_insert_columns(&mut statement);
+        let plan = state.statement_to_plan(statement).await?;
+        if let Err(e) = options.verify_plan(&plan) {
+            if matches!(plan, datafusion::logical_expr::LogicalPlan::Ddl(_)) {
+                return datafusion::common::plan_err!(
+                    "this server's tables support SELECT and INSERT; CREATE, DROP and ALTER are \
+                     not available"
+                );
+            }
+            return Err(e);
+        }
         let plan = params::bind(plan, parameters)?;
         Ok(DataFrame::new(ctx.state(), plan))
     }

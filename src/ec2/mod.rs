@@ -3,9 +3,14 @@
 //! knows about Flight or DataFusion.
 
 mod client;
+mod create;
 mod error;
 mod pages;
 
+/// The most AMI ids one DescribeStoreImageTasks call takes.
+pub const MAX_IMAGE_IDS: usize = 20;
+
 pub use client::{AwsConfig, Credentials, Ec2Clients};
+pub use create::{CreateOutcome, CreateRequest};
 pub use error::{AwsError, AwsErrorKind};
 pub use pages::{DescribeRequest, StoreImageTask, TaskPage};

@@ -150,6 +150,7 @@ async fn read_parameters(
     let flight_data = request
         .into_inner()
         .into_peekable()
+        .try_filter(|data| futures::future::ready(!data.data_header.is_empty()))
         .map_err(FlightError::from);
     arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data)
         .try_collect()

@@ -274,6 +274,7 @@ mod tests {
         let catalog = Catalog::new(
             clients,
             crate::table::RegionSet::Fixed(vec!["us-east-1".into()]),
+            false,
         )
         .unwrap();
         let state = catalog.session(None, None, []).unwrap().state();

@@ -8,6 +8,7 @@ use datafusion::error::DataFusionError;
 use tonic::{Code, Status};
 
 use crate::ec2::{AwsError, AwsErrorKind};
+use crate::table::TableError;
 
 /// gRPC trailers must stay small (clients cap headers around 8 KB).
 const MAX_MESSAGE_BYTES: usize = 4096;
@@ -62,7 +63,21 @@ impl From<ServiceError> for Status {
 }
 
 fn aws_code(e: &AwsError) -> Code {
-    match e.kind {
+    kind_code(e.kind)
+}
+
+fn table_code(e: &TableError) -> Code {
+    match e {
+        TableError::ReadOnly => Code::PermissionDenied,
+        TableError::Invalid(_) => Code::InvalidArgument,
+        TableError::InsertFailed { .. } => {
+            e.aws_kind().map(kind_code).unwrap_or(Code::InvalidArgument)
+        }
+    }
+}
+
+fn kind_code(kind: AwsErrorKind) -> Code {
+    match kind {
         AwsErrorKind::Throttled => Code::ResourceExhausted,
         AwsErrorKind::Unavailable => Code::Unavailable,
         // The server's own AWS credentials: not the client's fault, nor something the
@@ -118,6 +133,9 @@ fn datafusion_code_ref(e: &DataFusionError) -> (Code, String) {
         DataFusionError::External(inner) => {
             if let Some(aws) = inner.downcast_ref::<AwsError>() {
                 return (aws_code(aws), aws.to_string());
+            }
+            if let Some(table) = inner.downcast_ref::<TableError>() {
+                return (table_code(table), table.to_string());
             }
             Code::Internal
         }

@@ -1,15 +1,21 @@
 //! The `store_image_tasks` table: its Arrow schema and page-to-batch conversion (`schema`),
 //! which predicates become API parameters (`pushdown`), the DataFusion `TableProvider`
-//! (`provider`) and the scan `ExecutionPlan` that streams one batch per API page (`scan`).
+//! (`provider`), the scan `ExecutionPlan` that streams one batch per API page (`scan`), and
+//! the `DataSink` behind INSERT (`sink`, checked by `validate`).
 //! Nothing here knows about Flight.
 
+mod error;
 mod options;
 mod provider;
 mod pushdown;
 mod scan;
 mod schema;
+mod sink;
+mod validate;
 
+pub use error::{CreatedRow, RefusedRow, TableError};
 pub use options::AwsOptions;
 pub use provider::{RegionSet, StoreImageTasksTable};
 pub use scan::StoreImageTasksExec;
 pub use schema::{store_image_tasks_schema, tasks_to_batch, TABLE_NAME};
+pub use sink::MAX_ROWS_PER_INSERT;

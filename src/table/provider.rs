@@ -9,14 +9,19 @@ use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::Session;
 use datafusion::common::{project_schema, DataFusionError, Result};
+use datafusion::datasource::sink::DataSinkExec;
 use datafusion::datasource::{TableProvider, TableType};
-use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::logical_expr::dml::InsertOp;
+use datafusion::logical_expr::{lit, Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use tokio::sync::OnceCell;
 
+use super::error::TableError;
+use super::options::AwsOptions;
 use super::pushdown;
 use super::scan::StoreImageTasksExec;
 use super::schema::store_image_tasks_schema;
+use super::sink::StoreImageTasksSink;
 use crate::ec2::{DescribeRequest, Ec2Clients};
 
 /// The regions a query asks when its `WHERE` names none.
@@ -34,28 +39,44 @@ pub struct StoreImageTasksTable {
     clients: Ec2Clients,
     regions: RegionSet,
     enabled: OnceCell<Vec<String>>,
+    read_only: bool,
+    /// `region`'s default in INSERT: the default region.
+    region_default: Expr,
 }
 
 impl StoreImageTasksTable {
     /// A table reading through `clients`, asking `regions` by default.
     pub fn new(clients: Ec2Clients, regions: RegionSet) -> Self {
+        let region_default = lit(clients.default_region().to_owned());
         StoreImageTasksTable {
             clients,
             regions,
             enabled: OnceCell::new(),
+            read_only: false,
+            region_default,
         }
+    }
+
+    /// Refuse every INSERT (before any AWS call) when `read_only`.
+    pub fn with_read_only(mut self, read_only: bool) -> Self {
+        self.read_only = read_only;
+        self
+    }
+
+    /// Every region enabled for the account (`DescribeRegions`, looked up once).
+    pub async fn enabled_regions(&self) -> Result<Vec<String>> {
+        self.enabled
+            .get_or_try_init(|| self.clients.enabled_regions())
+            .await
+            .cloned()
+            .map_err(|e| DataFusionError::External(Box::new(e)))
     }
 
     /// The regions asked when a query names none.
     pub async fn default_regions(&self) -> Result<Vec<String>> {
         match &self.regions {
             RegionSet::Fixed(regions) => Ok(regions.clone()),
-            RegionSet::AllEnabled => self
-                .enabled
-                .get_or_try_init(|| self.clients.enabled_regions())
-                .await
-                .cloned()
-                .map_err(|e| DataFusionError::External(Box::new(e))),
+            RegionSet::AllEnabled => self.enabled_regions().await,
         }
     }
 }
@@ -68,6 +89,10 @@ impl TableProvider for StoreImageTasksTable {
 
     fn table_type(&self) -> TableType {
         TableType::Base
+    }
+
+    fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        (column == "region").then_some(&self.region_default)
     }
 
     fn supports_filters_pushdown(
@@ -98,4 +123,62 @@ impl TableProvider for StoreImageTasksTable {
             limit,
         )))
     }
+
+    async fn insert_into(
+        &self,
+        state: &dyn Session,
+        input: Arc<dyn ExecutionPlan>,
+        insert_op: InsertOp,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        if self.read_only {
+            return Err(DataFusionError::External(Box::new(TableError::ReadOnly)));
+        }
+        if insert_op != InsertOp::Append {
+            return Err(refused(format!(
+                "store_image_tasks takes INSERT INTO only, not {insert_op}: store tasks cannot \
+                 be overwritten or replaced"
+            )));
+        }
+        let dry_run = state
+            .config_options()
+            .extensions
+            .get::<AwsOptions>()
+            .is_some_and(|o| o.dry_run);
+        let sink = StoreImageTasksSink {
+            clients: self.clients.clone(),
+            default_region: self.clients.default_region().to_owned(),
+            enabled_regions: self.enabled_regions().await?,
+            dry_run,
+            schema: self.schema(),
+        };
+        Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
+    }
+
+    async fn update(
+        &self,
+        _state: &dyn Session,
+        _assignments: Vec<(String, Expr)>,
+        _filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Err(refused(SELECT_AND_INSERT_ONLY.replace("{}", "UPDATE")))
+    }
+
+    async fn delete_from(
+        &self,
+        _state: &dyn Session,
+        _filters: Vec<Expr>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Err(refused(SELECT_AND_INSERT_ONLY.replace("{}", "DELETE")))
+    }
+
+    async fn truncate(&self, _state: &dyn Session) -> Result<Arc<dyn ExecutionPlan>> {
+        Err(refused(SELECT_AND_INSERT_ONLY.replace("{}", "TRUNCATE")))
+    }
+}
+
+const SELECT_AND_INSERT_ONLY: &str = "store_image_tasks supports SELECT and INSERT only; {} is \
+    not possible because AWS has no API to change or delete a store image task";
+
+fn refused(message: String) -> DataFusionError {
+    DataFusionError::External(Box::new(TableError::Invalid(message)))
 }

@@ -34,6 +34,11 @@ impl Fixture {
     }
 
     pub async fn start_with(options: EmulatorOptions) -> Fixture {
+        Self::start_full(options, false).await
+    }
+
+    /// Like `start_with`, with the server's `--read-only` setting.
+    pub async fn start_full(options: EmulatorOptions, read_only: bool) -> Fixture {
         let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
         let emulator = Emulator::start(any_port, options)
             .await
@@ -49,6 +54,7 @@ impl Fixture {
                 default_region: Some("us-east-1".into()),
             },
             regions: Regions::List(emulator.regions()),
+            read_only,
         })
         .await
         .expect("server starts");
@@ -67,6 +73,33 @@ impl Fixture {
         aws_flightsql::client::query(&mut client, sql)
             .await
             .map_err(to_status)
+    }
+
+    /// Runs a data-changing statement (DoPut CommandStatementUpdate).
+    pub async fn update(&self, sql: &str) -> Result<i64, tonic::Status> {
+        let mut client = self.client().await;
+        client
+            .execute_update(sql.to_owned(), None)
+            .await
+            .map_err(to_status)
+    }
+
+    /// How many requests of `action` the emulator received.
+    pub fn calls(&self, action: &str) -> usize {
+        self.emulator
+            .requests()
+            .iter()
+            .filter(|r| r.action == action)
+            .count()
+    }
+
+    /// The tasks the emulator lists for `ami` in `region`.
+    pub fn tasks_of(&self, region: &str, ami: &str) -> Vec<TaskView> {
+        self.emulator
+            .tasks(region)
+            .into_iter()
+            .filter(|t| t.ami_id == ami)
+            .collect()
     }
 
     /// The DescribeStoreImageTasks requests the emulator received, per region.
@@ -147,4 +180,34 @@ pub fn rows(batches: &[RecordBatch]) -> Vec<Row> {
         }
     }
     out
+}
+
+/// A catalog reading from `emulator` and a session with `options` set (for tests that plan
+/// through the library, as a DataFusion application would).
+pub async fn catalog_for(
+    emulator: &Emulator,
+    options: &[(&str, &str)],
+) -> (
+    datafusion::prelude::SessionContext,
+    aws_flightsql::catalog::Catalog,
+) {
+    let clients = aws_flightsql::ec2::Ec2Clients::load(&AwsConfig {
+        endpoint_url: Some(emulator.endpoint_url()),
+        credentials: Credentials::Static {
+            access_key_id: "AKIDTEST".into(),
+            secret_access_key: "test-secret".into(),
+        },
+        default_region: Some("us-east-1".into()),
+    })
+    .await;
+    let catalog = aws_flightsql::catalog::Catalog::new(
+        clients,
+        aws_flightsql::table::RegionSet::Fixed(emulator.regions()),
+        false,
+    )
+    .unwrap();
+    let ctx = catalog
+        .session(None, None, options.iter().copied())
+        .unwrap();
+    (ctx, catalog)
 }

@@ -1,0 +1,194 @@
+//! `CreateStoreImageTask`, exactly once. The operation is not idempotent, so the SDK's own
+//! retries are turned off for it and retries happen here: a throttled request was not
+//! applied and is simply sent again; after an ambiguous failure (5xx, timeout, lost
+//! connection) `DescribeStoreImageTasks` for that AMI tells whether the first attempt took
+//! effect before anything is re-sent. AWS refuses a second store of an AMI while one is in
+//! progress, which closes the remaining window: a re-sent create that meets "already in
+//! progress" after an ambiguous failure found our own task.
+
+use std::time::Duration;
+
+use aws_sdk_ec2::config::retry::RetryConfig;
+
+use super::client::Ec2Clients;
+use super::error::{AwsError, AwsErrorKind};
+use super::pages::StoreImageTask;
+
+/// Attempts per row before giving up.
+const MAX_ATTEMPTS: u32 = 4;
+/// First back-off; doubled after each attempt.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+
+/// One store task to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    /// The region to create it in.
+    pub region: String,
+    /// The AMI to store.
+    pub ami_id: String,
+    /// The destination bucket (in that region).
+    pub bucket: String,
+    /// Only check permissions and parameters (`DryRun=true`).
+    pub dry_run: bool,
+}
+
+/// What a successful create did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    /// The task was created; the object will be written under this key.
+    Created {
+        /// The S3 object key, `<ami>.bin`.
+        object_key: String,
+        /// Attempts it took (1 = first try).
+        attempts: u32,
+    },
+    /// Dry run: AWS answered `DryRunOperation`, the request would have succeeded.
+    WouldCreate,
+}
+
+enum Failure {
+    /// AWS refused the request: it was not applied.
+    Refused(AwsError),
+    /// Throttled: not applied, send again after a pause.
+    Throttled(AwsError),
+    /// It may or may not have been applied.
+    Ambiguous(AwsError),
+}
+
+impl Ec2Clients {
+    /// Creates one store image task, exactly once (see the module docs).
+    pub async fn create_store_image_task(
+        &self,
+        request: &CreateRequest,
+    ) -> Result<CreateOutcome, AwsError> {
+        let mut backoff = FIRST_BACKOFF;
+        let mut maybe_applied = false;
+        let mut last_error = None;
+        for attempt in 1..=MAX_ATTEMPTS {
+            match self.send_create(request).await {
+                Ok(object_key) => {
+                    return Ok(CreateOutcome::Created {
+                        object_key,
+                        attempts: attempt,
+                    })
+                }
+                Err(Failure::Refused(e))
+                    if request.dry_run && e.code.as_deref() == Some("DryRunOperation") =>
+                {
+                    return Ok(CreateOutcome::WouldCreate)
+                }
+                Err(Failure::Refused(e)) => {
+                    if maybe_applied && is_already_in_progress(&e) {
+                        if let Some(task) = self.own_task(request).await? {
+                            return Ok(created(request, task, attempt));
+                        }
+                    }
+                    return Err(e);
+                }
+                Err(Failure::Throttled(e)) => last_error = Some(e),
+                Err(Failure::Ambiguous(e)) => {
+                    if !request.dry_run {
+                        maybe_applied = true;
+                        if let Ok(Some(task)) = self.own_task(request).await {
+                            return Ok(created(request, task, attempt));
+                        }
+                    }
+                    last_error = Some(e);
+                }
+            }
+            if attempt < MAX_ATTEMPTS {
+                tokio::time::sleep(backoff).await;
+                backoff *= 2;
+            }
+        }
+        let mut err = last_error.expect("at least one attempt failed");
+        if maybe_applied {
+            err.message.push_str(
+                "; the task may have been created: check with \
+                 SELECT * FROM store_image_tasks WHERE amiId = '...' before retrying",
+            );
+        }
+        Err(err)
+    }
+
+    async fn send_create(&self, request: &CreateRequest) -> Result<String, Failure> {
+        let result = self
+            .client(&request.region)
+            .create_store_image_task()
+            .image_id(&request.ami_id)
+            .bucket(&request.bucket)
+            .dry_run(request.dry_run)
+            .customize()
+            .config_override(
+                aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(out) => Ok(out
+                .object_key()
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("{}.bin", request.ami_id))),
+            Err(e) => {
+                let definitely_not_sent =
+                    matches!(e, aws_sdk_ec2::error::SdkError::ConstructionFailure(_));
+                let err = AwsError::from_sdk(&request.region, "CreateStoreImageTask", e);
+                Err(match err.kind {
+                    _ if definitely_not_sent => Failure::Refused(err),
+                    AwsErrorKind::Throttled => Failure::Throttled(err),
+                    AwsErrorKind::Unavailable => Failure::Ambiguous(err),
+                    AwsErrorKind::Credentials
+                    | AwsErrorKind::PermissionDenied
+                    | AwsErrorKind::NotFound
+                    | AwsErrorKind::InvalidRequest => Failure::Refused(err),
+                })
+            }
+        }
+    }
+
+    /// The in-progress task of `request`'s AMI in its bucket, if there is one.
+    async fn own_task(&self, request: &CreateRequest) -> Result<Option<StoreImageTask>, AwsError> {
+        let tasks = self
+            .tasks_of_images(&request.region, std::slice::from_ref(&request.ami_id))
+            .await?;
+        Ok(tasks.into_iter().find(|t| {
+            t.store_task_state.as_deref() == Some("InProgress")
+                && t.bucket.as_deref() == Some(request.bucket.as_str())
+        }))
+    }
+
+    /// Every listed task of these AMIs in `region` (one call per 20 ids).
+    pub async fn tasks_of_images(
+        &self,
+        region: &str,
+        ami_ids: &[String],
+    ) -> Result<Vec<StoreImageTask>, AwsError> {
+        use futures::TryStreamExt;
+        let mut tasks = Vec::new();
+        for chunk in ami_ids.chunks(super::MAX_IMAGE_IDS) {
+            let request = super::DescribeRequest {
+                image_ids: chunk.to_vec(),
+                ..Default::default()
+            };
+            let pages: Vec<_> = self
+                .describe_store_image_tasks(region, request)
+                .try_collect()
+                .await?;
+            tasks.extend(pages.into_iter().flat_map(|p| p.tasks));
+        }
+        Ok(tasks)
+    }
+}
+
+fn created(request: &CreateRequest, task: StoreImageTask, attempts: u32) -> CreateOutcome {
+    CreateOutcome::Created {
+        object_key: task
+            .s3_object_key
+            .unwrap_or_else(|| format!("{}.bin", request.ami_id)),
+        attempts,
+    }
+}
+
+fn is_already_in_progress(e: &AwsError) -> bool {
+    e.code.as_deref() == Some("InvalidParameterValue") && e.message.contains("in progress")
+}

@@ -1,0 +1,106 @@
+//! The table layer's error type: refused writes and what an INSERT did when AWS refused
+//! some of its rows. Carried through DataFusion as `DataFusionError::External`.
+
+use std::fmt;
+
+use crate::ec2::{AwsError, AwsErrorKind};
+
+/// A row an INSERT created (or, in a dry run, would have created).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedRow {
+    /// The region.
+    pub region: String,
+    /// The AMI.
+    pub ami_id: String,
+    /// The object key the task writes.
+    pub object_key: String,
+}
+
+/// A row AWS refused.
+#[derive(Debug, Clone)]
+pub struct RefusedRow {
+    /// The region.
+    pub region: String,
+    /// The AMI.
+    pub ami_id: String,
+    /// Why.
+    pub error: AwsError,
+}
+
+/// Errors of the `store_image_tasks` table.
+#[derive(Debug, Clone)]
+pub enum TableError {
+    /// The server runs `--read-only`: nothing was sent to AWS.
+    ReadOnly,
+    /// The statement is not one the table can run (bad values, read-only columns,
+    /// UPDATE/DELETE): nothing was sent to AWS.
+    Invalid(String),
+    /// AWS refused some rows of an INSERT; every row is accounted for.
+    InsertFailed {
+        /// Rows created before or alongside the refusals.
+        created: Vec<CreatedRow>,
+        /// Rows AWS refused.
+        refused: Vec<RefusedRow>,
+        /// True when this was a dry run (nothing was created).
+        dry_run: bool,
+    },
+}
+
+impl TableError {
+    /// The AWS error behind a failed INSERT (the first refusal), if any.
+    pub fn aws_kind(&self) -> Option<AwsErrorKind> {
+        match self {
+            TableError::InsertFailed { refused, .. } => refused.first().map(|r| r.error.kind),
+            _ => None,
+        }
+    }
+}
+
+impl std::error::Error for TableError {}
+
+impl fmt::Display for TableError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TableError::ReadOnly => write!(
+                f,
+                "this server is read-only (--read-only): INSERT is refused and nothing was sent \
+                 to AWS"
+            ),
+            TableError::Invalid(message) => write!(f, "{message}"),
+            TableError::InsertFailed {
+                created,
+                refused,
+                dry_run,
+            } => {
+                let total = created.len() + refused.len();
+                let verb = if *dry_run {
+                    "would be created"
+                } else {
+                    "created"
+                };
+                write!(
+                    f,
+                    "INSERT failed: AWS refused {} of {total} rows, {} {verb}.",
+                    refused.len(),
+                    created.len()
+                )?;
+                // Refusals first: they are what the user must act on.
+                for r in refused {
+                    let code = r.error.code.as_deref().unwrap_or("error");
+                    write!(
+                        f,
+                        "\nrefused: {} {}: {code}: {}",
+                        r.region, r.ami_id, r.error.message
+                    )?;
+                    if let Some(id) = &r.error.request_id {
+                        write!(f, " (request id {id})")?;
+                    }
+                }
+                for c in created {
+                    write!(f, "\n{verb}: {} {} -> {}", c.region, c.ami_id, c.object_key)?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The `DataSink` behind `INSERT INTO store_image_tasks`: it reads every row of the
+//! statement, validates all of them before any AWS call, then creates one store task per
+//! row (concurrently, a few at a time per region) and accounts for every row: the statement
+//! returns the count created, or fails listing each row created and each row refused.
+
+use std::collections::{BTreeMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::datasource::sink::DataSink;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+use futures::{StreamExt, TryStreamExt};
+
+use super::error::{CreatedRow, RefusedRow, TableError};
+use super::validate::{check_ami_id, check_bucket};
+use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients};
+
+/// The most rows one INSERT may create: a store task costs money, and every row must fit
+/// in the statement's report.
+pub const MAX_ROWS_PER_INSERT: usize = 1000;
+/// Creates in flight at once per region.
+const CREATES_PER_REGION: usize = 4;
+/// Columns AWS fills in; an INSERT may not give them a value.
+pub(crate) const READ_ONLY_COLUMNS: [&str; 5] = [
+    "progressPercentage",
+    "s3objectKey",
+    "storeTaskFailureReason",
+    "storeTaskState",
+    "taskStartTime",
+];
+/// How many problems one error message lists.
+const MAX_PROBLEMS_LISTED: usize = 20;
+
+/// Creates store image tasks from INSERTed rows.
+#[derive(Debug)]
+pub(crate) struct StoreImageTasksSink {
+    pub(crate) clients: Ec2Clients,
+    pub(crate) default_region: String,
+    pub(crate) enabled_regions: Vec<String>,
+    pub(crate) dry_run: bool,
+    pub(crate) schema: SchemaRef,
+}
+
+impl DisplayAs for StoreImageTasksSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "StoreImageTasksSink: CreateStoreImageTask per row")?;
+        if self.dry_run {
+            write!(f, " (DryRun)")?;
+        }
+        Ok(())
+    }
+}
+
+fn invalid(message: String) -> DataFusionError {
+    DataFusionError::External(Box::new(TableError::Invalid(message)))
+}
+
+impl StoreImageTasksSink {
+    /// Turns the statement's rows into create requests, or lists every problem found.
+    fn requests(&self, batches: &[RecordBatch]) -> Result<Vec<CreateRequest>> {
+        let mut problems = Vec::new();
+        let mut given_read_only = Vec::new();
+        let mut requests = Vec::new();
+        let mut row_number = 0usize;
+        let mut seen = HashSet::new();
+        for batch in batches {
+            for name in READ_ONLY_COLUMNS {
+                if let Some(col) = batch.column_by_name(name) {
+                    if col.null_count() < col.len() && !given_read_only.contains(&name) {
+                        given_read_only.push(name);
+                    }
+                }
+            }
+            let column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .map(|c| c.as_string::<i32>().clone())
+                    .ok_or_else(|| invalid(format!("INSERT input has no column {name}")))
+            };
+            let (regions, amis, buckets) = (column("region")?, column("amiId")?, column("bucket")?);
+            for i in 0..batch.num_rows() {
+                row_number += 1;
+                let value = |a: &datafusion::arrow::array::StringArray| {
+                    (!a.is_null(i)).then(|| a.value(i).trim().to_owned())
+                };
+                let region = value(&regions)
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or_else(|| self.default_region.clone());
+                let mut row_problems = Vec::new();
+                if !self.enabled_regions.contains(&region) {
+                    row_problems.push(format!(
+                        "region `{region}` is not enabled for this account (enabled: {})",
+                        self.enabled_regions.join(", ")
+                    ));
+                }
+                let ami = value(&amis);
+                match &ami {
+                    None => row_problems.push("amiId (or ImageId) is required".to_owned()),
+                    Some(a) => row_problems.extend(check_ami_id(a).err()),
+                }
+                let bucket = value(&buckets);
+                match &bucket {
+                    None => row_problems.push("bucket (or Bucket) is required".to_owned()),
+                    Some(b) => row_problems.extend(check_bucket(b).err()),
+                }
+                if let (Some(ami), true) = (&ami, row_problems.is_empty()) {
+                    if !seen.insert((region.clone(), ami.clone())) {
+                        row_problems.push(format!(
+                            "{ami} appears more than once for region {region}; AWS stores an AMI \
+                             once at a time"
+                        ));
+                    }
+                }
+                if row_problems.is_empty() {
+                    requests.push(CreateRequest {
+                        region,
+                        ami_id: ami.expect("checked"),
+                        bucket: bucket.expect("checked"),
+                        dry_run: self.dry_run,
+                    });
+                } else {
+                    problems.push(format!("row {row_number}: {}", row_problems.join("; ")));
+                }
+            }
+        }
+        if !given_read_only.is_empty() {
+            return Err(invalid(format!(
+                "cannot INSERT into read-only column(s) {}: AWS sets them; give only region, \
+                 amiId and bucket",
+                given_read_only.join(", ")
+            )));
+        }
+        if !problems.is_empty() {
+            return Err(invalid(problem_list(
+                "INSERT rejected, nothing was created",
+                problems,
+            )));
+        }
+        Ok(requests)
+    }
+
+    /// Refuses the statement if a task is already in progress for any of its AMIs: AWS would
+    /// refuse that row after others were created.
+    async fn check_none_in_progress(&self, requests: &[CreateRequest]) -> Result<()> {
+        let mut by_region: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for r in requests {
+            by_region
+                .entry(&r.region)
+                .or_default()
+                .push(r.ami_id.clone());
+        }
+        let checks = by_region.into_iter().map(|(region, amis)| async move {
+            let tasks = self.clients.tasks_of_images(region, &amis).await?;
+            Ok::<_, crate::ec2::AwsError>(
+                tasks
+                    .into_iter()
+                    .filter(|t| t.store_task_state.as_deref() == Some("InProgress"))
+                    .map(|t| {
+                        format!(
+                            "a store task for {} in {region} is already in progress (bucket {}, \
+                             {}%); wait for it to finish",
+                            t.ami_id.unwrap_or_default(),
+                            t.bucket.unwrap_or_default(),
+                            t.progress_percentage.unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+            )
+        });
+        let mut problems = Vec::new();
+        for result in futures::future::join_all(checks).await {
+            problems.extend(result.map_err(|e| DataFusionError::External(Box::new(e)))?);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(invalid(problem_list(
+                "INSERT rejected, nothing was created",
+                problems,
+            )))
+        }
+    }
+}
+
+fn problem_list(headline: &str, problems: Vec<String>) -> String {
+    let total = problems.len();
+    let mut message = format!("{headline}: ");
+    message.push_str(
+        &problems
+            .into_iter()
+            .take(MAX_PROBLEMS_LISTED)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    if total > MAX_PROBLEMS_LISTED {
+        message.push_str(&format!("\n... and {} more", total - MAX_PROBLEMS_LISTED));
+    }
+    message
+}
+
+#[async_trait]
+impl DataSink for StoreImageTasksSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        // Every row is read and checked before the first AWS call.
+        let mut batches = Vec::new();
+        let mut rows = 0usize;
+        let mut data = data;
+        while let Some(batch) = data.try_next().await? {
+            rows += batch.num_rows();
+            if rows > MAX_ROWS_PER_INSERT {
+                return Err(invalid(format!(
+                    "an INSERT creates at most {MAX_ROWS_PER_INSERT} store tasks; split the \
+                     statement, nothing was created"
+                )));
+            }
+            batches.push(batch);
+        }
+        let requests = self.requests(&batches)?;
+        if requests.is_empty() {
+            return Ok(0);
+        }
+        self.check_none_in_progress(&requests).await?;
+
+        let mut by_region: BTreeMap<String, Vec<CreateRequest>> = BTreeMap::new();
+        for r in requests {
+            by_region.entry(r.region.clone()).or_default().push(r);
+        }
+        let per_region = by_region.into_values().map(|rows| {
+            let clients = self.clients.clone();
+            futures::stream::iter(rows)
+                .map(move |r| {
+                    let clients = clients.clone();
+                    async move {
+                        let outcome = clients.create_store_image_task(&r).await;
+                        (r, outcome)
+                    }
+                })
+                .buffer_unordered(CREATES_PER_REGION)
+                .collect::<Vec<_>>()
+        });
+        let mut created = Vec::new();
+        let mut refused = Vec::new();
+        for (request, outcome) in futures::future::join_all(per_region)
+            .await
+            .into_iter()
+            .flatten()
+        {
+            match outcome {
+                Ok(CreateOutcome::Created {
+                    object_key,
+                    attempts,
+                }) => {
+                    tracing::info!(region = %request.region, ami = %request.ami_id,
+                        bucket = %request.bucket, %object_key, attempts, "store image task created");
+                    created.push(CreatedRow {
+                        region: request.region.clone(),
+                        ami_id: request.ami_id.clone(),
+                        object_key,
+                    });
+                }
+                Ok(CreateOutcome::WouldCreate) => created.push(CreatedRow {
+                    region: request.region.clone(),
+                    ami_id: request.ami_id.clone(),
+                    object_key: format!("{}.bin", request.ami_id),
+                }),
+                Err(error) => {
+                    tracing::warn!(region = %request.region, ami = %request.ami_id, %error,
+                        "store image task refused");
+                    refused.push(RefusedRow {
+                        region: request.region.clone(),
+                        ami_id: request.ami_id.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        if refused.is_empty() {
+            Ok(created.len() as u64)
+        } else {
+            Err(DataFusionError::External(Box::new(
+                TableError::InsertFailed {
+                    created,
+                    refused,
+                    dry_run: self.dry_run,
+                },
+            )))
+        }
+    }
+}

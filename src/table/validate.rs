@@ -1,0 +1,96 @@
+//! Checks on INSERT values made before any AWS call: AMI id shape, S3 bucket naming rules,
+//! region. One bad row fails the whole statement and creates nothing.
+
+/// `ami-` followed by 8 or 17 lowercase hexadecimal digits.
+pub(crate) fn check_ami_id(ami: &str) -> Result<(), String> {
+    let ok = ami.strip_prefix("ami-").is_some_and(|hex| {
+        (hex.len() == 8 || hex.len() == 17)
+            && hex
+                .chars()
+                .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{ami}` is not an AMI id (expected ami- followed by 8 or 17 lowercase hex digits)"
+        ))
+    }
+}
+
+/// Amazon S3's general-purpose bucket naming rules.
+pub(crate) fn check_bucket(bucket: &str) -> Result<(), String> {
+    let fail = |why: &str| Err(format!("`{bucket}` is not a valid S3 bucket name: {why}"));
+    if !(3..=63).contains(&bucket.len()) {
+        return fail("it must be 3 to 63 characters long");
+    }
+    if !bucket
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return fail("only lowercase letters, digits, dots and hyphens are allowed");
+    }
+    let first = bucket.chars().next().expect("non-empty");
+    let last = bucket.chars().last().expect("non-empty");
+    if !first.is_ascii_alphanumeric() || !last.is_ascii_alphanumeric() {
+        return fail("it must begin and end with a letter or digit");
+    }
+    if bucket.contains("..") {
+        return fail("it must not contain two adjacent dots");
+    }
+    if bucket.split('.').count() == 4 && bucket.split('.').all(|p| p.parse::<u8>().is_ok()) {
+        return fail("it must not be formatted as an IP address");
+    }
+    for prefix in ["xn--", "sthree-", "amzn-s3-demo-"] {
+        if bucket.starts_with(prefix) {
+            return fail(&format!("it must not start with `{prefix}`"));
+        }
+    }
+    for suffix in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] {
+        if bucket.ends_with(suffix) {
+            return fail(&format!("it must not end with `{suffix}`"));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ami_ids() {
+        assert!(check_ami_id("ami-0123456789abcdef0").is_ok());
+        assert!(check_ami_id("ami-12345678").is_ok());
+        for bad in [
+            "ami-123",
+            "ami-0123456789ABCDEF0",
+            "img-12345678",
+            "",
+            "ami-1234567g",
+        ] {
+            assert!(check_ami_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bucket_names() {
+        for good in ["my-bucket", "a.b.c", "abc", "ami-archive-us-east-1"] {
+            assert!(check_bucket(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "ab",
+            "My-Bucket",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            "under_score",
+            &"a".repeat(64),
+        ] {
+            assert!(check_bucket(bad).is_err(), "{bad}");
+        }
+    }
+}

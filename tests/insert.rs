@@ -1,0 +1,354 @@
+//! INSERT creates store image tasks, each exactly once, with every outcome reported; all
+//! through a real Flight SQL client against the real server and the EC2 emulator, checked
+//! against the emulator's own state.
+
+mod common;
+
+use std::sync::Arc;
+
+use arrow::array::{RecordBatch, StringArray};
+use common::{to_status, Fixture, REGIONS};
+use ec2_emulator::{ConfigUpdate, EmulatorOptions};
+use tonic::Code;
+
+fn options() -> EmulatorOptions {
+    EmulatorOptions {
+        regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+        tasks_per_region: 20,
+        freeze_time: true,
+        ..EmulatorOptions::default()
+    }
+}
+
+async fn fixture() -> Fixture {
+    Fixture::start_with(options()).await
+}
+
+/// A storable AMI and a known bucket of `region`.
+fn target(fx: &Fixture, region: &str, n: usize) -> (String, String) {
+    (
+        fx.emulator.storable_amis(region)[n].clone(),
+        fx.emulator.buckets(region)[0].clone(),
+    )
+}
+
+#[tokio::test]
+async fn single_row_insert_creates_one_task_that_select_then_sees() {
+    let fx = fixture().await;
+    let (ami, bucket) = target(&fx, "us-west-2", 0);
+    let n = fx
+        .update(&format!(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ('us-west-2', '{ami}', '{bucket}')"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let tasks = fx.tasks_of("us-west-2", &ami);
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0].bucket, bucket);
+    assert_eq!(tasks[0].store_task_state, "InProgress");
+    assert_eq!(tasks[0].s3_object_key, format!("{ami}.bin"));
+    assert_eq!(fx.calls("CreateStoreImageTask"), 1);
+
+    let (_, batches) = fx
+        .query(&format!(
+            "SELECT storeTaskState, s3objectKey FROM store_image_tasks \
+             WHERE region = 'us-west-2' AND amiId = '{ami}'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+}
+
+#[tokio::test]
+async fn multi_row_insert_defaults_region_and_insert_select_takes_stackql_names() {
+    let fx = fixture().await;
+    let (a1, b) = target(&fx, "us-east-1", 0);
+    let (a2, _) = target(&fx, "us-east-1", 1);
+    let n = fx
+        .update(&format!(
+            "INSERT INTO aws.ec2.store_image_tasks (amiId, bucket) VALUES ('{a1}', '{b}'), ('{a2}', '{b}')"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    assert_eq!(fx.tasks_of("us-east-1", &a1).len(), 1);
+    assert_eq!(fx.tasks_of("us-east-1", &a2).len(), 1);
+
+    let (a3, b3) = target(&fx, "eu-west-1", 0);
+    let n = fx
+        .update(&format!(
+            "INSERT INTO aws.ec2.store_image_tasks (ImageId, Bucket, region) \
+             SELECT '{a3}', '{b3}', 'eu-west-1'"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(fx.tasks_of("eu-west-1", &a3)[0].bucket, b3);
+}
+
+#[tokio::test]
+async fn every_bad_row_is_rejected_before_any_create() {
+    let fx = fixture().await;
+    let (ami, bucket) = target(&fx, "us-east-1", 0);
+    let in_progress = fx
+        .emulator
+        .tasks("us-east-1")
+        .into_iter()
+        .find(|t| t.store_task_state == "InProgress")
+        .expect("sample data has an in-progress task")
+        .ami_id;
+    let cases = [
+        (format!("VALUES ('us-east-1', '{ami}', NULL)"), "bucket (or Bucket) is required"),
+        (format!("VALUES ('us-east-1', NULL, '{bucket}')"), "amiId (or ImageId) is required"),
+        (format!("VALUES ('us-east-1', 'ami-xyz', '{bucket}')"), "is not an AMI id"),
+        (format!("VALUES ('us-east-1', '{ami}', 'Bad_Bucket')"), "is not a valid S3 bucket name"),
+        (format!("VALUES ('ap-south-1', '{ami}', '{bucket}')"), "region `ap-south-1` is not enabled"),
+        (
+            format!("VALUES ('us-east-1', '{ami}', '{bucket}'), ('us-east-1', '{ami}', '{bucket}')"),
+            "appears more than once",
+        ),
+        (
+            format!("VALUES ('us-east-1', '{ami}', '{bucket}'), ('us-east-1', '{in_progress}', '{bucket}')"),
+            "already in progress",
+        ),
+    ];
+    for (values, expected) in cases {
+        let sql = format!("INSERT INTO store_image_tasks (region, amiId, bucket) {values}");
+        let err = fx.update(&sql).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{sql}: {err}");
+        assert!(err.message().contains(expected), "{sql}: {}", err.message());
+        assert!(
+            err.message().contains("nothing was created"),
+            "{}",
+            err.message()
+        );
+    }
+    let err = fx
+        .update(&format!(
+            "INSERT INTO store_image_tasks (region, amiId, bucket, storeTaskState, progressPercentage) \
+             VALUES ('us-east-1', '{ami}', '{bucket}', 'Completed', 100)"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("progressPercentage, storeTaskState"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(fx.calls("CreateStoreImageTask"), 0, "no create was sent");
+    assert!(fx.tasks_of("us-east-1", &ami).is_empty());
+}
+
+#[tokio::test]
+async fn partial_failure_lists_every_created_and_refused_row() {
+    let fx = fixture().await;
+    let (good, bucket) = target(&fx, "us-west-2", 0);
+    let unknown = "ami-0000000000000000f";
+    let err = fx
+        .update(&format!(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES \
+             ('us-west-2', '{good}', '{bucket}'), ('us-west-2', '{unknown}', '{bucket}')"
+        ))
+        .await
+        .unwrap_err();
+    let msg = err.message();
+    assert_eq!(err.code(), Code::NotFound, "{msg}");
+    assert!(msg.contains("AWS refused 1 of 2 rows, 1 created"), "{msg}");
+    assert!(
+        msg.contains(&format!(
+            "refused: us-west-2 {unknown}: InvalidAMIID.NotFound"
+        )),
+        "{msg}"
+    );
+    assert!(msg.contains("request id"), "{msg}");
+    assert!(
+        msg.contains(&format!("created: us-west-2 {good} -> {good}.bin")),
+        "{msg}"
+    );
+    assert_eq!(fx.tasks_of("us-west-2", &good).len(), 1);
+    assert!(fx.tasks_of("us-west-2", unknown).is_empty());
+}
+
+#[tokio::test]
+async fn a_create_answered_500_after_it_took_effect_counts_once() {
+    let fx = fixture().await;
+    fx.emulator
+        .update_config(ConfigUpdate {
+            fail_after_commit_rate: Some(1.0),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let (ami, bucket) = target(&fx, "eu-west-1", 0);
+    let n = fx
+        .update(&format!(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ('eu-west-1', '{ami}', '{bucket}')"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(fx.tasks_of("eu-west-1", &ami).len(), 1, "exactly one task");
+    let creates: Vec<u16> = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.action == "CreateStoreImageTask")
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(creates, [500], "the create was not sent again");
+}
+
+#[tokio::test]
+async fn random_500s_before_commit_are_retried_without_duplicates() {
+    let fx = fixture().await;
+    let (ami, bucket) = target(&fx, "us-east-1", 2);
+    fx.emulator
+        .update_config(ConfigUpdate {
+            fail_rate: Some(0.5),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    // The pre-check and the creates may all meet faults; a failure must be loud, a success
+    // exact.
+    match fx
+        .update(&format!(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ('us-east-1', '{ami}', '{bucket}')"
+        ))
+        .await
+    {
+        Ok(n) => {
+            assert_eq!(n, 1);
+            assert_eq!(fx.tasks_of("us-east-1", &ami).len(), 1);
+        }
+        Err(e) => assert!(
+            matches!(e.code(), Code::Unavailable | Code::ResourceExhausted),
+            "{e}"
+        ),
+    }
+    assert!(fx.tasks_of("us-east-1", &ami).len() <= 1);
+}
+
+#[tokio::test]
+async fn prepared_insert_with_many_parameter_rows_creates_one_task_per_row() {
+    let fx = fixture().await;
+    let mut client = fx.client().await;
+    let mut prepared = client
+        .prepare(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ($1, $2, $3)".into(),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(prepared.parameter_schema().unwrap().fields().len(), 3);
+    let rows: Vec<(String, String, String)> = REGIONS
+        .iter()
+        .map(|r| {
+            let (a, b) = target(&fx, r, 3);
+            (r.to_string(), a, b)
+        })
+        .collect();
+    let column = |f: fn(&(String, String, String)) -> &String| {
+        Arc::new(StringArray::from(
+            rows.iter().map(f).cloned().collect::<Vec<_>>(),
+        )) as _
+    };
+    let batch = RecordBatch::try_from_iter([
+        ("$1", column(|r| &r.0)),
+        ("$2", column(|r| &r.1)),
+        ("$3", column(|r| &r.2)),
+    ])
+    .unwrap();
+    prepared.set_parameters(batch).unwrap();
+    let n = prepared.execute_update().await.map_err(to_status).unwrap();
+    assert_eq!(n, 3);
+    for (region, ami, _) in &rows {
+        assert_eq!(fx.tasks_of(region, ami).len(), 1, "{region} {ami}");
+    }
+}
+
+#[tokio::test]
+async fn read_only_server_refuses_insert_before_any_call() {
+    let fx = Fixture::start_full(options(), true).await;
+    fx.emulator.clear_requests();
+    let (ami, bucket) = target(&fx, "us-east-1", 0);
+    let err = fx
+        .update(&format!(
+            "INSERT INTO store_image_tasks (amiId, bucket) VALUES ('{ami}', '{bucket}')"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+    assert!(err.message().contains("read-only"), "{}", err.message());
+    assert!(fx.emulator.requests().is_empty(), "no AWS call at all");
+}
+
+#[tokio::test]
+async fn update_delete_and_ddl_are_refused_with_what_is_supported() {
+    let fx = fixture().await;
+    for sql in [
+        "UPDATE store_image_tasks SET bucket = 'x' WHERE amiId = 'ami-12345678'",
+        "DELETE FROM store_image_tasks WHERE amiId = 'ami-12345678'",
+        "DROP TABLE store_image_tasks",
+        "CREATE TABLE t (a INT)",
+    ] {
+        let err = fx.update(sql).await.unwrap_err();
+        assert!(
+            matches!(err.code(), Code::InvalidArgument | Code::Unimplemented),
+            "{sql}: {err}"
+        );
+        assert!(
+            err.message().contains("SELECT and INSERT"),
+            "{sql}: {}",
+            err.message()
+        );
+    }
+    assert_eq!(fx.calls("CreateStoreImageTask"), 0);
+}
+
+#[tokio::test]
+async fn dry_run_creates_nothing_and_reports_what_would_be_created() {
+    // The `aws.dry_run` session setting, applied the way a session option or SET applies it.
+    let fx = fixture().await;
+    let (ami, bucket) = target(&fx, "us-west-2", 1);
+    let catalog = common::catalog_for(&fx.emulator, &[("aws.dry_run", "true")]).await;
+    let (ctx, plan_sql) = (
+        catalog.0,
+        format!(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ('us-west-2', '{ami}', '{bucket}')"
+        ),
+    );
+    let df = catalog.1.plan(&ctx, &plan_sql, &[]).await.unwrap();
+    let batches = df.collect().await.unwrap();
+    let count = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    assert!(count.contains("| 1 "), "{count}");
+    assert!(fx.tasks_of("us-west-2", &ami).is_empty(), "nothing created");
+    let create = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .find(|r| r.action == "CreateStoreImageTask")
+        .unwrap();
+    assert_eq!(
+        create.params.get("DryRun").map(String::as_str),
+        Some("true")
+    );
+    assert_eq!(create.status, 412);
+
+    fx.emulator
+        .update_config(ConfigUpdate {
+            deny_actions: Some(vec!["CreateStoreImageTask".into()]),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let df = catalog.1.plan(&ctx, &plan_sql, &[]).await.unwrap();
+    let err = df.collect().await.unwrap_err();
+    let status = tonic::Status::from(aws_flightsql::flight::ServiceError::from(err));
+    assert_eq!(status.code(), Code::PermissionDenied, "{status}");
+    assert!(
+        status.message().contains("UnauthorizedOperation"),
+        "{status}"
+    );
+}
