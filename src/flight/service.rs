@@ -1,5 +1,6 @@
 //! The Flight SQL RPCs. Each one decodes its command, asks the catalog for a session and a
-//! plan, and streams the result; nothing here knows about EC2.
+//! plan, and streams the result; nothing here knows about EC2. The transport around it
+//! ([`super::grpc`]) adds GetSchema, PollFlightInfo and the session cookie.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,41 +11,70 @@ use arrow::ipc::writer::IpcWriteOptions;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
-use arrow_flight::sql::metadata::SqlInfoData;
+use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
-    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCancelQueryRequest, ActionCancelQueryResult, ActionClosePreparedStatementRequest,
+    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
+    CommandGetCatalogs, CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys,
+    CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes,
+    CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementIngest, CommandStatementQuery,
+    CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TableExistsOption, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse,
-    IpcMessage, SchemaAsIpc, Ticket,
+    Action, ActionType, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus,
+    FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
 };
+use datafusion::catalog::MemoryCatalogProvider;
+use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::dataframe::DataFrame;
+use datafusion::datasource::MemTable;
 use futures::{stream, Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::boundary::{boundary_schema, to_boundary};
+use super::cancel::{new_query_id, RunningQueries};
+use super::columns::{describe_result, describe_table, Origin};
+use super::grpc::GrpcService;
+use super::keys::{no_keys, FOREIGN_KEYS_SCHEMA, PRIMARY_KEYS_SCHEMA};
+use super::session::{self, proto as session_proto, SessionSlot};
 use super::sql_info::sql_info;
+use super::statement::{self, Planned};
 use super::status::ServiceError;
 use super::tickets::{self, PreparedStatementHandle, Settings, StatementTicket};
+use super::type_info::xdbc_type_info;
 use crate::catalog::Catalog;
 
 type DoGetStream = <FlightSqlHandler as FlightService>::DoGetStream;
+type DoActionStream = <FlightSqlHandler as FlightService>::DoActionStream;
 
 /// Largest gRPC message the server decodes (parameter batches, ingest): clients send up to
 /// 64 MB.
 pub const MAX_DECODING_MESSAGE_SIZE: usize = 128 * 1024 * 1024;
+
+/// `ActionCancelQueryResult.CancelResult.CANCEL_RESULT_CANCELLED`.
+const CANCEL_RESULT_CANCELLED: i32 = 1;
+
+/// The action type of CancelFlightInfo.
+const CANCEL_FLIGHT_INFO: &str = "CancelFlightInfo";
+
+/// The catalog, schema and table the rows of a bulk ingest are read from, in the ingest's
+/// own session only.
+const INGEST_CATALOG: &str = "__flight_sql_ingest";
+const INGEST_SCHEMA: &str = "data";
+const INGEST_TABLE: &str = "rows";
 
 /// The Flight SQL service over a [`Catalog`].
 #[derive(Clone)]
 pub struct FlightSqlHandler {
     catalog: Catalog,
     sql_info: Arc<SqlInfoData>,
+    xdbc_types: Arc<XdbcTypeInfoData>,
+    queries: RunningQueries,
 }
 
 impl std::fmt::Debug for FlightSqlHandler {
@@ -61,74 +91,129 @@ impl FlightSqlHandler {
         FlightSqlHandler {
             catalog,
             sql_info: Arc::new(sql_info(read_only)),
+            xdbc_types: Arc::new(xdbc_type_info()),
+            queries: RunningQueries::default(),
         }
     }
 
-    /// The gRPC service, with message limits that fit Flight SQL clients.
-    pub fn into_server(self) -> FlightServiceServer<Self> {
-        FlightServiceServer::new(self)
+    /// The gRPC service: the Flight SQL RPCs plus GetSchema, PollFlightInfo, sessions and
+    /// cancellation, with message limits that fit Flight SQL clients.
+    pub fn into_server(self) -> FlightServiceServer<GrpcService> {
+        FlightServiceServer::new(GrpcService::new(self))
             .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
             .max_encoding_message_size(MAX_DECODING_MESSAGE_SIZE)
     }
 
-    /// Plans `sql` in a fresh session with `settings`, binding `parameters` (one row).
+    /// Plans `sql` in a fresh session with `settings`, binding `parameters`.
     async fn plan(
         &self,
         sql: &str,
-        settings: Option<&Settings>,
+        settings: &Settings,
         parameters: &[RecordBatch],
-    ) -> Result<DataFrame, ServiceError> {
-        let ctx = self.catalog.session(
-            settings.and_then(|s| s.catalog.as_deref()),
-            settings.and_then(|s| s.schema.as_deref()),
-            settings
-                .iter()
-                .flat_map(|s| s.options.iter())
-                .map(|(k, v)| (k.as_str(), v.as_str())),
-        )?;
-        Ok(self.catalog.plan(&ctx, sql, parameters).await?)
+    ) -> Result<Planned, ServiceError> {
+        let ctx = session::open(&self.catalog, settings)?;
+        statement::plan(&self.catalog, &ctx, sql, parameters).await
     }
 
-    /// The schema a statement's result will have, as clients will receive it.
-    async fn result_schema(
+    /// The session settings after a `SET`/`RESET` (checked), or `None` for other statements.
+    fn changed_settings(
         &self,
-        sql: &str,
-        settings: Option<&Settings>,
-        parameters: &[RecordBatch],
-    ) -> Result<SchemaRef, ServiceError> {
-        let df = self.plan(sql, settings, parameters).await?;
-        Ok(boundary_schema(df.schema().as_arrow()))
+        planned: &Planned,
+        settings: &Settings,
+    ) -> Result<Option<Settings>, ServiceError> {
+        let (name, value) = match planned {
+            Planned::Set { name, value } => (name, Some(value.clone())),
+            Planned::Reset { name } => (name, None),
+            Planned::Plan(_) => return Ok(None),
+        };
+        session::with_option(&self.catalog, settings, name, value).map(Some)
     }
 
-    /// Runs a data-changing statement and returns the number of rows it affected.
+    /// Applies a `SET`/`RESET` to the session of this call.
+    fn change_session(&self, planned: &Planned, slot: &SessionSlot) -> Result<(), ServiceError> {
+        if let Some(next) = self.changed_settings(planned, slot.settings())? {
+            slot.set(next);
+        }
+        Ok(())
+    }
+
+    /// The FlightInfo of a statement: SET/RESET change the session here and have nothing to
+    /// fetch; anything else gets one endpoint whose ticket carries everything needed to run
+    /// it.
+    async fn statement_flight_info(
+        &self,
+        sql: String,
+        settings: Settings,
+        parameters: Vec<u8>,
+        slot: &SessionSlot,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, ServiceError> {
+        let bound = tickets::decode_parameters(&parameters)?;
+        let planned = self.plan(&sql, &settings, &bound).await?;
+        let Planned::Plan(df) = planned else {
+            self.change_session(&planned, slot)?;
+            let info = FlightInfo::new()
+                .try_with_schema(&Schema::empty())?
+                .with_descriptor(descriptor);
+            return Ok(Response::new(info));
+        };
+        let schema = result_schema(&df);
+        let statement = StatementTicket {
+            sql,
+            settings: Some(settings),
+            parameters,
+            query_id: new_query_id(),
+        };
+        let ticket = TicketStatementQuery {
+            statement_handle: statement.encode_to_vec().into(),
+        };
+        Ok(Response::new(flight_info(
+            &schema,
+            ticket.as_any().encode_to_vec(),
+            descriptor,
+        )?))
+    }
+
+    /// Runs a data-changing statement and returns the number of rows it affected. SET and
+    /// RESET change the session and affect no row.
     async fn execute_update(
         &self,
         sql: &str,
-        settings: Option<&Settings>,
+        settings: &Settings,
         parameters: &[RecordBatch],
+        slot: &SessionSlot,
     ) -> Result<i64, ServiceError> {
-        let df = self.plan(sql, settings, parameters).await?;
-        if !matches!(
-            df.logical_plan(),
-            datafusion::logical_expr::LogicalPlan::Dml(_)
-        ) {
-            return Err(ServiceError::bad_request(
-                "only INSERT runs as an update; run queries with executeQuery / execute",
-            ));
+        let planned = self.plan(sql, settings, parameters).await?;
+        if !planned.is_write() {
+            self.change_session(&planned, slot)?;
+            return match planned {
+                Planned::Plan(_) => Err(ServiceError::bad_request(
+                    "only INSERT runs as an update; run queries with executeQuery / execute",
+                )),
+                Planned::Set { .. } | Planned::Reset { .. } => Ok(0),
+            };
         }
+        let Planned::Plan(df) = planned else {
+            unreachable!("writes are plans")
+        };
         let batches = df.collect().await?;
         affected_rows(&batches)
     }
 
-    /// Runs a statement and streams it as Flight data.
+    /// Runs a statement and streams it as Flight data; a `query_id` makes it cancellable.
     async fn execute(
         &self,
         sql: &str,
-        settings: Option<&Settings>,
+        settings: &Settings,
         parameters: &[RecordBatch],
+        query_id: Option<&str>,
     ) -> Result<DoGetStream, ServiceError> {
-        let df = self.plan(sql, settings, parameters).await?;
-        let schema = boundary_schema(df.schema().as_arrow());
+        let Planned::Plan(df) = self.plan(sql, settings, parameters).await? else {
+            return Err(ServiceError::bad_request(
+                "SET and RESET change the session when executed; there is nothing to fetch",
+            ));
+        };
+        let schema = result_schema(&df);
         let batches = df.execute_stream().await?;
         let target = Arc::clone(&schema);
         let batches = batches.map(move |batch| {
@@ -139,14 +224,170 @@ impl FlightSqlHandler {
             .with_schema(schema)
             .build(batches)
             .map_err(Status::from);
-        Ok(Box::pin(flight))
+        match query_id {
+            Some(id) if !id.is_empty() => Ok(Box::pin(self.queries.track(id, flight)?)),
+            _ => Ok(Box::pin(flight)),
+        }
+    }
+
+    /// Appends the rows of a bulk ingest to a table, as `INSERT INTO table (columns) SELECT
+    /// columns FROM the rows` in the session of the call: the same path as SQL INSERT.
+    async fn ingest(
+        &self,
+        command: CommandStatementIngest,
+        batches: Vec<RecordBatch>,
+        settings: &Settings,
+    ) -> Result<i64, ServiceError> {
+        if command.temporary {
+            return Err(ServiceError::Unsupported(
+                "ingest into a temporary table is not supported: ingest appends to an \
+                 existing table (mode=\"append\")"
+                    .into(),
+            ));
+        }
+        if command.transaction_id.is_some() {
+            return Err(ServiceError::Unsupported(
+                "transactions are not supported: every ingest commits on its own".into(),
+            ));
+        }
+        let if_exists = command
+            .table_definition_options
+            .map(|o| o.if_exists)
+            .unwrap_or_default();
+        if if_exists != TableExistsOption::Unspecified as i32
+            && if_exists != TableExistsOption::Append as i32
+        {
+            return Err(ServiceError::Unsupported(
+                "ingest only appends to an existing table (ADBC mode=\"append\"); creating or \
+                 replacing tables is not supported"
+                    .into(),
+            ));
+        }
+        let Some(first) = batches.first() else {
+            return Ok(0);
+        };
+        let schema = first.schema();
+        let ctx = session::open(&self.catalog, settings)?;
+        let rows = MemTable::try_new(Arc::clone(&schema), vec![batches])?;
+        let ingest_schema = MemorySchemaProvider::new();
+        ingest_schema.register_table(INGEST_TABLE.into(), Arc::new(rows))?;
+        let ingest_catalog = MemoryCatalogProvider::new();
+        ingest_catalog.register_schema(INGEST_SCHEMA, Arc::new(ingest_schema))?;
+        ctx.register_catalog(INGEST_CATALOG, Arc::new(ingest_catalog));
+
+        let mut target = Vec::new();
+        for part in [command.catalog.as_deref(), command.schema.as_deref()]
+            .into_iter()
+            .flatten()
+        {
+            target.push(quote(part));
+        }
+        target.push(quote(&command.table));
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| quote(f.name()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "INSERT INTO {} ({columns}) SELECT {columns} FROM {}.{}.{}",
+            target.join("."),
+            quote(INGEST_CATALOG),
+            quote(INGEST_SCHEMA),
+            quote(INGEST_TABLE),
+        );
+        let planned = statement::plan(&self.catalog, &ctx, &sql, &[]).await?;
+        let Planned::Plan(df) = planned else {
+            unreachable!("an INSERT is a plan")
+        };
+        let batches = df.collect().await?;
+        affected_rows(&batches)
+    }
+
+    /// The query ids in the tickets of `info`.
+    fn query_ids(info: &FlightInfo) -> Vec<String> {
+        info.endpoint
+            .iter()
+            .filter_map(|e| e.ticket.as_ref())
+            .filter_map(|t| Any::decode(t.ticket.as_ref()).ok())
+            .filter_map(|any| any.unpack::<TicketStatementQuery>().ok().flatten())
+            .filter_map(|t| tickets::decode_statement(&t.statement_handle).ok())
+            .map(|s| s.query_id)
+            .filter(|id| !id.is_empty())
+            .collect()
+    }
+
+    fn set_session_options(
+        &self,
+        request: session_proto::SetSessionOptionsRequest,
+        slot: &SessionSlot,
+    ) -> Result<session_proto::SetSessionOptionsResult, ServiceError> {
+        use session_proto::{SetSessionOptionsError, SetSessionOptionsErrorValue as E};
+        let known: std::collections::HashSet<String> =
+            session::open(&self.catalog, slot.settings())?
+                .state()
+                .config_options()
+                .entries()
+                .into_iter()
+                .map(|e| e.key)
+                .collect();
+        let mut settings = slot.settings().clone();
+        let mut errors = std::collections::HashMap::new();
+        let mut names: Vec<_> = request.session_options.into_iter().collect();
+        // `catalog` before `schema`: a schema is looked up in the catalog.
+        names.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, value) in names {
+            let outcome = session::option_text(&value)
+                .map_err(ServiceError::bad_request)
+                .and_then(|text| session::with_option(&self.catalog, &settings, &name, text));
+            match outcome {
+                Ok(next) => settings = next,
+                Err(err) => {
+                    let value = if name == "catalog" || name == "schema" || known.contains(&name) {
+                        E::InvalidValue
+                    } else {
+                        E::InvalidName
+                    };
+                    tracing::info!(option = %name, error = %err, "session option refused");
+                    errors.insert(
+                        name,
+                        SetSessionOptionsError {
+                            value: value as i32,
+                        },
+                    );
+                }
+            }
+        }
+        if &settings != slot.settings() {
+            slot.set(settings);
+        }
+        Ok(session_proto::SetSessionOptionsResult { errors })
+    }
+
+    fn get_session_options(
+        &self,
+        slot: &SessionSlot,
+    ) -> Result<session_proto::GetSessionOptionsResult, ServiceError> {
+        let session_options = session::options_in_force(&self.catalog, slot.settings())?
+            .into_iter()
+            .map(|(k, v)| (k, session::option_value(v)))
+            .collect();
+        Ok(session_proto::GetSessionOptionsResult { session_options })
     }
 }
 
-/// The parameter batches a client sent with DoPut.
-async fn read_parameters(
+/// The schema clients receive for a plan: boundary types, each column described.
+fn result_schema(df: &DataFrame) -> SchemaRef {
+    describe_result(df, &boundary_schema(df.schema().as_arrow()))
+}
+
+/// The batches a client sent with DoPut.
+async fn read_batches(
     request: Request<PeekableFlightDataStream>,
+    what: &str,
 ) -> Result<Vec<RecordBatch>, ServiceError> {
+    // A DoPut that only carries the command (an update without new parameters) has a
+    // message with an empty header: nothing to decode.
     let flight_data = request
         .into_inner()
         .into_peekable()
@@ -155,12 +396,17 @@ async fn read_parameters(
     arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data)
         .try_collect()
         .await
-        .map_err(|e| ServiceError::bad_request(format!("could not read the parameter batch: {e}")))
+        .map_err(|e| ServiceError::bad_request(format!("could not read the {what}: {e}")))
 }
 
 /// Wraps a service error so that it reaches the client with its own status code.
 fn status_error(err: ServiceError) -> FlightError {
     FlightError::Tonic(Box::new(Status::from(err)))
+}
+
+/// A SQL identifier, quoted.
+fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
 }
 
 /// The row count of a DML result: one row with one `count` column.
@@ -204,14 +450,25 @@ fn flight_info(
     schema: &Schema,
     ticket: Vec<u8>,
     descriptor: FlightDescriptor,
-) -> Result<Response<FlightInfo>, Status> {
-    let info = FlightInfo::new()
-        .try_with_schema(schema)
-        .map_err(|e| Status::from(ServiceError::from(e)))?
+) -> Result<FlightInfo, ServiceError> {
+    Ok(FlightInfo::new()
+        .try_with_schema(schema)?
         .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
         .with_descriptor(descriptor)
-        .with_ordered(false);
-    Ok(Response::new(info))
+        .with_ordered(false))
+}
+
+/// A FlightInfo response for a metadata command, whose ticket is the command itself.
+fn metadata_info(
+    schema: &Schema,
+    command: &impl ProstMessageExt,
+    request: Request<FlightDescriptor>,
+) -> Result<Response<FlightInfo>, Status> {
+    Ok(Response::new(flight_info(
+        schema,
+        command.as_any().encode_to_vec(),
+        request.into_inner(),
+    )?))
 }
 
 /// Streams one metadata batch.
@@ -223,6 +480,19 @@ fn one_batch(schema: SchemaRef, batch: Result<RecordBatch, FlightError>) -> DoGe
             .build(batches)
             .map_err(Status::from),
     )
+}
+
+/// One action result.
+fn action_result(message: &impl Message) -> Response<DoActionStream> {
+    let result = arrow_flight::Result {
+        body: message.encode_to_vec().into(),
+    };
+    Response::new(Box::pin(stream::iter([Ok(result)])))
+}
+
+fn decode_action<M: Message + Default>(action: &Action) -> Result<M, ServiceError> {
+    M::decode(action.body.as_ref())
+        .map_err(|e| ServiceError::bad_request(format!("invalid {} request: {e}", action.r#type)))
 }
 
 #[tonic::async_trait]
@@ -249,22 +519,17 @@ impl FlightSqlService for FlightSqlHandler {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let settings = Settings::default();
-        let schema = self
-            .result_schema(&query.query, Some(&settings), &[])
-            .await?;
-        let statement = StatementTicket {
-            sql: query.query,
-            settings: Some(settings),
-        };
-        let ticket = TicketStatementQuery {
-            statement_handle: statement.encode_to_vec().into(),
-        };
-        flight_info(
-            &schema,
-            ticket.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        let slot = session::of(&request);
+        let settings = slot.settings().clone();
+        Ok(self
+            .statement_flight_info(
+                query.query,
+                settings,
+                Vec::new(),
+                &slot,
+                request.into_inner(),
+            )
+            .await?)
     }
 
     async fn get_flight_info_prepared_statement(
@@ -272,12 +537,17 @@ impl FlightSqlService for FlightSqlHandler {
         cmd: CommandPreparedStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        let slot = session::of(&request);
         let handle = tickets::decode_prepared(&cmd.prepared_statement_handle)?;
-        let parameters = tickets::decode_parameters(&handle.parameters)?;
-        let schema = self
-            .result_schema(&handle.sql, handle.settings.as_ref(), &parameters)
-            .await?;
-        flight_info(&schema, cmd.as_any().encode_to_vec(), request.into_inner())
+        Ok(self
+            .statement_flight_info(
+                handle.sql,
+                handle.settings.unwrap_or_default(),
+                handle.parameters,
+                &slot,
+                request.into_inner(),
+            )
+            .await?)
     }
 
     async fn get_flight_info_catalogs(
@@ -285,12 +555,7 @@ impl FlightSqlService for FlightSqlHandler {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.into_builder().schema();
-        flight_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        metadata_info(&query.clone().into_builder().schema(), &query, request)
     }
 
     async fn get_flight_info_schemas(
@@ -298,12 +563,7 @@ impl FlightSqlService for FlightSqlHandler {
         query: CommandGetDbSchemas,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
-        flight_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        metadata_info(&query.clone().into_builder().schema(), &query, request)
     }
 
     async fn get_flight_info_tables(
@@ -311,12 +571,7 @@ impl FlightSqlService for FlightSqlHandler {
         query: CommandGetTables,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder().schema();
-        flight_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        metadata_info(&query.clone().into_builder().schema(), &query, request)
     }
 
     async fn get_flight_info_table_types(
@@ -324,12 +579,7 @@ impl FlightSqlService for FlightSqlHandler {
         query: CommandGetTableTypes,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.into_builder().schema();
-        flight_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        metadata_info(&query.into_builder().schema(), &query, request)
     }
 
     async fn get_flight_info_sql_info(
@@ -338,11 +588,48 @@ impl FlightSqlService for FlightSqlHandler {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let schema = query.clone().into_builder(&self.sql_info).schema();
-        flight_info(
-            &schema,
-            query.as_any().encode_to_vec(),
-            request.into_inner(),
-        )
+        metadata_info(&schema, &query, request)
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        metadata_info(&PRIMARY_KEYS_SCHEMA, &query, request)
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        metadata_info(&FOREIGN_KEYS_SCHEMA, &query, request)
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        metadata_info(&FOREIGN_KEYS_SCHEMA, &query, request)
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        metadata_info(&FOREIGN_KEYS_SCHEMA, &query, request)
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.into_builder(&self.xdbc_types).schema();
+        metadata_info(&schema, &query, request)
     }
 
     async fn do_get_statement(
@@ -351,8 +638,14 @@ impl FlightSqlService for FlightSqlHandler {
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let statement = tickets::decode_statement(&ticket.statement_handle)?;
+        let parameters = tickets::decode_parameters(&statement.parameters)?;
         let stream = self
-            .execute(&statement.sql, statement.settings.as_ref(), &[])
+            .execute(
+                &statement.sql,
+                &statement.settings.unwrap_or_default(),
+                &parameters,
+                Some(&statement.query_id),
+            )
             .await?;
         Ok(Response::new(stream))
     }
@@ -365,7 +658,12 @@ impl FlightSqlService for FlightSqlHandler {
         let handle = tickets::decode_prepared(&query.prepared_statement_handle)?;
         let parameters = tickets::decode_parameters(&handle.parameters)?;
         let stream = self
-            .execute(&handle.sql, handle.settings.as_ref(), &parameters)
+            .execute(
+                &handle.sql,
+                &handle.settings.unwrap_or_default(),
+                &parameters,
+                None,
+            )
             .await?;
         Ok(Response::new(stream))
     }
@@ -411,14 +709,14 @@ impl FlightSqlService for FlightSqlHandler {
         let tables = self.catalog.tables().await.map_err(ServiceError::from)?;
         let mut builder = query.into_builder();
         for t in &tables {
+            let origin = Origin {
+                catalog: t.catalog.clone(),
+                schema: t.schema.clone(),
+                table: t.name.clone(),
+            };
+            let schema = describe_table(&boundary_schema(&t.arrow_schema), &origin);
             builder
-                .append(
-                    &t.catalog,
-                    &t.schema,
-                    &t.name,
-                    &t.table_type,
-                    &boundary_schema(&t.arrow_schema),
-                )
+                .append(&t.catalog, &t.schema, &t.name, &t.table_type, &schema)
                 .map_err(ServiceError::from)?;
         }
         Ok(Response::new(one_batch(builder.schema(), builder.build())))
@@ -445,26 +743,77 @@ impl FlightSqlService for FlightSqlHandler {
         Ok(Response::new(one_batch(builder.schema(), builder.build())))
     }
 
+    async fn do_get_primary_keys(
+        &self,
+        _query: CommandGetPrimaryKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let schema = Arc::clone(&PRIMARY_KEYS_SCHEMA);
+        Ok(Response::new(one_batch(
+            Arc::clone(&schema),
+            Ok(no_keys(&schema)),
+        )))
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _query: CommandGetExportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let schema = Arc::clone(&FOREIGN_KEYS_SCHEMA);
+        Ok(Response::new(one_batch(
+            Arc::clone(&schema),
+            Ok(no_keys(&schema)),
+        )))
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _query: CommandGetImportedKeys,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let schema = Arc::clone(&FOREIGN_KEYS_SCHEMA);
+        Ok(Response::new(one_batch(
+            Arc::clone(&schema),
+            Ok(no_keys(&schema)),
+        )))
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        _query: CommandGetCrossReference,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let schema = Arc::clone(&FOREIGN_KEYS_SCHEMA);
+        Ok(Response::new(one_batch(
+            Arc::clone(&schema),
+            Ok(no_keys(&schema)),
+        )))
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DoGetStream>, Status> {
+        let builder = query.into_builder(&self.xdbc_types);
+        Ok(Response::new(one_batch(builder.schema(), builder.build())))
+    }
+
     async fn do_put_prepared_statement_query(
         &self,
         query: CommandPreparedStatementQuery,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let handle = tickets::decode_prepared(&query.prepared_statement_handle)?;
-        let flight_data = request
-            .into_inner()
-            .into_peekable()
-            .map_err(FlightError::from);
-        let batches: Vec<RecordBatch> =
-            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(flight_data)
-                .try_collect()
-                .await
-                .map_err(|e| {
-                    ServiceError::bad_request(format!("could not read the parameter batch: {e}"))
-                })?;
+        let batches = read_batches(request, "parameter batch").await?;
         // Check that the parameters fit the statement before handing out the handle.
-        self.plan(&handle.sql, handle.settings.as_ref(), &batches)
-            .await?;
+        self.plan(
+            &handle.sql,
+            &handle.settings.clone().unwrap_or_default(),
+            &batches,
+        )
+        .await?;
         let bound = PreparedStatementHandle {
             parameters: tickets::encode_parameters(&batches)?,
             ..handle
@@ -477,12 +826,23 @@ impl FlightSqlService for FlightSqlHandler {
     async fn do_put_statement_update(
         &self,
         command: CommandStatementUpdate,
-        _request: Request<PeekableFlightDataStream>,
+        request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let settings = Settings::default();
+        let slot = session::of(&request);
+        let settings = slot.settings().clone();
         Ok(self
-            .execute_update(&command.query, Some(&settings), &[])
+            .execute_update(&command.query, &settings, &[], &slot)
             .await?)
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        command: CommandStatementIngest,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let slot = session::of(&request);
+        let batches = read_batches(request, "rows to ingest").await?;
+        Ok(self.ingest(command, batches, slot.settings()).await?)
     }
 
     async fn do_put_prepared_statement_update(
@@ -490,26 +850,113 @@ impl FlightSqlService for FlightSqlHandler {
         command: CommandPreparedStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
+        let slot = session::of(&request);
         let handle = tickets::decode_prepared(&command.prepared_statement_handle)?;
-        let mut parameters = read_parameters(request).await?;
+        let mut parameters = read_batches(request, "parameter batch").await?;
         if parameters.iter().all(|b| b.num_rows() == 0) {
             // No batch in this call: use the parameters bound earlier, if any.
             parameters = tickets::decode_parameters(&handle.parameters)?;
         }
         Ok(self
-            .execute_update(&handle.sql, handle.settings.as_ref(), &parameters)
+            .execute_update(
+                &handle.sql,
+                &handle.settings.unwrap_or_default(),
+                &parameters,
+                &slot,
+            )
             .await?)
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<DoActionStream>, Status> {
+        let slot = session::of(&request);
+        let action = request.into_inner();
+        match action.r#type.as_str() {
+            session_proto::SET_SESSION_OPTIONS => {
+                let req: session_proto::SetSessionOptionsRequest = decode_action(&action)?;
+                Ok(action_result(&self.set_session_options(req, &slot)?))
+            }
+            session_proto::GET_SESSION_OPTIONS => {
+                let _: session_proto::GetSessionOptionsRequest = decode_action(&action)?;
+                Ok(action_result(&self.get_session_options(&slot)?))
+            }
+            session_proto::CLOSE_SESSION => {
+                let _: session_proto::CloseSessionRequest = decode_action(&action)?;
+                slot.close();
+                Ok(action_result(&session_proto::CloseSessionResult {
+                    status: session_proto::CloseSessionStatus::Closed as i32,
+                }))
+            }
+            CANCEL_FLIGHT_INFO => {
+                let req: CancelFlightInfoRequest = decode_action(&action)?;
+                let info = req.info.unwrap_or_default();
+                let ids = Self::query_ids(&info);
+                let cancelled = self.queries.cancel(ids.iter().map(String::as_str));
+                tracing::info!(
+                    queries = ids.len(),
+                    streams = cancelled.stopped,
+                    "cancelled"
+                );
+                Ok(action_result(&CancelFlightInfoResult {
+                    status: CancelStatus::Cancelled as i32,
+                }))
+            }
+            other => Err(ServiceError::Unsupported(format!(
+                "unknown action type '{other}'; ListActions lists the supported ones"
+            ))
+            .into()),
+        }
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<ActionType, Status>>> {
+        let action = |name: &str, description: &str| {
+            Ok(ActionType {
+                r#type: name.to_owned(),
+                description: description.to_owned(),
+            })
+        };
+        Some(vec![
+            action(
+                session_proto::SET_SESSION_OPTIONS,
+                "Sets session options (catalog, schema, aws.*, DataFusion settings); the \
+                 session travels in a cookie",
+            ),
+            action(
+                session_proto::GET_SESSION_OPTIONS,
+                "Returns the session options in force",
+            ),
+            action(session_proto::CLOSE_SESSION, "Ends the session"),
+            action(
+                CANCEL_FLIGHT_INFO,
+                "Stops the running streams of a FlightInfo's query",
+            ),
+        ])
     }
 
     async fn do_action_create_prepared_statement(
         &self,
         query: ActionCreatePreparedStatementRequest,
-        _request: Request<Action>,
+        request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let settings = Settings::default();
-        let df = self.plan(&query.query, Some(&settings), &[]).await?;
-        let dataset_schema = boundary_schema(df.schema().as_arrow());
-        let parameter_schema = parameter_schema(&df)?;
+        let slot = session::of(&request);
+        let settings = slot.settings().clone();
+        let planned = self.plan(&query.query, &settings, &[]).await?;
+        // A statement without a result set (INSERT, SET) has an empty dataset schema: the
+        // JDBC driver then runs it as an update.
+        let (dataset_schema, parameter_schema) = match &planned {
+            Planned::Plan(df) if !planned.is_write() => {
+                (result_schema(df).as_ref().clone(), parameter_schema(df)?)
+            }
+            Planned::Plan(df) => (Schema::empty(), parameter_schema(df)?),
+            Planned::Set { .. } | Planned::Reset { .. } => {
+                // Check it now, so that a bad option fails at prepare time; it takes
+                // effect when executed.
+                self.changed_settings(&planned, &settings)?;
+                (Schema::empty(), Schema::empty())
+            }
+        };
         let handle = PreparedStatementHandle {
             sql: query.query,
             settings: Some(settings),
@@ -529,6 +976,22 @@ impl FlightSqlService for FlightSqlHandler {
     ) -> Result<(), Status> {
         // Handles are self-contained: there is nothing to free, and closing always succeeds.
         Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn do_action_cancel_query(
+        &self,
+        query: ActionCancelQueryRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        let info = FlightInfo::decode(query.info.as_ref()).map_err(|e| {
+            ServiceError::bad_request(format!("CancelQuery: invalid FlightInfo: {e}"))
+        })?;
+        let ids = Self::query_ids(&info);
+        self.queries.cancel(ids.iter().map(String::as_str));
+        Ok(ActionCancelQueryResult {
+            result: CANCEL_RESULT_CANCELLED,
+        })
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

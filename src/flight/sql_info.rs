@@ -78,8 +78,10 @@ pub(crate) fn sql_info(read_only: bool) -> SqlInfoData {
         SqlInfo::FlightSqlServerTransaction,
         SqlSupportedTransaction::None as i32,
     );
-    b.append(SqlInfo::FlightSqlServerCancel, false);
-    b.append(SqlInfo::FlightSqlServerBulkIngestion, false);
+    // CancelFlightInfo stops the query's running streams.
+    b.append(SqlInfo::FlightSqlServerCancel, true);
+    // CommandStatementIngest appends through INSERT.
+    b.append(SqlInfo::FlightSqlServerBulkIngestion, !read_only);
     b.append(SqlInfo::FlightSqlServerIngestTransactionsSupported, false);
     b.append(SqlInfo::FlightSqlServerStatementTimeout, 0i32);
     b.append(SqlInfo::FlightSqlServerTransactionTimeout, 0i32);

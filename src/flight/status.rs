@@ -25,9 +25,17 @@ pub enum ServiceError {
     /// Building a Flight SQL metadata answer failed.
     #[error(transparent)]
     Flight(#[from] FlightError),
-    /// The client sent a ticket, handle or message that does not decode.
+    /// The client sent a ticket, handle or message that does not decode, or a value the
+    /// server cannot accept.
     #[error("{0}")]
     BadRequest(String),
+    /// The client asked for something this server does not do (UPDATE, DDL, transactions,
+    /// an unknown action); the message says what it does.
+    #[error("{0}")]
+    Unsupported(String),
+    /// The query was cancelled (CancelFlightInfo).
+    #[error("{0}")]
+    Cancelled(String),
 }
 
 impl ServiceError {
@@ -57,6 +65,8 @@ impl From<ServiceError> for Status {
                 (Code::Internal, e.to_string())
             }
             ServiceError::BadRequest(m) => (Code::InvalidArgument, m),
+            ServiceError::Unsupported(m) => (Code::Unimplemented, m),
+            ServiceError::Cancelled(m) => (Code::Cancelled, m),
         };
         Status::new(code, truncate(message))
     }
