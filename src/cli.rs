@@ -9,7 +9,9 @@ use ec2_emulator::{Emulator, EmulatorOptions};
 use tracing_subscriber::EnvFilter;
 
 use crate::client;
-use crate::ec2::{AwsConfig, Credentials};
+use std::num::NonZeroU32;
+
+use crate::ec2::{AwsConfig, Credentials, LimitsConfig};
 use crate::server::{Regions, Server, ServerOptions};
 
 /// An Apache Arrow Flight SQL server for AWS resources.
@@ -40,6 +42,26 @@ struct ServeArgs {
     /// Send EC2 requests to this URL (also AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2).
     #[arg(long, env = "AWS_FLIGHTSQL_ENDPOINT_URL")]
     endpoint_url: Option<String>,
+    /// Attempts per AWS read call, retries included (throttling and 5xx are retried with
+    /// back-off; `x-amz-retry-after` is honoured).
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_ATTEMPTS", default_value_t = 5)]
+    max_attempts: u32,
+    /// Client-side limit of AWS calls started per second per region (0 = none).
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_RPS_PER_REGION", default_value_t = 0)]
+    max_rps_per_region: u32,
+    /// AWS calls in flight at once, all regions together.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENCY", default_value_t = 64)]
+    max_concurrency: usize,
+    /// AWS calls in flight at once per region.
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_MAX_CONCURRENCY_PER_REGION",
+        default_value_t = 8
+    )]
+    max_concurrency_per_region: usize,
+    /// How long DescribeStoreImageTasks answers are cached (e.g. 5s, 500ms; 0 = off).
+    #[arg(long, env = "AWS_FLIGHTSQL_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
+    cache_ttl: std::time::Duration,
     /// Refuse every INSERT (PERMISSION_DENIED, before any AWS call).
     #[arg(long, env = "AWS_FLIGHTSQL_READ_ONLY")]
     read_only: bool,
@@ -120,6 +142,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         aws: AwsConfig {
             endpoint_url: args.endpoint_url,
+            max_attempts: args.max_attempts,
+            limits: LimitsConfig {
+                max_concurrency: args.max_concurrency,
+                max_concurrency_per_region: args.max_concurrency_per_region,
+                max_rps_per_region: NonZeroU32::new(args.max_rps_per_region),
+            },
+            cache_ttl: args.cache_ttl,
             ..AwsConfig::default()
         },
         regions: args.regions.unwrap_or_default(),
@@ -135,6 +164,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 secret_access_key: "demo-secret".into(),
             },
             default_region: Some("us-east-1".into()),
+            ..options.aws
         };
         if options.regions == Regions::Default {
             options.regions = Regions::List(emu.regions());

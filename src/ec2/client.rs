@@ -6,11 +6,14 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::Client;
 
+use super::cache::PageCache;
 use super::error::AwsError;
+use super::limits::{Limits, LimitsConfig};
 
 /// Where the server's AWS credentials come from.
 #[derive(Clone, Default)]
@@ -38,7 +41,7 @@ impl std::fmt::Debug for Credentials {
 }
 
 /// How to reach AWS.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AwsConfig {
     /// Send every request to this URL instead of `ec2.<region>.amazonaws.com`.
     /// `None` also honours `AWS_ENDPOINT_URL` / `AWS_ENDPOINT_URL_EC2` through aws-config.
@@ -48,6 +51,26 @@ pub struct AwsConfig {
     /// The region used when nothing else names one; `None` = the aws-config chain's region,
     /// else `us-east-1`.
     pub default_region: Option<String>,
+    /// Attempts per read call, retries included (the SDK's standard retry mode: throttling
+    /// and 5xx are retried with back-off, `x-amz-retry-after` honoured).
+    pub max_attempts: u32,
+    /// Concurrency and rate bounds.
+    pub limits: LimitsConfig,
+    /// How long `DescribeStoreImageTasks` pages are cached; zero turns the cache off.
+    pub cache_ttl: Duration,
+}
+
+impl Default for AwsConfig {
+    fn default() -> Self {
+        AwsConfig {
+            endpoint_url: None,
+            credentials: Credentials::default(),
+            default_region: None,
+            max_attempts: 5,
+            limits: LimitsConfig::default(),
+            cache_ttl: Duration::from_secs(5),
+        }
+    }
 }
 
 /// EC2 clients, one per region, sharing one loaded configuration.
@@ -56,6 +79,8 @@ pub struct Ec2Clients {
     base: SdkConfig,
     default_region: String,
     clients: Arc<Mutex<HashMap<String, Client>>>,
+    pub(crate) limits: Arc<Limits>,
+    pub(crate) cache: Arc<PageCache>,
 }
 
 impl std::fmt::Debug for Ec2Clients {
@@ -70,12 +95,14 @@ impl std::fmt::Debug for Ec2Clients {
 impl Ec2Clients {
     /// Loads the AWS configuration.
     pub async fn load(config: &AwsConfig) -> Self {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(30))
-                .build(),
-        );
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(5))
+                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)));
         if let Some(url) = &config.endpoint_url {
             loader = loader.endpoint_url(url);
         }
@@ -104,6 +131,8 @@ impl Ec2Clients {
             base,
             default_region,
             clients: Arc::default(),
+            limits: Arc::new(Limits::new(config.limits)),
+            cache: Arc::new(PageCache::new(config.cache_ttl)),
         }
     }
 
@@ -130,6 +159,7 @@ impl Ec2Clients {
     /// `opt-in-not-required` or `opted-in`), sorted.
     pub async fn enabled_regions(&self) -> Result<Vec<String>, AwsError> {
         let region = self.default_region.clone();
+        let _slot = self.limits.acquire(&region).await;
         let out = self
             .client(&region)
             .describe_regions()

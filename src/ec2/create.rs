@@ -112,6 +112,9 @@ impl Ec2Clients {
     }
 
     async fn send_create(&self, request: &CreateRequest) -> Result<String, Failure> {
+        let _slot = self.limits.acquire(&request.region).await;
+        // Whatever the outcome, cached listings of this region may now be stale.
+        let _invalidate = InvalidateOnDrop(self, &request.region);
         let result = self
             .client(&request.region)
             .create_store_image_task()
@@ -170,13 +173,27 @@ impl Ec2Clients {
                 image_ids: chunk.to_vec(),
                 ..Default::default()
             };
+            // Never from the cache: this decides whether to create.
+            let options = super::PageOptions {
+                use_cache: false,
+                ..Default::default()
+            };
             let pages: Vec<_> = self
-                .describe_store_image_tasks(region, request)
+                .describe_store_image_tasks(region, request, options)
                 .try_collect()
                 .await?;
             tasks.extend(pages.into_iter().flat_map(|p| p.tasks));
         }
         Ok(tasks)
+    }
+}
+
+/// Invalidates a region's cached pages when dropped (after the create's answer).
+struct InvalidateOnDrop<'a>(&'a Ec2Clients, &'a str);
+
+impl Drop for InvalidateOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.cache.invalidate(self.1);
     }
 }
 

@@ -1,11 +1,15 @@
 //! The AWS side: per-region EC2 clients built from the standard aws-config chain, the
-//! `DescribeStoreImageTasks` page stream, and the error type of this layer. Nothing here
+//! `DescribeStoreImageTasks` page stream, exactly-once creates, limits, retries, the response
+//! cache, call statistics, and the error type of this layer. Nothing here
 //! knows about Flight or DataFusion.
 
+mod cache;
 mod client;
 mod create;
 mod error;
+mod limits;
 mod pages;
+mod stats;
 
 /// The most AMI ids one DescribeStoreImageTasks call takes.
 pub const MAX_IMAGE_IDS: usize = 20;
@@ -13,4 +17,6 @@ pub const MAX_IMAGE_IDS: usize = 20;
 pub use client::{AwsConfig, Credentials, Ec2Clients};
 pub use create::{CreateOutcome, CreateRequest};
 pub use error::{AwsError, AwsErrorKind};
-pub use pages::{DescribeRequest, StoreImageTask, TaskPage};
+pub use limits::LimitsConfig;
+pub use pages::{DescribeRequest, PageOptions, StoreImageTask, TaskPage};
+pub use stats::CallStats;

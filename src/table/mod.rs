@@ -16,6 +16,6 @@ mod validate;
 pub use error::{CreatedRow, RefusedRow, TableError};
 pub use options::AwsOptions;
 pub use provider::{RegionSet, StoreImageTasksTable};
-pub use scan::StoreImageTasksExec;
+pub use scan::{ScanPartition, StoreImageTasksExec};
 pub use schema::{store_image_tasks_schema, tasks_to_batch, TABLE_NAME};
 pub use sink::MAX_ROWS_PER_INSERT;

@@ -10,9 +10,23 @@ extensions_options! {
         /// Send `DryRun=true` on writes: AWS checks permissions and parameters, nothing is
         /// created, and INSERT reports how many rows would have been created.
         pub dry_run: bool, default = false
+        /// `on` (default): serve SELECT from the short-lived response cache when it can;
+        /// `off`: always ask AWS.
+        pub cache: String, default = "on".to_owned()
     }
 }
 
 impl ConfigExtension for AwsOptions {
     const PREFIX: &'static str = "aws";
+}
+
+impl AwsOptions {
+    /// Whether `aws.cache` allows the cache; an unknown value is an error naming it.
+    pub fn use_cache(&self) -> Result<bool, String> {
+        match self.cache.to_ascii_lowercase().as_str() {
+            "on" | "true" => Ok(true),
+            "off" | "false" => Ok(false),
+            other => Err(format!("aws.cache must be on or off, not `{other}`")),
+        }
+    }
 }

@@ -19,10 +19,10 @@ use tokio::sync::OnceCell;
 use super::error::TableError;
 use super::options::AwsOptions;
 use super::pushdown;
-use super::scan::StoreImageTasksExec;
+use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
 use super::sink::StoreImageTasksSink;
-use crate::ec2::{DescribeRequest, Ec2Clients};
+use crate::ec2::Ec2Clients;
 
 /// The regions a query asks when its `WHERE` names none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,28 +99,39 @@ impl TableProvider for StoreImageTasksTable {
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        Ok(filters.iter().map(|f| pushdown::support(f)).collect())
+        Ok(pushdown::support(filters))
     }
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let regions: BTreeSet<String> = match pushdown::regions(filters) {
+        let use_cache = options(state).use_cache().map_err(refused)?;
+        let api = pushdown::plan(filters, limit);
+        let regions: BTreeSet<String> = match api.regions {
             Some(chosen) => chosen,
             None => self.default_regions().await?.into_iter().collect(),
         };
+        let partitions = regions
+            .iter()
+            .flat_map(|region| {
+                api.requests.iter().map(|request| ScanPartition {
+                    region: region.clone(),
+                    request: request.clone(),
+                })
+            })
+            .collect();
         let projected = project_schema(&self.schema(), projection)?;
         Ok(Arc::new(StoreImageTasksExec::new(
             self.clients.clone(),
-            regions.into_iter().collect(),
-            DescribeRequest::default(),
+            partitions,
             projection.cloned(),
             projected,
             limit,
+            use_cache,
         )))
     }
 
@@ -139,11 +150,7 @@ impl TableProvider for StoreImageTasksTable {
                  be overwritten or replaced"
             )));
         }
-        let dry_run = state
-            .config_options()
-            .extensions
-            .get::<AwsOptions>()
-            .is_some_and(|o| o.dry_run);
+        let dry_run = options(state).dry_run;
         let sink = StoreImageTasksSink {
             clients: self.clients.clone(),
             default_region: self.clients.default_region().to_owned(),
@@ -178,6 +185,16 @@ impl TableProvider for StoreImageTasksTable {
 
 const SELECT_AND_INSERT_ONLY: &str = "store_image_tasks supports SELECT and INSERT only; {} is \
     not possible because AWS has no API to change or delete a store image task";
+
+/// The session's `aws.*` settings.
+fn options(state: &dyn Session) -> AwsOptions {
+    state
+        .config_options()
+        .extensions
+        .get::<AwsOptions>()
+        .cloned()
+        .unwrap_or_default()
+}
 
 fn refused(message: String) -> DataFusionError {
     DataFusionError::External(Box::new(TableError::Invalid(message)))

@@ -1,4 +1,5 @@
-//! `StoreImageTasksExec`, the scan plan: one partition per region, each a background task
+//! `StoreImageTasksExec`, the scan plan: one partition per region (and ImageIds chunk), each
+//! a background task
 //! that pages through `DescribeStoreImageTasks` and sends one record batch per page into a
 //! small buffer. The buffer bounds how far paging runs ahead of the consumer, and dropping
 //! the stream aborts the task, so no further page is requested.
@@ -17,95 +18,126 @@ use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, ExecutionPlan, Partitioning, PlanProperties,
     ReplaceChildrenOptions,
 };
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use futures::StreamExt;
 
 use super::schema::tasks_to_batch;
-use crate::ec2::{DescribeRequest, Ec2Clients};
+use crate::ec2::{CallStats, DescribeRequest, Ec2Clients, PageOptions};
 
 /// Pages fetched ahead of the consumer, per partition.
 const PAGES_BUFFERED: usize = 2;
-/// The API's largest page.
-const MAX_PAGE_SIZE: usize = 200;
 
-/// Scans `store_image_tasks` in a set of regions, one partition per region.
+/// One partition: one region, one request (several per region when ImageIds are chunked).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanPartition {
+    /// The region asked.
+    pub region: String,
+    /// The request sent.
+    pub request: DescribeRequest,
+}
+
+/// Scans `store_image_tasks`: one partition per region and request.
 #[derive(Debug)]
 pub struct StoreImageTasksExec {
     clients: Ec2Clients,
-    regions: Vec<String>,
-    request: DescribeRequest,
+    partitions: Vec<ScanPartition>,
     projection: Option<Vec<usize>>,
     limit: Option<usize>,
+    use_cache: bool,
+    metrics: ExecutionPlanMetricsSet,
     properties: Arc<PlanProperties>,
 }
 
 impl StoreImageTasksExec {
-    /// A scan of `regions` with `request`, producing `schema` (the projection of the table's
-    /// schema by `projection`), stopping after `limit` rows per region.
+    /// A scan of `partitions`, producing `schema` (the projection of the table's schema by
+    /// `projection`), stopping after `limit` rows per partition.
     pub fn new(
         clients: Ec2Clients,
-        regions: Vec<String>,
-        mut request: DescribeRequest,
+        partitions: Vec<ScanPartition>,
         projection: Option<Vec<usize>>,
         schema: SchemaRef,
         limit: Option<usize>,
+        use_cache: bool,
     ) -> Self {
-        if let Some(n) = limit {
-            if request.image_ids.is_empty() && n > 0 {
-                request.max_results = Some(n.min(MAX_PAGE_SIZE) as i32);
-            }
-        }
         let properties = PlanProperties::new(
             EquivalenceProperties::new(schema),
-            Partitioning::UnknownPartitioning(regions.len().max(1)),
+            // Zero partitions confuse some operators: an empty scan keeps one, which yields
+            // nothing.
+            Partitioning::UnknownPartitioning(partitions.len().max(1)),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
         StoreImageTasksExec {
             clients,
-            regions,
-            request,
+            partitions,
             projection,
             limit,
+            use_cache,
+            metrics: ExecutionPlanMetricsSet::new(),
             properties: Arc::new(properties),
         }
     }
 
-    /// The regions this scan asks, one per partition.
-    pub fn regions(&self) -> &[String] {
-        &self.regions
+    /// What each partition asks.
+    pub fn partitions(&self) -> &[ScanPartition] {
+        &self.partitions
     }
+}
 
-    /// The request sent to each region.
-    pub fn request(&self) -> &DescribeRequest {
-        &self.request
-    }
+/// Copies a partition's call counters into its DataFusion metrics.
+fn record(metrics: &ExecutionPlanMetricsSet, partition: usize, stats: &CallStats) {
+    let count = |name: &'static str, value: u64| {
+        MetricBuilder::new(metrics)
+            .counter(name, partition)
+            .add(value as usize)
+    };
+    count("api_calls", stats.calls.load(Ordering::Relaxed));
+    count("pages", stats.pages.load(Ordering::Relaxed));
+    count("rows_from_aws", stats.rows.load(Ordering::Relaxed));
+    count("retries", stats.retries());
+    count("throttled", stats.throttled.load(Ordering::Relaxed));
+    count("cache_hits", stats.cache_hits.load(Ordering::Relaxed));
+    MetricBuilder::new(metrics)
+        .subset_time("aws_wait_time", partition)
+        .add_duration(Duration::from_nanos(
+            stats.wait_nanos.load(Ordering::Relaxed),
+        ));
 }
 
 impl DisplayAs for StoreImageTasksExec {
     fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
         write!(f, "StoreImageTasksExec: ")?;
-        for (i, region) in self.regions.iter().enumerate() {
+        if self.partitions.is_empty() {
+            write!(f, "no request (the filters match nothing)")?;
+        }
+        for (i, p) in self.partitions.iter().enumerate() {
             if i > 0 {
                 write!(f, ", ")?;
             }
-            write!(f, "{region}: DescribeStoreImageTasks(")?;
+            write!(f, "{}: DescribeStoreImageTasks(", p.region)?;
             let mut params = Vec::new();
-            if !self.request.image_ids.is_empty() {
-                params.push(format!("ImageIds={:?}", self.request.image_ids));
+            if !p.request.image_ids.is_empty() {
+                params.push(format!("ImageIds={:?}", p.request.image_ids));
             }
-            if !self.request.task_states.is_empty() {
-                params.push(format!("task-state={:?}", self.request.task_states));
+            if !p.request.task_states.is_empty() {
+                params.push(format!("task-state={:?}", p.request.task_states));
             }
-            if !self.request.buckets.is_empty() {
-                params.push(format!("bucket={:?}", self.request.buckets));
+            if !p.request.buckets.is_empty() {
+                params.push(format!("bucket={:?}", p.request.buckets));
             }
-            if let Some(m) = self.request.max_results {
+            if let Some(m) = p.request.max_results {
                 params.push(format!("MaxResults={m}"));
             }
             write!(f, "{})", params.join(", "))?;
         }
         if let Some(limit) = self.limit {
             write!(f, ", limit={limit}")?;
+        }
+        if !self.use_cache {
+            write!(f, ", cache=off")?;
         }
         Ok(())
     }
@@ -146,6 +178,10 @@ impl ExecutionPlan for StoreImageTasksExec {
         Ok(self)
     }
 
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+
     fn execute(
         &self,
         partition: usize,
@@ -153,41 +189,52 @@ impl ExecutionPlan for StoreImageTasksExec {
     ) -> Result<SendableRecordBatchStream> {
         let schema = self.schema();
         let mut builder = RecordBatchReceiverStreamBuilder::new(schema, PAGES_BUFFERED);
-        let Some(region) = self.regions.get(partition).cloned() else {
-            // No region to ask (e.g. `WHERE region IN ()` after intersection): no rows.
+        let Some(part) = self.partitions.get(partition).cloned() else {
+            // No request to make: the filters match nothing.
             return Ok(builder.build());
         };
         if self.limit == Some(0) {
             return Ok(builder.build());
         }
         let tx = builder.tx();
-        let mut pages = self
-            .clients
-            .describe_store_image_tasks(&region, self.request.clone());
+        let stats = Arc::new(CallStats::default());
+        let options = PageOptions {
+            use_cache: self.use_cache,
+            stats: Arc::clone(&stats),
+        };
+        let mut pages =
+            self.clients
+                .describe_store_image_tasks(&part.region, part.request, options);
         let projection = self.projection.clone();
         let mut remaining = self.limit;
+        let metrics = self.metrics.clone();
         builder.spawn(async move {
-            while let Some(page) = pages.next().await {
-                let page = page.map_err(|e| DataFusionError::External(Box::new(e)))?;
-                let mut batch = tasks_to_batch(&page.region, &page.tasks)?;
-                if let Some(indices) = &projection {
-                    batch = batch.project(indices)?;
-                }
-                if let Some(left) = remaining.as_mut() {
-                    if batch.num_rows() >= *left {
-                        batch = batch.slice(0, *left);
-                        *left = 0;
-                    } else {
-                        *left -= batch.num_rows();
+            let result = async {
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    let mut batch = tasks_to_batch(&page.region, &page.tasks)?;
+                    if let Some(indices) = &projection {
+                        batch = batch.project(indices)?;
+                    }
+                    if let Some(left) = remaining.as_mut() {
+                        if batch.num_rows() >= *left {
+                            batch = batch.slice(0, *left);
+                            *left = 0;
+                        } else {
+                            *left -= batch.num_rows();
+                        }
+                    }
+                    let done = remaining == Some(0);
+                    if tx.send(Ok(batch)).await.is_err() || done {
+                        // The consumer went away, or the limit is reached: stop paging.
+                        break;
                     }
                 }
-                let done = remaining == Some(0);
-                if tx.send(Ok(batch)).await.is_err() || done {
-                    // The consumer went away, or the limit is reached: stop paging.
-                    break;
-                }
+                Ok(())
             }
-            Ok(())
+            .await;
+            record(&metrics, partition, &stats);
+            result
         });
         Ok(builder.build())
     }

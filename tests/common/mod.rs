@@ -52,6 +52,7 @@ impl Fixture {
                     secret_access_key: "test-secret".into(),
                 },
                 default_region: Some("us-east-1".into()),
+                ..AwsConfig::default()
             },
             regions: Regions::List(emulator.regions()),
             read_only,
@@ -198,6 +199,7 @@ pub async fn catalog_for(
             secret_access_key: "test-secret".into(),
         },
         default_region: Some("us-east-1".into()),
+        ..AwsConfig::default()
     })
     .await;
     let catalog = aws_flightsql::catalog::Catalog::new(
