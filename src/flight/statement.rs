@@ -3,6 +3,7 @@
 //! not do, refused with a message that says what it does.
 
 use datafusion::dataframe::DataFrame;
+use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{DmlStatement, LogicalPlan, Statement, WriteOp};
 use datafusion::prelude::SessionContext;
 
@@ -10,8 +11,8 @@ use super::status::ServiceError;
 use crate::catalog::Catalog;
 
 /// What the server does, for error messages.
-const SUPPORTED: &str = "this server runs SELECT (and EXPLAIN, SHOW, DESCRIBE), INSERT into \
-                         aws.ec2.store_image_tasks, and SET/RESET of session settings";
+const SUPPORTED: &str = "this server's tables support SELECT and INSERT (into \
+                         aws.ec2.store_image_tasks), and SET/RESET change session settings";
 
 /// A planned statement.
 #[derive(Debug)]
@@ -64,7 +65,13 @@ pub async fn plan(
                     name: reset.variable,
                 }),
                 Ok(other) => Err(refuse_unsupported(&other).err().unwrap_or(err.into())),
-                Err(_) => Err(err.into()),
+                // Statements DataFusion cannot plan at all (BEGIN, COMMIT, ...).
+                Err(_) => match err.find_root() {
+                    DataFusionError::NotImplemented(what) => Err(ServiceError::Unsupported(
+                        format!("{what} is not supported: {SUPPORTED}"),
+                    )),
+                    _ => Err(err.into()),
+                },
             }
         }
     }
