@@ -311,3 +311,47 @@ async fn explain_shows_the_requests_and_explain_analyze_what_happened() {
         assert!(text.contains(metric), "{metric} missing from {text}");
     }
 }
+
+#[tokio::test]
+async fn identical_concurrent_queries_share_one_call_per_page() {
+    let fx = Fixture::start(250).await;
+    fx.emulator
+        .update_config(ConfigUpdate {
+            latency_ms: Some(150),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    fx.emulator.clear_requests();
+    let sql = "SELECT * FROM store_image_tasks WHERE region = 'us-west-2'";
+    let (a, b) = tokio::join!(fx.query(sql), fx.query(sql));
+    let (mut a, mut b) = (rows(&a.unwrap().1), rows(&b.unwrap().1));
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+    assert_eq!(a.len(), 250);
+    assert_eq!(describes(&fx).len(), 2, "two pages, each asked once");
+}
+
+#[tokio::test]
+async fn an_insert_invalidates_its_regions_cached_pages() {
+    let fx = Fixture::start(30).await;
+    let count = "SELECT count(*) AS n FROM store_image_tasks WHERE region = 'eu-west-1'";
+    let n = |batches: &[arrow::array::RecordBatch]| {
+        batches[0]
+            .column(0)
+            .as_primitive::<arrow::datatypes::Int64Type>()
+            .value(0)
+    };
+    let before = n(&fx.query(count).await.unwrap().1);
+    let calls = describes(&fx).len();
+    assert_eq!(n(&fx.query(count).await.unwrap().1), before);
+    assert_eq!(describes(&fx).len(), calls, "cached");
+    let ami = fx.emulator.storable_amis("eu-west-1")[0].clone();
+    let bucket = fx.emulator.buckets("eu-west-1")[0].clone();
+    fx.update(&format!(
+        "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ('eu-west-1', '{ami}', '{bucket}')"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(n(&fx.query(count).await.unwrap().1), before + 1);
+}

@@ -1,0 +1,122 @@
+//! What aws-sdk-ec2 costs per page. The release profile builds `aws-sdk-ec2` at
+//! opt-level 0 (it would otherwise take most of a 44-minute release build); this measures
+//! whether that matters: the same 100 pages of 200 tasks from the in-process emulator,
+//! fetched once as raw HTTP (request, emulator, response body, no parsing) and once through
+//! the SDK (request signing and serialisation, XML parsing into typed results), as the
+//! server does. The difference is the SDK's cost per page.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use aws_flightsql::ec2::{AwsConfig, Credentials, DescribeRequest, Ec2Clients, PageOptions};
+use ec2_emulator::{Emulator, EmulatorOptions};
+use futures::TryStreamExt;
+
+const TASKS: usize = 20_000;
+const ROUNDS: usize = 5;
+
+async fn raw_pages(url: &str) -> (usize, Duration) {
+    let http = reqwest::Client::new();
+    let auth = "AWS4-HMAC-SHA256 Credential=AKIDBENCH/20260101/us-east-1/ec2/aws4_request, \
+                SignedHeaders=host, Signature=0";
+    let start = Instant::now();
+    let mut pages = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let mut form = vec![
+            ("Action", "DescribeStoreImageTasks".to_owned()),
+            ("Version", "2016-11-15".to_owned()),
+        ];
+        if let Some(t) = &token {
+            form.push(("NextToken", t.clone()));
+        }
+        let body = http
+            .post(url)
+            .header("authorization", auth)
+            .form(&form)
+            .send()
+            .await
+            .expect("emulator answers")
+            .text()
+            .await
+            .expect("body");
+        pages += 1;
+        // Only the token is read, by string search: this side does no XML parsing.
+        token = body
+            .split_once("<nextToken>")
+            .and_then(|(_, rest)| rest.split_once("</nextToken>"))
+            .map(|(t, _)| t.to_owned());
+        if token.is_none() {
+            return (pages, start.elapsed());
+        }
+    }
+}
+
+async fn sdk_pages(clients: &Ec2Clients) -> (usize, Duration) {
+    let start = Instant::now();
+    let options = PageOptions {
+        use_cache: false,
+        ..PageOptions::default()
+    };
+    let pages: Vec<_> = clients
+        .describe_store_image_tasks("us-east-1", DescribeRequest::default(), options)
+        .try_collect()
+        .await
+        .expect("pages");
+    let rows: usize = pages.iter().map(|p| p.tasks.len()).sum();
+    assert_eq!(rows, TASKS);
+    (pages.len(), start.elapsed())
+}
+
+fn main() {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    rt.block_on(async {
+        let emulator = Emulator::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            EmulatorOptions {
+                regions: vec!["us-east-1".into()],
+                tasks_per_region: TASKS,
+                freeze_time: true,
+                ..EmulatorOptions::default()
+            },
+        )
+        .await
+        .expect("emulator");
+        let clients = Ec2Clients::load(&AwsConfig {
+            endpoint_url: Some(emulator.endpoint_url()),
+            credentials: Credentials::Static {
+                access_key_id: "AKIDBENCH".into(),
+                secret_access_key: "bench".into(),
+            },
+            default_region: Some("us-east-1".into()),
+            ..AwsConfig::default()
+        })
+        .await;
+        // Warm up connections.
+        raw_pages(&emulator.endpoint_url()).await;
+        sdk_pages(&clients).await;
+        let (mut raw, mut sdk) = (Vec::new(), Vec::new());
+        let mut pages = 0;
+        for _ in 0..ROUNDS {
+            let (p, t) = raw_pages(&emulator.endpoint_url()).await;
+            raw.push(t);
+            let (q, u) = sdk_pages(&clients).await;
+            assert_eq!(p, q);
+            pages = p;
+            sdk.push(u);
+        }
+        raw.sort();
+        sdk.sort();
+        let per_page = |d: Duration| d.as_secs_f64() * 1000.0 / pages as f64;
+        let (raw_ms, sdk_ms) = (per_page(raw[ROUNDS / 2]), per_page(sdk[ROUNDS / 2]));
+        println!("| per page of 200 tasks (median of {ROUNDS} x {pages} pages) | ms |");
+        println!("|---|---|");
+        println!("| raw HTTP: request + emulator + body, no parsing | {raw_ms:.2} |");
+        println!("| aws-sdk-ec2 (opt-level 0): signing, request, XML parsing | {sdk_ms:.2} |");
+        println!(
+            "| SDK cost per page | {:.2} ({:.0} rows/s through the SDK) |",
+            sdk_ms - raw_ms,
+            200.0 / (sdk_ms / 1000.0)
+        );
+    });
+}
