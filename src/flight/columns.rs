@@ -13,7 +13,10 @@ use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{LogicalPlan, SubqueryAlias, TableScan};
 
 const CATALOG_NAME: &str = "ARROW:FLIGHT:SQL:CATALOG_NAME";
+/// The name FlightSql.proto documents.
 const DB_SCHEMA_NAME: &str = "ARROW:FLIGHT:SQL:DB_SCHEMA_NAME";
+/// The name the Java (JDBC), C++ and Go implementations read and write.
+const SCHEMA_NAME: &str = "ARROW:FLIGHT:SQL:SCHEMA_NAME";
 const TABLE_NAME: &str = "ARROW:FLIGHT:SQL:TABLE_NAME";
 const TYPE_NAME: &str = "ARROW:FLIGHT:SQL:TYPE_NAME";
 const PRECISION: &str = "ARROW:FLIGHT:SQL:PRECISION";
@@ -107,6 +110,7 @@ pub fn describe(field: &Field, origin: Option<&Origin>) -> Field {
     if let Some(origin) = origin {
         metadata.insert(CATALOG_NAME.into(), origin.catalog.clone());
         metadata.insert(DB_SCHEMA_NAME.into(), origin.schema.clone());
+        metadata.insert(SCHEMA_NAME.into(), origin.schema.clone());
         metadata.insert(TABLE_NAME.into(), origin.table.clone());
     }
     metadata.insert(TYPE_NAME.into(), sql_type_name(data_type));

@@ -3,7 +3,8 @@
 //! - `grpc`: the served `FlightService`; adds GetSchema, PollFlightInfo and the session
 //!   cookie around `service`.
 //! - `service`: the Flight SQL RPCs ([`FlightSqlHandler`]).
-//! - `statement`: what a statement is (query, INSERT, SET/RESET, or refused).
+//! - `statement`: what a statement is (query, INSERT, SET/RESET, or refused);
+//!   `placeholders`: JDBC's `?` parameters numbered as `$1`, `$2`, ...
 //! - `session`: stateless sessions carried in a cookie, and the session-option actions.
 //! - `cancel`: the running queries, so CancelFlightInfo can stop them.
 //! - `tickets`: self-contained tickets and prepared-statement handles.
@@ -17,6 +18,7 @@ mod cancel;
 mod columns;
 mod grpc;
 mod keys;
+mod placeholders;
 mod service;
 pub mod session;
 mod sql_info;

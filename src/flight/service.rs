@@ -41,8 +41,9 @@ use super::cancel::{new_query_id, RunningQueries};
 use super::columns::{describe_result, describe_table, Origin};
 use super::grpc::GrpcService;
 use super::keys::{no_keys, FOREIGN_KEYS_SCHEMA, PRIMARY_KEYS_SCHEMA};
+use super::placeholders::number_question_marks;
 use super::session::{self, proto as session_proto, SessionSlot};
-use super::sql_info::sql_info;
+use super::sql_info::{canonical_batch, canonical_schema, sql_info};
 use super::statement::{self, Planned};
 use super::status::ServiceError;
 use super::tickets::{self, PreparedStatementHandle, Settings, StatementTicket};
@@ -112,7 +113,8 @@ impl FlightSqlHandler {
         parameters: &[RecordBatch],
     ) -> Result<Planned, ServiceError> {
         let ctx = session::open(&self.catalog, settings)?;
-        statement::plan(&self.catalog, &ctx, sql, parameters).await
+        let sql = number_question_marks(sql);
+        statement::plan(&self.catalog, &ctx, &sql, parameters).await
     }
 
     /// The session settings after a `SET`/`RESET` (checked), or `None` for other statements.
@@ -587,7 +589,7 @@ impl FlightSqlService for FlightSqlHandler {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = query.clone().into_builder(&self.sql_info).schema();
+        let schema = canonical_schema(&query.clone().into_builder(&self.sql_info).schema());
         metadata_info(&schema, &query, request)
     }
 
@@ -740,7 +742,11 @@ impl FlightSqlService for FlightSqlHandler {
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let builder = query.into_builder(&self.sql_info);
-        Ok(Response::new(one_batch(builder.schema(), builder.build())))
+        let schema = canonical_schema(&builder.schema());
+        let batch = builder
+            .build()
+            .and_then(|b| canonical_batch(b).map_err(FlightError::from));
+        Ok(Response::new(one_batch(schema, batch)))
     }
 
     async fn do_get_primary_keys(

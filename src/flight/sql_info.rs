@@ -2,10 +2,16 @@
 //! and the ADBC drivers read these at connect time and fail on missing ones.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, MapArray, RecordBatch, StructArray, UnionArray};
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use arrow::error::ArrowError;
 
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::{
-    SqlInfo, SqlNullOrdering, SqlSupportedTransaction, SqlSupportsConvert, SupportedSqlGrammar,
+    SqlInfo, SqlNullOrdering, SqlOuterJoinsSupportLevel, SqlSupportedTransaction,
+    SqlSupportsConvert, SqlTransactionIsolationLevel, SupportedSqlGrammar,
 };
 
 /// `SupportedAnsi92SqlGrammarLevel::ANSI92_ENTRY_SQL` (the enum is not re-exported).
@@ -88,10 +94,12 @@ pub(crate) fn sql_info(read_only: bool) -> SqlInfoData {
     b.append(SqlInfo::SqlDdlCatalog, false);
     b.append(SqlInfo::SqlDdlSchema, false);
     b.append(SqlInfo::SqlDdlTable, false);
-    // 1 = SQL_CASE_SENSITIVE: identifiers are not folded (amiId stays amiId).
-    b.append(SqlInfo::SqlIdentifierCase, 1i32);
+    // Identifiers are not folded (amiId stays amiId) and are compared as written. The
+    // spec's SqlSupportedCaseSensitivity has no value for that (1 would claim
+    // CASE_INSENSITIVE), so: 0, unknown.
+    b.append(SqlInfo::SqlIdentifierCase, 0i32);
     b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
-    b.append(SqlInfo::SqlQuotedIdentifierCase, 1i32);
+    b.append(SqlInfo::SqlQuotedIdentifierCase, 0i32);
     b.append(SqlInfo::SqlAllTablesAreSelectable, true);
     b.append(
         SqlInfo::SqlNullOrdering,
@@ -115,14 +123,25 @@ pub(crate) fn sql_info(read_only: bool) -> SqlInfoData {
     b.append(SqlInfo::SqlSupportedGroupBy, 3i32);
     b.append(SqlInfo::SqlSupportsLikeEscapeClause, true);
     b.append(SqlInfo::SqlSupportsNonNullableColumns, true);
+    // Bit masks, one bit per enum value (how the JDBC driver reads them): minimum and core
+    // grammar; ANSI-92 entry level.
     b.append(
         SqlInfo::SqlSupportedGrammar,
-        SupportedSqlGrammar::SqlCoreGrammar as i32,
+        bits(&[
+            SupportedSqlGrammar::SqlMinimumGrammar as i32,
+            SupportedSqlGrammar::SqlCoreGrammar as i32,
+        ]),
     );
-    b.append(SqlInfo::SqlAnsi92SupportedLevel, ANSI92_ENTRY_SQL);
+    b.append(SqlInfo::SqlAnsi92SupportedLevel, bits(&[ANSI92_ENTRY_SQL]));
     b.append(SqlInfo::SqlSupportsIntegrityEnhancementFacility, false);
-    // 2 = SQL_FULL_OUTER_JOINS.
-    b.append(SqlInfo::SqlOuterJoinsSupportLevel, 2i32);
+    // Limited and full outer joins, as a bit mask: the JDBC driver tests bit 1 << value.
+    b.append(
+        SqlInfo::SqlOuterJoinsSupportLevel,
+        bits(&[
+            SqlOuterJoinsSupportLevel::SqlLimitedOuterJoins as i32,
+            SqlOuterJoinsSupportLevel::SqlFullOuterJoins as i32,
+        ]),
+    );
     b.append(SqlInfo::SqlSchemaTerm, "schema");
     b.append(SqlInfo::SqlProcedureTerm, "procedure");
     b.append(SqlInfo::SqlCatalogTerm, "catalog");
@@ -165,7 +184,11 @@ pub(crate) fn sql_info(read_only: bool) -> SqlInfoData {
     b.append(SqlInfo::SqlMaxRowSizeIncludesBlobs, true);
     b.append(SqlInfo::SqlDefaultTransactionIsolation, 0i64);
     b.append(SqlInfo::SqlTransactionsSupported, false);
-    b.append(SqlInfo::SqlSupportedTransactionsIsolationLevels, 0i32);
+    // Bit mask of SqlTransactionIsolationLevel: only TRANSACTION_NONE.
+    b.append(
+        SqlInfo::SqlSupportedTransactionsIsolationLevels,
+        bits(&[SqlTransactionIsolationLevel::SqlTransactionNone as i32]),
+    );
     b.append(SqlInfo::SqlDataDefinitionCausesTransactionCommit, false);
     b.append(SqlInfo::SqlDataDefinitionsInTransactionsIgnored, true);
     // Bit mask of SqlSupportedResultSetType: forward only (bit 1).
@@ -185,6 +208,116 @@ pub(crate) fn sql_info(read_only: bool) -> SqlInfoData {
     b.append(SqlInfo::SqlLocatorsUpdateCopy, false);
     b.append(SqlInfo::SqlStoredFunctionsUsingCallSyntaxSupported, false);
     b.build().expect("static SqlInfo values are valid")
+}
+
+/// The GetSqlInfo schema with the map's entries named as Arrow's format names them
+/// (`key`, `value`). arrow-rs names them `keys`/`values`; the JDBC driver reads map entries
+/// by the canonical names and would see every `SQL_SUPPORTS_CONVERT` list as empty.
+pub(crate) fn canonical_schema(schema: &Schema) -> SchemaRef {
+    Arc::new(Schema::new_with_metadata(
+        schema
+            .fields()
+            .iter()
+            .map(|f| {
+                f.as_ref()
+                    .clone()
+                    .with_data_type(canonical_type(f.data_type()))
+            })
+            .collect::<Vec<_>>(),
+        schema.metadata().clone(),
+    ))
+}
+
+fn canonical_type(data_type: &DataType) -> DataType {
+    match data_type {
+        DataType::Union(fields, mode) => DataType::Union(
+            fields
+                .iter()
+                .map(|(id, f)| {
+                    let field = f
+                        .as_ref()
+                        .clone()
+                        .with_data_type(canonical_type(f.data_type()));
+                    (id, Arc::new(field))
+                })
+                .collect(),
+            *mode,
+        ),
+        DataType::Map(entries, sorted) => {
+            DataType::Map(Arc::new(canonical_entries(entries)), *sorted)
+        }
+        other => other.clone(),
+    }
+}
+
+fn canonical_entries(entries: &Field) -> Field {
+    let DataType::Struct(kv) = entries.data_type() else {
+        return entries.clone();
+    };
+    let names = ["key", "value"];
+    let kv: Fields = kv
+        .iter()
+        .zip(names)
+        .map(|(f, name)| Arc::new(f.as_ref().clone().with_name(name)))
+        .collect();
+    Field::new("entries", DataType::Struct(kv), entries.is_nullable())
+}
+
+/// A GetSqlInfo batch in [`canonical_schema`].
+pub(crate) fn canonical_batch(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let schema = canonical_schema(batch.schema_ref());
+    let columns = batch
+        .columns()
+        .iter()
+        .map(canonical_array)
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema, columns)
+}
+
+fn canonical_array(array: &ArrayRef) -> Result<ArrayRef, ArrowError> {
+    match array.data_type() {
+        DataType::Union(fields, _) => {
+            let union = array.as_union();
+            let children = fields
+                .iter()
+                .map(|(id, _)| canonical_array(union.child(id)))
+                .collect::<Result<Vec<_>, _>>()?;
+            let DataType::Union(new_fields, _) = canonical_type(array.data_type()) else {
+                unreachable!("a union stays a union")
+            };
+            Ok(Arc::new(UnionArray::try_new(
+                new_fields,
+                union.type_ids().clone(),
+                union.offsets().cloned(),
+                children,
+            )?))
+        }
+        DataType::Map(entries, sorted) => {
+            let map = array.as_map();
+            let field = canonical_entries(entries);
+            let DataType::Struct(kv) = field.data_type() else {
+                return Ok(Arc::clone(array));
+            };
+            let struct_array = StructArray::try_new(
+                kv.clone(),
+                map.entries().columns().to_vec(),
+                map.entries().nulls().cloned(),
+            )?;
+            Ok(Arc::new(MapArray::try_new(
+                Arc::new(field),
+                map.offsets().clone(),
+                struct_array,
+                map.nulls().cloned(),
+                *sorted,
+            )?))
+        }
+        _ => Ok(Arc::clone(array)),
+    }
+}
+
+/// A bit mask with bit `1 << v` set for each enum value `v`.
+fn bits(values: &[i32]) -> i32 {
+    values.iter().fold(0, |mask, v| mask | (1 << v))
 }
 
 /// Which conversions CAST supports, as the spec's map from type to types.
@@ -260,6 +393,44 @@ fn supports_convert() -> BTreeMap<i32, Vec<i32>> {
 mod tests {
     use super::*;
     use crate::catalog::Catalog;
+
+    #[test]
+    fn the_convert_map_has_canonical_entry_names() {
+        let data = sql_info(false);
+        let batch = data
+            .record_batch([SqlInfo::SqlSupportsConvert as u32])
+            .unwrap();
+        let batch = canonical_batch(batch).unwrap();
+        let DataType::Union(fields, _) = batch.schema().field(1).data_type().clone() else {
+            panic!("a union");
+        };
+        let (_, map) = fields
+            .iter()
+            .find(|(_, f)| f.name() == "int32_to_int32_list_map")
+            .unwrap();
+        let DataType::Map(entries, _) = map.data_type() else {
+            panic!("a map");
+        };
+        let DataType::Struct(kv) = entries.data_type() else {
+            panic!("a struct");
+        };
+        assert_eq!(kv[0].name(), "key");
+        assert_eq!(kv[1].name(), "value");
+        assert_eq!(
+            batch.schema(),
+            canonical_schema(&data.record_batch(None::<u32>).unwrap().schema())
+        );
+        let union = batch.column(1).as_union();
+        let entries = union.child(5).as_map();
+        assert_eq!(entries.value_length(0) as usize, supports_convert().len());
+    }
+
+    #[test]
+    fn levels_are_bit_masks() {
+        assert_eq!(bits(&[0, 1]), 3);
+        assert_eq!(bits(&[0]), 1);
+        assert_eq!(bits(&[1, 2]), 6);
+    }
 
     #[test]
     fn transactions_entry_is_present() {

@@ -1,0 +1,190 @@
+package aws.flightsql.jdbc;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.sql.Connection;
+import java.sql.DriverManager;
+import java.sql.SQLException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The EC2 emulator and the aws-flightsql server, both real binaries on 127.0.0.1 port 0,
+ * started once for the test run from {@code $AWS_FLIGHTSQL_BIN_DIR} (default
+ * {@code ~/.cache/aws-flightsql/target/debug}). Ready when each prints its "listening on"
+ * line; stopped when the JVM exits.
+ */
+final class Stack {
+  static final List<String> REGIONS = List.of("us-east-1", "us-west-2", "eu-west-1");
+  static final int TASKS_PER_REGION = 230;
+
+  private static Stack instance;
+
+  final String emulatorUrl;
+  final int port;
+  private final List<Process> processes = new ArrayList<>();
+  private final HttpClient http = HttpClient.newHttpClient();
+
+  private Stack() throws IOException, InterruptedException {
+    String binDir =
+        System.getenv()
+            .getOrDefault(
+                "AWS_FLIGHTSQL_BIN_DIR",
+                System.getProperty("user.home") + "/.cache/aws-flightsql/target/debug");
+    Runtime.getRuntime().addShutdownHook(new Thread(this::stop));
+    emulatorUrl =
+        start(
+            List.of(
+                binDir + "/ec2-emulator",
+                "--listen", "127.0.0.1:0",
+                "--regions", String.join(",", REGIONS),
+                "--tasks-per-region", Integer.toString(TASKS_PER_REGION),
+                "--seed", "11",
+                "--freeze-time"),
+            "ec2-emulator listening on ");
+    String uri =
+        start(
+            List.of(
+                binDir + "/aws-flightsql", "serve",
+                "--listen", "127.0.0.1:0",
+                "--endpoint-url", emulatorUrl,
+                "--regions", String.join(",", REGIONS)),
+            "aws-flightsql listening on ");
+    port = URI.create(uri.replace("grpc://", "http://")).getPort();
+  }
+
+  /** The stack of this test run. */
+  static synchronized Stack get() throws IOException, InterruptedException {
+    if (instance == null) {
+      instance = new Stack();
+    }
+    return instance;
+  }
+
+  /** The JDBC URL of the server, with extra {@code key=value} parameters. */
+  String url(String... parameters) {
+    StringBuilder url =
+        new StringBuilder("jdbc:arrow-flight-sql://127.0.0.1:" + port + "?useEncryption=false");
+    for (String p : parameters) {
+      url.append('&').append(p);
+    }
+    return url.toString();
+  }
+
+  Connection connect(String... parameters) throws SQLException {
+    return DriverManager.getConnection(url(parameters));
+  }
+
+  /** {@code GET /_emulator/...} as text. */
+  String hook(String path) throws IOException, InterruptedException {
+    HttpResponse<String> response =
+        http.send(
+            HttpRequest.newBuilder(URI.create(emulatorUrl + "/_emulator/" + path)).build(),
+            HttpResponse.BodyHandlers.ofString());
+    if (response.statusCode() != 200) {
+      throw new IOException(path + ": HTTP " + response.statusCode() + ": " + response.body());
+    }
+    return response.body();
+  }
+
+  /** The AMIs CreateStoreImageTask accepts now in {@code region}, and its first bucket. */
+  Map.Entry<List<String>, String> storable(String region) throws IOException, InterruptedException {
+    String state = hook("state");
+    Matcher m =
+        Pattern.compile(
+                "\"" + Pattern.quote(region) + "\":\\{\"amis\":\\[([^\\]]*)\\],\"buckets\":\\[\"([^\"]+)\"")
+            .matcher(state);
+    if (!m.find()) {
+      throw new IOException("no state for " + region + " in " + state);
+    }
+    List<String> amis = new ArrayList<>();
+    Matcher ami = Pattern.compile("\"(ami-[0-9a-f]+)\"").matcher(m.group(1));
+    while (ami.find()) {
+      amis.add(ami.group(1));
+    }
+    return Map.entry(amis, m.group(2));
+  }
+
+  /** The AMI ids of the tasks the emulator lists in {@code region}, one per task. */
+  List<String> taskAmis(String region) throws IOException, InterruptedException {
+    String tasks = hook("tasks?region=" + region);
+    List<String> out = new ArrayList<>();
+    Matcher m = Pattern.compile("\"amiId\":\"(ami-[0-9a-f]+)\"").matcher(tasks);
+    while (m.find()) {
+      out.add(m.group(1));
+    }
+    return out;
+  }
+
+  private String start(List<String> command, String marker) throws IOException, InterruptedException {
+    if (!new File(command.get(0)).canExecute()) {
+      throw new IOException(
+          command.get(0) + " does not exist: build it first (cargo build --workspace --bins)"
+              + " or set AWS_FLIGHTSQL_BIN_DIR");
+    }
+    Path log = Files.createTempFile("aws-flightsql-jdbc-", ".log");
+    ProcessBuilder builder = new ProcessBuilder(command).redirectError(log.toFile());
+    Map<String, String> env = builder.environment();
+    env.put("AWS_ACCESS_KEY_ID", "AKIDJDBCTEST");
+    env.put("AWS_SECRET_ACCESS_KEY", "jdbc-test-secret");
+    env.put("AWS_REGION", "us-east-1");
+    env.put("AWS_EC2_METADATA_DISABLED", "true");
+    env.put("RUST_LOG", "warn");
+    Process process = builder.start();
+    processes.add(process);
+    BufferedReader out =
+        new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+    CompletableFuture<String> ready = new CompletableFuture<>();
+    Thread reader =
+        new Thread(
+            () -> {
+              try {
+                String line;
+                while ((line = out.readLine()) != null) {
+                  if (!ready.isDone() && line.startsWith(marker)) {
+                    ready.complete(line.substring(marker.length()).trim());
+                  }
+                }
+              } catch (IOException e) {
+                ready.completeExceptionally(e);
+              }
+              ready.completeExceptionally(new IOException("exited before it was ready"));
+            });
+    reader.setDaemon(true);
+    reader.start();
+    try {
+      return ready.get(60, TimeUnit.SECONDS);
+    } catch (Exception e) {
+      process.destroyForcibly();
+      throw new IOException(
+          command.get(0) + " did not print '" + marker + "': " + e + "\n" + Files.readString(log), e);
+    }
+  }
+
+  private void stop() {
+    for (Process p : processes) {
+      p.destroy();
+      try {
+        if (!p.waitFor(10, TimeUnit.SECONDS)) {
+          p.destroyForcibly();
+        }
+      } catch (InterruptedException e) {
+        p.destroyForcibly();
+      }
+    }
+  }
+}
