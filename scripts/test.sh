@@ -15,6 +15,13 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== flight_sql_client (arrow-flight's CLI, for tests/rust_cli.rs)"
+tools="${AWS_FLIGHTSQL_TOOLS_DIR:-$HOME/.cache/aws-flightsql/tools}"
+if [ ! -x "$tools/bin/flight_sql_client" ]; then
+  cargo install --quiet arrow-flight --version 59.3.2 --features cli --root "$tools"
+fi
+export AWS_FLIGHTSQL_TOOLS_DIR="$tools"
+
 echo "== cargo test"
 cargo build --workspace --bins
 cargo test --workspace
@@ -25,3 +32,25 @@ if [ ! -x "$venv/bin/python" ]; then
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/debug" "$venv/bin/python" -m pytest -q tests/python
+
+echo "== JDBC tests (Arrow Flight SQL JDBC driver, an 18.x and the newest)"
+if ! command -v mvn >/dev/null || ! command -v javac >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends maven openjdk-17-jdk-headless
+fi
+jdbc_failed=0
+for version in 18.1.0 18.3.0; do
+  # Every version is pinned in the pom: after the first run Maven needs no network.
+  rm -rf tests/clients/jdbc/target/surefire-reports
+  AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/debug" mvn -q -B -f tests/clients/jdbc/pom.xml \
+    test -Dflightsql.jdbc.version="$version" || jdbc_failed=1
+  python3 - "$version" tests/clients/jdbc/target/surefire-reports <<'PY'
+import glob, sys, xml.etree.ElementTree as ET
+tests = failed = skipped = 0
+for path in glob.glob(sys.argv[2] + "/TEST-*.xml"):
+    suite = ET.parse(path).getroot()
+    tests += int(suite.get("tests")); skipped += int(suite.get("skipped"))
+    failed += int(suite.get("failures")) + int(suite.get("errors"))
+print(f"jdbc-{sys.argv[1]}: {tests - failed - skipped} passed, {failed} failed, {skipped} skipped")
+PY
+done
+exit "$jdbc_failed"
