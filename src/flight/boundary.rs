@@ -15,6 +15,8 @@ fn boundary_type(data_type: &DataType) -> DataType {
     match data_type {
         DataType::Utf8View => DataType::Utf8,
         DataType::BinaryView => DataType::Binary,
+        // Flight SQL clients read decimals as Decimal128/256 only.
+        DataType::Decimal32(p, s) | DataType::Decimal64(p, s) => DataType::Decimal128(*p, *s),
         DataType::ListView(f) => DataType::List(boundary_field(f)),
         DataType::LargeListView(f) => DataType::LargeList(boundary_field(f)),
         DataType::List(f) => DataType::List(boundary_field(f)),
@@ -75,6 +77,26 @@ pub fn to_boundary(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch
 mod tests {
     use super::*;
     use arrow::array::{AsArray, StringViewArray};
+
+    #[test]
+    fn small_decimals_become_decimal128() {
+        use arrow::array::Decimal64Array;
+        let schema = Schema::new(vec![Field::new("d", DataType::Decimal64(10, 2), true)]);
+        let out = boundary_schema(&schema);
+        assert_eq!(out.field(0).data_type(), &DataType::Decimal128(10, 2));
+        let array = Decimal64Array::from(vec![Some(1234), None])
+            .with_precision_and_scale(10, 2)
+            .unwrap();
+        let batch = RecordBatch::try_new(Arc::new(schema), vec![Arc::new(array)]).unwrap();
+        let batch = to_boundary(batch, &out).unwrap();
+        assert_eq!(
+            batch
+                .column(0)
+                .as_primitive::<arrow::datatypes::Decimal128Type>()
+                .value(0),
+            1234
+        );
+    }
 
     #[test]
     fn views_become_plain_types() {
