@@ -67,7 +67,7 @@ pub async fn plan(
                 Ok(other) => Err(refuse_unsupported(&other).err().unwrap_or(err.into())),
                 // Statements DataFusion cannot plan at all (BEGIN, COMMIT, ...).
                 Err(_) => match err.find_root() {
-                    DataFusionError::NotImplemented(what) => Err(ServiceError::Unsupported(
+                    DataFusionError::NotImplemented(what) => Err(ServiceError::bad_request(
                         format!("{what} is not supported: {SUPPORTED}"),
                     )),
                     _ => Err(err.into()),
@@ -105,7 +105,9 @@ fn refuse_unsupported(plan: &LogicalPlan) -> Result<(), ServiceError> {
         }
         _ => return Ok(()),
     };
-    Err(ServiceError::Unsupported(format!(
+    // INVALID_ARGUMENT rather than UNIMPLEMENTED: the statement is the problem, and ADBC
+    // answers UNIMPLEMENTED on prepare by retrying the same statement unprepared.
+    Err(ServiceError::bad_request(format!(
         "{what} is not supported: {SUPPORTED}"
     )))
 }

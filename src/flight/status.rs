@@ -29,8 +29,8 @@ pub enum ServiceError {
     /// server cannot accept.
     #[error("{0}")]
     BadRequest(String),
-    /// The client asked for something this server does not do (UPDATE, DDL, transactions,
-    /// an unknown action); the message says what it does.
+    /// The client asked for a Flight SQL feature this server does not have (an ingest
+    /// mode other than append, an unknown action); the message says what it does.
     #[error("{0}")]
     Unsupported(String),
     /// The query was cancelled (CancelFlightInfo).
