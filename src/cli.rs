@@ -8,11 +8,12 @@ use clap::{Parser, Subcommand, ValueEnum};
 use ec2_emulator::{Emulator, EmulatorOptions};
 use tracing_subscriber::EnvFilter;
 
-use crate::client;
-use std::num::NonZeroU32;
+use std::path::PathBuf;
 
-use crate::ec2::{AwsConfig, Credentials, LimitsConfig};
-use crate::server::{Regions, Server, ServerOptions};
+use crate::client;
+use crate::config::{Config, LogFormat, Settings};
+use crate::ec2::{AwsConfig, Credentials};
+use crate::server::{Regions, Server};
 
 /// An Apache Arrow Flight SQL server for AWS resources.
 #[derive(Debug, Parser)]
@@ -28,46 +29,32 @@ enum Command {
     Serve(ServeArgs),
     /// Run one SQL statement against a server and print the result.
     Sql(SqlArgs),
+    /// Ask a server's gRPC health service whether it is serving (exit 0 if it is).
+    Health(HealthArgs),
 }
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Address to listen on (port 0 picks a free one).
-    #[arg(long, env = "AWS_FLIGHTSQL_LISTEN", default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
-    /// Regions asked when a query names none: a comma list, or `all` (every enabled region).
-    /// Default: the region of the AWS environment or profile, else us-east-1.
-    #[arg(long, env = "AWS_FLIGHTSQL_REGIONS")]
-    regions: Option<Regions>,
-    /// Send EC2 requests to this URL (also AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2).
-    #[arg(long, env = "AWS_FLIGHTSQL_ENDPOINT_URL")]
-    endpoint_url: Option<String>,
-    /// Attempts per AWS read call, retries included (throttling and 5xx are retried with
-    /// back-off; `x-amz-retry-after` is honoured).
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_ATTEMPTS", default_value_t = 5)]
-    max_attempts: u32,
-    /// Client-side limit of AWS calls started per second per region (0 = none).
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_RPS_PER_REGION", default_value_t = 0)]
-    max_rps_per_region: u32,
-    /// AWS calls in flight at once, all regions together.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENCY", default_value_t = 64)]
-    max_concurrency: usize,
-    /// AWS calls in flight at once per region.
+    /// A TOML file of settings (the keys are the flags' names with underscores). Flags and
+    /// AWS_FLIGHTSQL_* environment variables win over it.
+    #[arg(long, env = "AWS_FLIGHTSQL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Check the configuration, print the effective settings, and exit.
+    #[arg(long)]
+    check_config: bool,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Debug, clap::Args)]
+struct HealthArgs {
+    /// The server's Flight SQL URI.
     #[arg(
         long,
-        env = "AWS_FLIGHTSQL_MAX_CONCURRENCY_PER_REGION",
-        default_value_t = 8
+        env = "AWS_FLIGHTSQL_CONNECT",
+        default_value = "grpc://127.0.0.1:50051"
     )]
-    max_concurrency_per_region: usize,
-    /// How long DescribeStoreImageTasks answers are cached (e.g. 5s, 500ms; 0 = off).
-    #[arg(long, env = "AWS_FLIGHTSQL_CACHE_TTL", default_value = "5s", value_parser = humantime::parse_duration)]
-    cache_ttl: std::time::Duration,
-    /// Refuse every INSERT (PERMISSION_DENIED, before any AWS call).
-    #[arg(long, env = "AWS_FLIGHTSQL_READ_ONLY")]
-    read_only: bool,
-    /// Start an in-process EC2 emulator with sample data and serve it (no AWS account needed).
-    #[arg(long, env = "AWS_FLIGHTSQL_DEMO")]
-    demo: bool,
+    connect: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,12 +87,23 @@ pub enum Format {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // The configuration decides how to log, so it is resolved first.
+    let action = match cli.command {
+        Command::Serve(args) => match resolve(args) {
+            Ok(Some(config)) => Action::Serve(config),
+            Ok(None) => return ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        },
+        Command::Sql(args) => Action::Sql(args),
+        Command::Health(args) => Action::Health(args),
+    };
+    init_logging(match &action {
+        Action::Serve(config) => config.log_format,
+        _ => LogFormat::Text,
+    });
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -114,9 +112,10 @@ pub fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
-        match cli.command {
-            Command::Serve(args) => serve(args).await,
-            Command::Sql(args) => client::run(&args.connect, &args.sql, args.format).await,
+        match action {
+            Action::Serve(config) => serve_until_signal(config).await,
+            Action::Sql(args) => client::run(&args.connect, &args.sql, args.format).await,
+            Action::Health(args) => client::health(&args.connect).await,
         }
     });
     match result {
@@ -125,6 +124,65 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What the command line asks for, once parsed and resolved.
+enum Action {
+    Serve(Config),
+    Sql(SqlArgs),
+    Health(HealthArgs),
+}
+
+/// The effective configuration, or `None` after `--check-config` printed it.
+fn resolve(args: ServeArgs) -> anyhow::Result<Option<Config>> {
+    let file = match &args.config {
+        Some(path) => Settings::from_file(path)?,
+        None => Settings::default(),
+    };
+    let config = args.settings.or(file).resolve()?;
+    if args.check_config {
+        println!("# effective configuration (flags > environment > file > defaults)");
+        print!("{}", config.to_toml());
+        return Ok(None);
+    }
+    Ok(Some(config))
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
     }
 }
 
@@ -137,25 +195,10 @@ fn demo_options() -> EmulatorOptions {
     }
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut options = ServerOptions {
-        listen: args.listen,
-        aws: AwsConfig {
-            endpoint_url: args.endpoint_url,
-            max_attempts: args.max_attempts,
-            limits: LimitsConfig {
-                max_concurrency: args.max_concurrency,
-                max_concurrency_per_region: args.max_concurrency_per_region,
-                max_rps_per_region: NonZeroU32::new(args.max_rps_per_region),
-            },
-            cache_ttl: args.cache_ttl,
-            ..AwsConfig::default()
-        },
-        regions: args.regions.unwrap_or_default(),
-        read_only: args.read_only,
-    };
+async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
+    let mut options = config.server_options();
     let mut emulator = None;
-    if args.demo {
+    if config.demo {
         let emu = Emulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), demo_options()).await?;
         options.aws = AwsConfig {
             endpoint_url: Some(emu.endpoint_url()),
@@ -176,12 +219,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(emu) = &emulator {
         print_demo_banner(emu, &uri);
     }
+    if let Some(addr) = server.metrics_addr() {
+        println!("metrics: http://{addr}/metrics");
+    }
     println!("aws-flightsql listening on {uri}");
-    server
-        .run_until(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    shutdown_signal().await;
+    tracing::info!(grace = ?config.shutdown_grace, "shutting down");
+    server.shutdown_within(config.shutdown_grace).await?;
     if let Some(emu) = emulator {
         emu.shutdown().await;
     }

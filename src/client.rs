@@ -1,7 +1,10 @@
 //! The `sql` subcommand's client: runs one statement over Flight SQL and prints the result
 //! as a table, CSV or JSON.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use anyhow::{anyhow, Context};
 use arrow::array::RecordBatch;
@@ -15,6 +18,11 @@ use crate::cli::Format;
 
 /// Connects to `uri` (`grpc://host:port`).
 pub async fn connect(uri: &str) -> anyhow::Result<FlightSqlServiceClient<Channel>> {
+    Ok(FlightSqlServiceClient::new(channel(uri).await?))
+}
+
+/// A gRPC channel to `uri`.
+async fn channel(uri: &str) -> anyhow::Result<Channel> {
     let http = if let Some(rest) = uri
         .strip_prefix("grpc://")
         .or(uri.strip_prefix("grpc+tcp://"))
@@ -32,13 +40,22 @@ pub async fn connect(uri: &str) -> anyhow::Result<FlightSqlServiceClient<Channel
         .connect()
         .await
         .with_context(|| format!("cannot connect to {uri}"))?;
-    Ok(FlightSqlServiceClient::new(channel))
+    Ok(channel)
 }
 
 /// Runs `sql` and returns its schema and batches.
 pub async fn query(
     client: &mut FlightSqlServiceClient<Channel>,
     sql: &str,
+) -> Result<(Schema, Vec<RecordBatch>), FlightError> {
+    query_with(client, sql, |_| ()).await
+}
+
+/// Runs `sql`, calling `on_batch` as each batch arrives.
+pub async fn query_with(
+    client: &mut FlightSqlServiceClient<Channel>,
+    sql: &str,
+    mut on_batch: impl FnMut(&RecordBatch),
 ) -> Result<(Schema, Vec<RecordBatch>), FlightError> {
     let info = client.execute(sql.to_owned(), None).await?;
     let schema = info.clone().try_decode_schema()?;
@@ -49,23 +66,98 @@ pub async fn query(
             .ok_or_else(|| FlightError::ProtocolError("endpoint without a ticket".into()))?;
         let mut stream = client.do_get(ticket).await?;
         while let Some(batch) = stream.try_next().await? {
+            on_batch(&batch);
             batches.push(batch);
         }
     }
     Ok((schema, batches))
 }
 
-/// The `sql` subcommand.
+/// The `sql` subcommand: runs `sql`, shows a live progress line on stderr when it is a
+/// terminal and the statement takes over a second, prints the result, then the row count
+/// and the time taken on stderr.
 pub async fn run(uri: &str, sql: &str, format: Format) -> anyhow::Result<()> {
+    let started = Instant::now();
     let mut client = connect(uri).await?;
-    let (schema, batches) = query(&mut client, sql).await.map_err(|e| match e {
+    let progress = Progress::start();
+    let result = query_with(&mut client, sql, |batch| progress.batch(batch.num_rows())).await;
+    progress.finish();
+    let (schema, batches) = result.map_err(|e| match e {
         FlightError::Tonic(status) => anyhow!("{:?}: {}", status.code(), status.message()),
         other => anyhow!(other),
     })?;
     let mut out = std::io::stdout().lock();
     write_batches(&mut out, &schema, &batches, format)?;
     out.flush()?;
+    let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
+    eprintln!(
+        "{rows} row{} in {:.2}s",
+        if rows == 1 { "" } else { "s" },
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
+}
+
+/// The `health` subcommand: exit 0 when the server's gRPC health service says SERVING.
+pub async fn health(uri: &str) -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_health::pb::HealthCheckRequest;
+    let channel = channel(uri).await?;
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(|s| anyhow!("{:?}: {}", s.code(), s.message()))?;
+    let status = response.into_inner().status();
+    if status == ServingStatus::Serving {
+        println!("SERVING");
+        Ok(())
+    } else {
+        Err(anyhow!("the server is {}", status.as_str_name()))
+    }
+}
+
+/// A progress line (rows, batches, elapsed) shown on a terminal after the first second.
+struct Progress {
+    bar: ProgressBar,
+    reveal: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    fn start() -> Progress {
+        let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
+                .expect("valid template"),
+        );
+        bar.set_message("waiting for the first batch");
+        let shown = bar.clone();
+        let reveal = tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            if std::io::stderr().is_terminal() {
+                shown.set_draw_target(ProgressDrawTarget::stderr());
+                shown.enable_steady_tick(Duration::from_millis(120));
+            }
+        });
+        Progress { bar, reveal }
+    }
+
+    fn batch(&self, rows: usize) {
+        self.bar.inc(rows as u64);
+        self.bar.inc_length(1);
+        self.bar.set_message(format!(
+            "{} rows, {} batches",
+            self.bar.position(),
+            self.bar.length().unwrap_or_default()
+        ));
+    }
+
+    fn finish(self) {
+        self.reveal.abort();
+        self.bar.finish_and_clear();
+    }
 }
 
 /// Writes `batches` in `format`.

@@ -9,7 +9,10 @@
 pub mod catalog;
 pub mod cli;
 pub mod client;
+pub mod config;
 pub mod ec2;
 pub mod flight;
+pub mod metrics;
+pub mod observe;
 pub mod server;
 pub mod table;

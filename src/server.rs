@@ -1,7 +1,10 @@
 //! Wires the layers together and serves them: loads the AWS configuration, builds the
-//! catalog and the Flight SQL service, and runs it on a listening socket until shut down.
+//! catalog and the Flight SQL service, and runs it (with the gRPC health service, the RPC
+//! observation layer and the metrics endpoint) on a listening socket until shut down.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -12,7 +15,10 @@ use tokio_stream::wrappers::TcpListenerStream;
 use crate::catalog::Catalog;
 use crate::ec2::{AwsConfig, Ec2Clients};
 use crate::flight::FlightSqlHandler;
+use crate::observe::{ObserveLayer, RpcState};
 use crate::table::RegionSet;
+use tonic_health::server::HealthReporter;
+use tonic_health::ServingStatus;
 
 /// Request headers the server accepts: the JDBC driver forwards unknown URL parameters as
 /// headers, so allow far more than the usual 8 KB.
@@ -78,19 +84,26 @@ pub struct ServerOptions {
     pub regions: Regions,
     /// Refuse every INSERT before any AWS call, and say so in GetSqlInfo.
     pub read_only: bool,
+    /// Serve Prometheus metrics on this address.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A running Flight SQL server.
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
+    state: Arc<RpcState>,
+    health: HealthReporter,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
+    metrics_task: Option<JoinHandle<()>>,
 }
 
 impl Server {
     /// Loads the AWS configuration, binds `options.listen` and starts serving.
     pub async fn start(options: ServerOptions) -> anyhow::Result<Server> {
+        let metrics = Arc::clone(&options.aws.metrics);
         let clients = Ec2Clients::load(&options.aws).await;
         let regions = match options.regions {
             Regions::Default => RegionSet::Fixed(vec![clients.default_region().to_owned()]),
@@ -103,20 +116,43 @@ impl Server {
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
         let addr = listener.local_addr()?;
+        let (metrics_addr, metrics_task) = match options.metrics_listen {
+            Some(at) => {
+                let (bound, task) = crate::metrics::serve(Arc::clone(&metrics), at).await?;
+                tracing::info!(addr = %bound, "Prometheus metrics at /metrics");
+                (Some(bound), Some(task))
+            }
+            None => (None, None),
+        };
+        let state = Arc::new(RpcState::new(metrics));
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let flight = handler.into_server();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(
             tonic::transport::Server::builder()
                 .http2_max_header_list_size(MAX_HEADER_LIST_SIZE)
-                .add_service(handler.into_server())
+                .layer(ObserveLayer(Arc::clone(&state)))
+                .add_service(health_service)
+                .add_service(flight)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
                     let _ = rx.await;
                 }),
         );
+        // Ready: the listener is bound and the services are in place.
+        for service in ["", FLIGHT_SERVICE] {
+            health
+                .set_service_status(service, ServingStatus::Serving)
+                .await;
+        }
         tracing::info!(%addr, "Flight SQL server listening");
         Ok(Server {
             addr,
+            metrics_addr,
+            state,
+            health,
             shutdown: Some(tx),
             task,
+            metrics_task,
         })
     }
 
@@ -125,34 +161,86 @@ impl Server {
         self.addr
     }
 
+    /// The bound address of the metrics endpoint, when it runs.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
     /// The Flight SQL URI clients connect to, e.g. `grpc://127.0.0.1:50051`.
     pub fn uri(&self) -> String {
         format!("grpc://{}", self.addr)
     }
 
     /// Stops accepting, lets running calls finish, and waits for the server to end.
-    pub async fn shutdown(mut self) -> anyhow::Result<()> {
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown_within(Duration::MAX).await
+    }
+
+    /// Shuts down gracefully: reports NOT_SERVING and refuses new RPCs (health checks
+    /// excepted), lets running ones finish for up to `grace`, then stops; RPCs still running
+    /// then are cancelled, and with them their AWS paging.
+    pub async fn shutdown_within(mut self, grace: Duration) -> anyhow::Result<()> {
+        for service in ["", FLIGHT_SERVICE] {
+            self.health
+                .set_service_status(service, ServingStatus::NotServing)
+                .await;
+        }
+        self.state.start_draining();
+        let deadline = tokio::time::Instant::now() + grace.min(Duration::from_secs(86_400));
+        let drained = async {
+            while self.state.metrics.in_flight() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        };
+        let drained = tokio::time::timeout_at(deadline, drained).await.is_ok();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        (&mut self.task).await??;
+        if let Some(metrics) = self.metrics_task.take() {
+            metrics.abort();
+        }
+        // Closing the connections needs the clients' cooperation (HTTP/2 GOAWAY and PING):
+        // a client that does not answer must not hold the server up past the grace period.
+        let close_by = deadline.max(tokio::time::Instant::now() + CLOSE_TIME);
+        let finished = if drained {
+            tokio::time::timeout_at(close_by, &mut self.task).await.ok()
+        } else {
+            None
+        };
+        let finished = match finished {
+            Some(finished) => finished,
+            None => {
+                tracing::warn!(
+                    running = self.state.metrics.in_flight(),
+                    "shutdown grace period over: cancelling what is still running"
+                );
+                self.task.abort();
+                (&mut self.task).await
+            }
+        };
+        match finished {
+            Ok(result) => result?,
+            Err(e) if e.is_cancelled() => {}
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!("server stopped");
         Ok(())
     }
-
-    /// Serves until `signal` completes, then shuts down.
-    pub async fn run_until(
-        self,
-        signal: impl std::future::Future<Output = ()>,
-    ) -> anyhow::Result<()> {
-        signal.await;
-        self.shutdown().await
-    }
 }
+
+/// Time allowed to close idle connections once nothing runs any more.
+const CLOSE_TIME: Duration = Duration::from_secs(2);
+
+/// The health-check name of the Flight service.
+const FLIGHT_SERVICE: &str = "arrow.flight.protocol.FlightService";
 
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Some(metrics) = self.metrics_task.take() {
+            metrics.abort();
         }
     }
 }

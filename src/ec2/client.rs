@@ -14,6 +14,7 @@ use aws_sdk_ec2::Client;
 use super::cache::PageCache;
 use super::error::AwsError;
 use super::limits::{Limits, LimitsConfig};
+use crate::metrics::Metrics;
 
 /// Where the server's AWS credentials come from.
 #[derive(Clone, Default)]
@@ -58,6 +59,8 @@ pub struct AwsConfig {
     pub limits: LimitsConfig,
     /// How long `DescribeStoreImageTasks` pages are cached; zero turns the cache off.
     pub cache_ttl: Duration,
+    /// Where AWS calls, cache lookups and created tasks are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 impl Default for AwsConfig {
@@ -69,6 +72,7 @@ impl Default for AwsConfig {
             max_attempts: 5,
             limits: LimitsConfig::default(),
             cache_ttl: Duration::from_secs(5),
+            metrics: Arc::default(),
         }
     }
 }
@@ -81,6 +85,7 @@ pub struct Ec2Clients {
     clients: Arc<Mutex<HashMap<String, Client>>>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) cache: Arc<PageCache>,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Ec2Clients {
@@ -133,6 +138,7 @@ impl Ec2Clients {
             clients: Arc::default(),
             limits: Arc::new(Limits::new(config.limits)),
             cache: Arc::new(PageCache::new(config.cache_ttl)),
+            metrics: Arc::clone(&config.metrics),
         }
     }
 

@@ -67,10 +67,11 @@ impl Ec2Clients {
         for attempt in 1..=MAX_ATTEMPTS {
             match self.send_create(request).await {
                 Ok(object_key) => {
+                    self.metrics.store_task_created();
                     return Ok(CreateOutcome::Created {
                         object_key,
                         attempts: attempt,
-                    })
+                    });
                 }
                 Err(Failure::Refused(e))
                     if request.dry_run && e.code.as_deref() == Some("DryRunOperation") =>
@@ -80,6 +81,7 @@ impl Ec2Clients {
                 Err(Failure::Refused(e)) => {
                     if maybe_applied && is_already_in_progress(&e) {
                         if let Some(task) = self.own_task(request).await? {
+                            self.metrics.store_task_created();
                             return Ok(created(request, task, attempt));
                         }
                     }
@@ -90,6 +92,7 @@ impl Ec2Clients {
                     if !request.dry_run {
                         maybe_applied = true;
                         if let Ok(Some(task)) = self.own_task(request).await {
+                            self.metrics.store_task_created();
                             return Ok(created(request, task, attempt));
                         }
                     }
@@ -127,6 +130,13 @@ impl Ec2Clients {
             )
             .send()
             .await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 503) => "throttled",
+            Err(_) => "error",
+        };
+        self.metrics
+            .aws_call(&request.region, "CreateStoreImageTask", outcome);
         match result {
             Ok(out) => Ok(out
                 .object_key()

@@ -106,6 +106,9 @@ impl Ec2Clients {
                     )
                     .await?;
                 let stats = &options.stats;
+                if options.use_cache {
+                    clients.metrics.cache_lookup(hit);
+                }
                 CallStats::add(&stats.pages, 1);
                 CallStats::add(&stats.rows, page.tasks.len() as u64);
                 if hit {
@@ -155,14 +158,32 @@ impl Ec2Clients {
                 );
             }
         }
-        CallStats::add(&stats.calls, 1);
+        let this_call = Arc::new(CallStats::default());
         let result = call
             .customize()
-            .interceptor(CountAttempts(Arc::clone(stats)))
+            .interceptor(CountAttempts(Arc::clone(&this_call)))
             .send()
             .await;
+        CallStats::add(&stats.calls, 1);
         CallStats::add(&stats.wait_nanos, started.elapsed().as_nanos() as u64);
-        let out = result.map_err(|e| AwsError::from_sdk(region, "DescribeStoreImageTasks", e))?;
+        let attempts = this_call
+            .attempts
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let throttled = this_call
+            .throttled
+            .load(std::sync::atomic::Ordering::Relaxed);
+        CallStats::add(&stats.attempts, attempts.max(1));
+        CallStats::add(&stats.throttled, throttled);
+        const ACTION: &str = "DescribeStoreImageTasks";
+        for _ in 1..attempts {
+            self.metrics.aws_call(region, ACTION, "retried");
+        }
+        for _ in 0..throttled {
+            self.metrics.aws_call(region, ACTION, "throttled");
+        }
+        self.metrics
+            .aws_call(region, ACTION, if result.is_ok() { "ok" } else { "error" });
+        let out = result.map_err(|e| AwsError::from_sdk(region, ACTION, e))?;
         let tasks = out
             .store_image_task_results()
             .iter()

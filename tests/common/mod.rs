@@ -56,6 +56,7 @@ impl Fixture {
             },
             regions: Regions::List(emulator.regions()),
             read_only,
+            metrics_listen: None,
         })
         .await
         .expect("server starts");

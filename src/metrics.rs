@@ -1,0 +1,244 @@
+//! The server's Prometheus metrics (prometheus-client, one registry per server, no global
+//! state): Flight RPCs by method and status with latency, RPCs in flight, bytes and rows
+//! streamed, AWS API calls by region, action and outcome, cache hits and misses, and store
+//! tasks created. Served as text on `--metrics-listen` (`GET /metrics`).
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Labels of a Flight RPC.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RpcLabels {
+    /// The gRPC method, e.g. `DoGet`.
+    pub method: String,
+    /// The gRPC status code name, e.g. `Ok`, `InvalidArgument`.
+    pub status: String,
+}
+
+/// Labels of an AWS API call.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AwsLabels {
+    /// The region called.
+    pub region: String,
+    /// The API action, e.g. `DescribeStoreImageTasks`.
+    pub action: String,
+    /// `ok`, `error`, `throttled` (an attempt answered 503) or `retried` (an attempt after
+    /// the first).
+    pub outcome: String,
+}
+
+/// Labels of the response cache.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    /// `hit` or `miss`.
+    pub result: String,
+}
+
+/// All metrics of one server.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    rpcs: Family<RpcLabels, Counter>,
+    rpc_seconds: Family<RpcLabels, Histogram>,
+    rpcs_in_flight: Gauge,
+    bytes_streamed: Counter,
+    rows_streamed: Counter,
+    aws_calls: Family<AwsLabels, Counter>,
+    cache: Family<CacheLabels, Counter>,
+    store_tasks_created: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("aws_flightsql");
+        let rpc_seconds = Family::<RpcLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 16))
+        });
+        let mut m = Metrics {
+            registry: Mutex::new(Registry::default()),
+            rpcs: Family::default(),
+            rpc_seconds,
+            rpcs_in_flight: Gauge::default(),
+            bytes_streamed: Counter::default(),
+            rows_streamed: Counter::default(),
+            aws_calls: Family::default(),
+            cache: Family::default(),
+            store_tasks_created: Counter::default(),
+        };
+        registry.register(
+            "flight_rpcs",
+            "Flight RPCs by method and status",
+            m.rpcs.clone(),
+        );
+        registry.register(
+            "flight_rpc_seconds",
+            "Flight RPC latency, to the end of the response stream",
+            m.rpc_seconds.clone(),
+        );
+        registry.register(
+            "flight_rpcs_in_flight",
+            "Flight RPCs (queries included) being served",
+            m.rpcs_in_flight.clone(),
+        );
+        registry.register(
+            "streamed_bytes",
+            "Bytes of Flight response bodies sent",
+            m.bytes_streamed.clone(),
+        );
+        registry.register("streamed_rows", "Result rows sent", m.rows_streamed.clone());
+        registry.register(
+            "aws_calls",
+            "AWS API calls by region, action and outcome",
+            m.aws_calls.clone(),
+        );
+        registry.register(
+            "cache_lookups",
+            "DescribeStoreImageTasks response cache lookups",
+            m.cache.clone(),
+        );
+        registry.register(
+            "store_tasks_created",
+            "Store image tasks created by INSERT",
+            m.store_tasks_created.clone(),
+        );
+        m.registry = Mutex::new(registry);
+        m
+    }
+}
+
+impl Metrics {
+    /// The metrics in Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(
+            &mut text,
+            &self.registry.lock().expect("registry"),
+        )
+        .expect("writing to a String cannot fail");
+        text
+    }
+
+    /// An RPC started (see `rpc_ended_owned`).
+    pub(crate) fn rpc_started_owned(&self) {
+        self.rpcs_in_flight.inc();
+    }
+
+    /// An RPC ended.
+    pub(crate) fn rpc_ended_owned(&self) {
+        self.rpcs_in_flight.dec();
+    }
+
+    /// An RPC ended.
+    pub(crate) fn rpc_finished(&self, method: &str, status: &str, seconds: f64) {
+        let labels = RpcLabels {
+            method: method.to_owned(),
+            status: status.to_owned(),
+        };
+        self.rpcs.get_or_create(&labels).inc();
+        self.rpc_seconds.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Response body bytes sent.
+    pub(crate) fn bytes_streamed(&self, n: u64) {
+        self.bytes_streamed.inc_by(n);
+    }
+
+    /// Result rows sent.
+    pub fn rows_streamed(&self, n: u64) {
+        self.rows_streamed.inc_by(n);
+    }
+
+    /// An AWS call (or attempt) ended with `outcome`.
+    pub(crate) fn aws_call(&self, region: &str, action: &str, outcome: &str) {
+        self.aws_calls
+            .get_or_create(&AwsLabels {
+                region: region.to_owned(),
+                action: action.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A response cache lookup.
+    pub(crate) fn cache_lookup(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache
+            .get_or_create(&CacheLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A store image task was created.
+    pub(crate) fn store_task_created(&self) {
+        self.store_tasks_created.inc();
+    }
+
+    /// RPCs being served now.
+    pub fn in_flight(&self) -> i64 {
+        self.rpcs_in_flight.get()
+    }
+}
+
+/// Serves `GET /metrics` on `addr` until the task is dropped; returns the bound address.
+pub async fn serve(
+    metrics: Arc<Metrics>,
+    addr: SocketAddr,
+) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::routing::get;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for metrics on {addr}: {e}"))?;
+    let bound = listener.local_addr()?;
+    let app = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let metrics = Arc::clone(&metrics);
+            async move {
+                (
+                    [(
+                        http::header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    metrics.encode(),
+                )
+            }
+        }),
+    );
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "metrics endpoint stopped");
+        }
+    });
+    Ok((bound, task))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_appear_in_the_text_format() {
+        let m = Metrics::default();
+        m.rpc_finished("DoGet", "Ok", 0.01);
+        m.aws_call("us-east-1", "DescribeStoreImageTasks", "ok");
+        m.cache_lookup(true);
+        let text = m.encode();
+        assert!(
+            text.contains("aws_flightsql_flight_rpcs_total{method=\"DoGet\",status=\"Ok\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("aws_flightsql_aws_calls_total{region=\"us-east-1\",action=\"DescribeStoreImageTasks\",outcome=\"ok\"} 1"), "{text}");
+        assert!(
+            text.contains("aws_flightsql_cache_lookups_total{result=\"hit\"} 1"),
+            "{text}"
+        );
+    }
+}

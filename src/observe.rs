@@ -1,0 +1,239 @@
+//! What every RPC goes through on its way in and out, whatever the service: a query id
+//! (in a tracing span around the call and its response stream, and in the `x-query-id`
+//! response header), the RPC metrics (method, status, latency to the end of the stream,
+//! in flight, bytes), and draining: while the server shuts down, new RPCs other than health
+//! checks are answered UNAVAILABLE so load balancers move on.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame};
+use tonic::body::Body;
+use tower::{Layer, Service};
+use tracing::Instrument;
+
+use crate::metrics::Metrics;
+
+/// The response header carrying the query id.
+pub const QUERY_ID_HEADER: &str = "x-query-id";
+
+/// State shared by the layer and the server.
+#[derive(Debug)]
+pub struct RpcState {
+    /// The server's metrics.
+    pub metrics: Arc<Metrics>,
+    draining: AtomicBool,
+}
+
+impl RpcState {
+    /// State recording into `metrics`.
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        RpcState {
+            metrics,
+            draining: AtomicBool::new(false),
+        }
+    }
+
+    /// New RPCs are refused from now on (health checks excepted).
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::SeqCst);
+    }
+
+    fn draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}
+
+/// The tower layer.
+#[derive(Debug, Clone)]
+pub struct ObserveLayer(pub Arc<RpcState>);
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe {
+            inner,
+            state: Arc::clone(&self.0),
+        }
+    }
+}
+
+/// The service wrapper.
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+    state: Arc<RpcState>,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S> Service<http::Request<Body>> for Observe<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let path = request.uri().path().to_owned();
+        let method = path.rsplit('/').next().unwrap_or_default().to_owned();
+        let is_health = path.starts_with("/grpc.health.");
+        if self.state.draining() && !is_health {
+            let response =
+                tonic::Status::unavailable("the server is shutting down; retry on another replica")
+                    .into_http();
+            return Box::pin(async move { Ok(response) });
+        }
+        let query_id = uuid::Uuid::new_v4().to_string();
+        let span = tracing::info_span!("rpc", %method, query_id = %query_id);
+        let state = Arc::clone(&self.state);
+        state.metrics.rpc_started_owned();
+        let started = Instant::now();
+        // The clone that was made ready is the one to call (tower's readiness contract).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let fut = inner.call(request).instrument(span.clone());
+        Box::pin(async move {
+            tracing::debug!(parent: &span, "rpc started");
+            let response = match fut.await {
+                Ok(response) => response,
+                Err(e) => {
+                    RpcEnd::finish_now(&state, &method, "Unknown", started);
+                    return Err(e);
+                }
+            };
+            let (mut parts, body) = response.into_parts();
+            if let Ok(value) = http::HeaderValue::from_str(&query_id) {
+                parts.headers.insert(QUERY_ID_HEADER, value);
+            }
+            // A "trailers-only" answer carries its status in the headers.
+            let status = parts
+                .headers
+                .get("grpc-status")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let end = RpcEnd {
+                state,
+                method,
+                started,
+                status,
+                span,
+                done: false,
+            };
+            Ok(http::Response::from_parts(
+                parts,
+                Body::new(ObservedBody { inner: body, end }),
+            ))
+        })
+    }
+}
+
+/// Records the end of an RPC once: when its body ends, or when it is dropped.
+struct RpcEnd {
+    state: Arc<RpcState>,
+    method: String,
+    started: Instant,
+    status: Option<String>,
+    span: tracing::Span,
+    done: bool,
+}
+
+impl RpcEnd {
+    fn finish_now(state: &RpcState, method: &str, status: &str, started: Instant) {
+        state
+            .metrics
+            .rpc_finished(method, status, started.elapsed().as_secs_f64());
+        state.metrics.rpc_ended_owned();
+    }
+
+    fn finish(&mut self, cancelled: bool) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let status = match (&self.status, cancelled) {
+            (Some(code), _) => code_name(code),
+            (None, true) => "Cancelled".to_owned(),
+            (None, false) => "Ok".to_owned(),
+        };
+        let elapsed = self.started.elapsed();
+        tracing::info!(parent: &self.span, %status, elapsed_ms = elapsed.as_millis() as u64, "rpc finished");
+        Self::finish_now(&self.state, &self.method, &status, self.started);
+    }
+}
+
+impl Drop for RpcEnd {
+    fn drop(&mut self) {
+        // Dropped before the end of the stream: the client went away.
+        self.finish(true);
+    }
+}
+
+fn code_name(code: &str) -> String {
+    let code = code
+        .parse::<i32>()
+        .map(tonic::Code::from)
+        .unwrap_or(tonic::Code::Unknown);
+    format!("{code:?}")
+}
+
+pin_project_lite::pin_project! {
+    struct ObservedBody {
+        #[pin]
+        inner: Body,
+        end: RpcEnd,
+    }
+}
+
+impl HttpBody for ObservedBody {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let _entered = this.end.span.clone().entered();
+        let polled = this.inner.poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.end.state.metrics.bytes_streamed(data.len() as u64);
+                } else if let Some(trailers) = frame.trailers_ref() {
+                    if let Some(code) = trailers.get("grpc-status").and_then(|v| v.to_str().ok()) {
+                        this.end.status = Some(code.to_owned());
+                    }
+                }
+            }
+            Poll::Ready(Some(Err(_))) => {
+                this.end.status.get_or_insert_with(|| "2".to_owned());
+                this.end.finish(false);
+            }
+            Poll::Ready(None) => this.end.finish(false),
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}

@@ -1,0 +1,462 @@
+//! Running it in production: configuration, health, metrics, query ids in logs and
+//! response metadata, graceful shutdown on SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
+use arrow_flight::FlightDescriptor;
+use aws_flightsql::ec2::{AwsConfig, Credentials};
+use aws_flightsql::server::{Regions, Server, ServerOptions};
+use common::Fixture;
+use ec2_emulator::{ConfigUpdate, Emulator, EmulatorOptions};
+use futures::TryStreamExt;
+use prost::Message;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::HealthCheckRequest;
+
+const BIN: &str = env!("CARGO_BIN_EXE_aws-flightsql");
+
+fn any_port() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+async fn emulator(tasks: usize) -> Emulator {
+    Emulator::start(
+        any_port(),
+        EmulatorOptions {
+            regions: vec!["us-east-1".into()],
+            tasks_per_region: tasks,
+            freeze_time: true,
+            ..EmulatorOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+fn options(emulator: &Emulator, metrics: bool) -> ServerOptions {
+    ServerOptions {
+        listen: any_port(),
+        aws: AwsConfig {
+            endpoint_url: Some(emulator.endpoint_url()),
+            credentials: Credentials::Static {
+                access_key_id: "AKIDOPS".into(),
+                secret_access_key: "ops-secret".into(),
+            },
+            default_region: Some("us-east-1".into()),
+            ..AwsConfig::default()
+        },
+        regions: Regions::List(emulator.regions()),
+        read_only: false,
+        metrics_listen: metrics.then(any_port),
+    }
+}
+
+async fn health(server: &Server) -> Result<ServingStatus, tonic::Status> {
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", server.local_addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let response = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await?;
+    Ok(response.into_inner().status())
+}
+
+fn metric(text: &str, line_start: &str) -> f64 {
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no metric {line_start} in\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_count_rpcs_aws_calls_cache_and_created_tasks() {
+    let emu = emulator(450).await;
+    let server = Server::start(options(&emu, true)).await.unwrap();
+    let mut client = aws_flightsql::client::connect(&server.uri()).await.unwrap();
+    let sql = "SELECT * FROM store_image_tasks";
+    aws_flightsql::client::query(&mut client, sql)
+        .await
+        .unwrap();
+    aws_flightsql::client::query(&mut client, sql)
+        .await
+        .unwrap();
+    assert!(
+        aws_flightsql::client::query(&mut client, "SELECT nope FROM store_image_tasks")
+            .await
+            .is_err()
+    );
+    let ami = emu.storable_amis("us-east-1")[0].clone();
+    let bucket = emu.buckets("us-east-1")[0].clone();
+    client
+        .execute_update(
+            format!("INSERT INTO store_image_tasks (amiId, bucket) VALUES ('{ami}', '{bucket}')"),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let url = format!("http://{}/metrics", server.metrics_addr().unwrap());
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let p = "aws_flightsql_";
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{p}flight_rpcs_total{{method=\"DoGet\",status=\"Ok\"}}")
+        ),
+        2.0
+    );
+    assert!(
+        metric(
+            &text,
+            &format!("{p}flight_rpcs_total{{method=\"GetFlightInfo\",status=\"InvalidArgument\"}}")
+        ) >= 1.0
+    );
+    assert_eq!(
+        metric(
+            &text,
+            &format!("{p}flight_rpc_seconds_count{{method=\"DoGet\",status=\"Ok\"}}")
+        ),
+        2.0
+    );
+    // 3 pages, once: the second query came from the cache.
+    assert_eq!(
+        metric(&text, &format!("{p}aws_calls_total{{region=\"us-east-1\",action=\"DescribeStoreImageTasks\",outcome=\"ok\"}}")),
+        3.0 + 1.0, // and the INSERT's in-progress check
+    );
+    assert_eq!(
+        metric(&text, &format!("{p}cache_lookups_total{{result=\"hit\"}}")),
+        3.0
+    );
+    assert_eq!(
+        metric(&text, &format!("{p}cache_lookups_total{{result=\"miss\"}}")),
+        3.0
+    );
+    assert_eq!(
+        metric(&text, &format!("{p}aws_calls_total{{region=\"us-east-1\",action=\"CreateStoreImageTask\",outcome=\"ok\"}}")),
+        1.0
+    );
+    assert_eq!(metric(&text, &format!("{p}store_tasks_created_total")), 1.0);
+    assert!(metric(&text, &format!("{p}streamed_bytes_total")) > 10_000.0);
+    assert_eq!(
+        metric(&text, &format!("{p}flight_rpcs_in_flight")),
+        1.0 - 1.0
+    );
+}
+
+#[tokio::test]
+async fn responses_carry_a_query_id() {
+    let fx = Fixture::start(5).await;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", fx.server.local_addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut flight = FlightServiceClient::new(channel);
+    let cmd = CommandStatementQuery {
+        query: "SELECT 1".into(),
+        transaction_id: None,
+    };
+    let response = flight
+        .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
+        .await
+        .unwrap();
+    let id = response
+        .metadata()
+        .get("x-query-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(uuid::Uuid::parse_str(&id).unwrap().to_string(), id);
+}
+
+#[tokio::test]
+async fn draining_reports_not_serving_refuses_new_queries_and_lets_running_ones_finish() {
+    let emu = emulator(1000).await;
+    emu.update_config(ConfigUpdate {
+        latency_ms: Some(150),
+        ..ConfigUpdate::default()
+    })
+    .unwrap();
+    let server = Server::start(options(&emu, false)).await.unwrap();
+    assert_eq!(health(&server).await.unwrap(), ServingStatus::Serving);
+    let uri = server.uri();
+    let mut client = aws_flightsql::client::connect(&uri).await.unwrap();
+    let info = client
+        .execute("SELECT * FROM store_image_tasks".into(), None)
+        .await
+        .unwrap();
+    let mut stream = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    let mut rows = stream.try_next().await.unwrap().unwrap().num_rows();
+
+    let addr = server.local_addr();
+    let shutdown = tokio::spawn(server.shutdown_within(Duration::from_secs(30)));
+    // Draining: health says NOT_SERVING, a new query is refused, the running one goes on.
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let status = loop {
+        let s = HealthClient::new(channel.clone())
+            .check(HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status();
+        if s != ServingStatus::Serving {
+            break s;
+        }
+        tokio::task::yield_now().await;
+    };
+    assert_eq!(status, ServingStatus::NotServing);
+    let mut other = aws_flightsql::client::connect(&uri).await.unwrap();
+    let err = aws_flightsql::client::query(&mut other, "SELECT 1")
+        .await
+        .unwrap_err();
+    assert_eq!(common::to_status(err).code(), tonic::Code::Unavailable);
+    while let Some(batch) = stream.try_next().await.unwrap() {
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows, 1000);
+    shutdown.await.unwrap().unwrap();
+}
+
+/// The binary, serving an emulator; killed on drop.
+struct Binary {
+    child: Child,
+    uri: String,
+}
+
+impl Binary {
+    fn start(args: &[&str]) -> Binary {
+        let mut child = Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("AWS_ACCESS_KEY_ID", "AKIDBIN")
+            .env("AWS_SECRET_ACCESS_KEY", "bin-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        for line in BufReader::new(stdout).lines() {
+            if let Some(uri) = line.unwrap().strip_prefix("aws-flightsql listening on ") {
+                return Binary {
+                    child,
+                    uri: uri.trim().to_owned(),
+                };
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server exited before it was ready");
+    }
+
+    fn sigterm(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits for exit; returns whether it was a success and what it logged.
+    fn wait(mut self) -> (bool, String) {
+        let status = self.child.wait().unwrap();
+        let mut logs = String::new();
+        self.child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut logs)
+            .unwrap();
+        (status.success(), logs)
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_a_slow_query_finish_then_exits_zero() {
+    let emu = emulator(1000).await;
+    emu.update_config(ConfigUpdate {
+        latency_ms: Some(200),
+        ..ConfigUpdate::default()
+    })
+    .unwrap();
+    let url = emu.endpoint_url();
+    let bin = Binary::start(&[
+        "--endpoint-url",
+        &url,
+        "--regions",
+        "us-east-1",
+        "--log-format",
+        "json",
+    ]);
+    let mut client = aws_flightsql::client::connect(&bin.uri).await.unwrap();
+    let info = client
+        .execute("SELECT * FROM store_image_tasks".into(), None)
+        .await
+        .unwrap();
+    let mut stream = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    let mut rows = stream.try_next().await.unwrap().unwrap().num_rows();
+    bin.sigterm();
+    while let Some(batch) = stream.try_next().await.unwrap() {
+        rows += batch.num_rows();
+    }
+    assert_eq!(rows, 1000, "the running query finished");
+    drop(stream);
+    drop(client);
+    let (ok, logs) = bin.wait();
+    assert!(ok, "exit 0; logs:\n{logs}");
+    // JSON log lines, each RPC's with its query id.
+    let finished: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v["fields"]["message"] == "rpc finished")
+        .collect();
+    assert!(
+        finished.iter().any(|v| v["span"]["method"] == "DoGet"),
+        "{logs}"
+    );
+    assert!(
+        finished.iter().all(|v| v["span"]["query_id"]
+            .as_str()
+            .is_some_and(|id| id.len() == 36)),
+        "{logs}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn after_the_grace_period_running_queries_are_cancelled_and_paging_stops() {
+    let emu = emulator(2000).await;
+    emu.update_config(ConfigUpdate {
+        latency_ms: Some(200),
+        ..ConfigUpdate::default()
+    })
+    .unwrap();
+    let url = emu.endpoint_url();
+    let bin = Binary::start(&[
+        "--endpoint-url",
+        &url,
+        "--regions",
+        "us-east-1",
+        "--shutdown-grace",
+        "300ms",
+    ]);
+    let mut client = aws_flightsql::client::connect(&bin.uri).await.unwrap();
+    let info = client
+        .execute("SELECT * FROM store_image_tasks".into(), None)
+        .await
+        .unwrap();
+    let mut stream = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    stream.try_next().await.unwrap().unwrap();
+    bin.sigterm();
+    let mut failed = false;
+    loop {
+        match stream.try_next().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => break,
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the query was cut off, not reported complete");
+    let (ok, logs) = bin.wait();
+    assert!(ok, "exit 0; logs:\n{logs}");
+    let pages = emu
+        .requests()
+        .iter()
+        .filter(|r| r.action == "DescribeStoreImageTasks")
+        .count();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let later = emu
+        .requests()
+        .iter()
+        .filter(|r| r.action == "DescribeStoreImageTasks")
+        .count();
+    assert_eq!(pages, later, "no page was asked after the server stopped");
+    assert!(pages < 10, "{pages} of 10 pages");
+}
+
+#[test]
+fn check_config_prints_the_effective_configuration_and_bad_files_name_the_key() {
+    let dir = std::env::temp_dir().join(format!("aws-flightsql-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("good.toml");
+    std::fs::write(
+        &file,
+        "listen = \"127.0.0.1:7001\"\ncache_ttl = \"2s\"\nslow_query_ms = 100\n",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--check-config", "--config"])
+        .arg(&file)
+        .env("AWS_FLIGHTSQL_SLOW_QUERY_MS", "250")
+        .args(["--cache-ttl", "9s"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("listen = \"127.0.0.1:7001\""), "file: {text}");
+    assert!(
+        text.contains("cache_ttl = \"9s\""),
+        "flag over file: {text}"
+    );
+    assert!(
+        text.contains("slow_query_ms = 250"),
+        "environment over file: {text}"
+    );
+
+    let bad = dir.join("bad.toml");
+    std::fs::write(&bad, "listen = \"127.0.0.1:7001\"\ncache_tl = \"2s\"\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["serve", "--check-config", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("cache_tl"), "{err}");
+}
