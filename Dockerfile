@@ -1,11 +1,9 @@
 # Multi-stage build: compile both binaries, ship them in a small image as a non-root user.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-COPY Cargo.toml Cargo.lock build.rs ./
-COPY proto ./proto
-COPY src ./src
-COPY emulator ./emulator
-COPY tests ./tests
+# Everything the manifest names (sources, tests, benches, examples); .dockerignore keeps
+# build outputs and local environments out.
+COPY . .
 RUN cargo build --release --locked --bins \
  && install -m 0755 target/release/aws-flightsql target/release/ec2-emulator /usr/local/bin/
 
@@ -17,6 +15,9 @@ RUN apt-get update \
 COPY --from=build /usr/local/bin/aws-flightsql /usr/local/bin/ec2-emulator /usr/local/bin/
 USER flightsql
 ENV AWS_FLIGHTSQL_LISTEN=0.0.0.0:50051
-EXPOSE 50051
+EXPOSE 50051 9090
+HEALTHCHECK --interval=10s --timeout=5s --retries=6 \
+  CMD ["aws-flightsql", "health", "--connect", "grpc://127.0.0.1:50051"]
+STOPSIGNAL SIGTERM
 ENTRYPOINT ["aws-flightsql"]
 CMD ["serve"]
