@@ -18,7 +18,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== flight_sql_client (arrow-flight's CLI, for tests/rust_cli.rs)"
 tools="${AWS_FLIGHTSQL_TOOLS_DIR:-$HOME/.cache/aws-flightsql/tools}"
 if [ ! -x "$tools/bin/flight_sql_client" ]; then
-  cargo install --quiet arrow-flight --version 59.3.2 --features cli --root "$tools"
+  # A test tool: a debug build compiles in minutes and reuses the workspace's dependencies.
+  CARGO_TARGET_DIR="$CARGO_TARGET_DIR" cargo install --quiet --debug arrow-flight --version 59.3.2 \
+    --features "cli flight-sql tls-ring" --root "$tools"
 fi
 export AWS_FLIGHTSQL_TOOLS_DIR="$tools"
 
