@@ -494,7 +494,7 @@ async fn key_and_type_metadata_answer_in_the_spec_shapes() {
     let table = |t: &str| (Some("aws".to_owned()), Some("ec2".to_owned()), t.to_owned());
 
     let (c, s, t) = table("store_image_tasks");
-    let infos = vec![
+    let infos = [
         client
             .get_primary_keys(CommandGetPrimaryKeys {
                 catalog: c.clone(),

@@ -557,7 +557,7 @@ impl FlightSqlService for FlightSqlHandler {
         query: CommandGetCatalogs,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        metadata_info(&query.clone().into_builder().schema(), &query, request)
+        metadata_info(&query.into_builder().schema(), &query, request)
     }
 
     async fn get_flight_info_schemas(

@@ -126,7 +126,7 @@ fn decode_cookie(value: &str) -> Result<Settings, ServiceError> {
              start a new session"
         ))
     };
-    if value.len() % 2 != 0 || !value.is_ascii() {
+    if !value.len().is_multiple_of(2) || !value.is_ascii() {
         return Err(invalid());
     }
     let bytes = (0..value.len())
