@@ -789,3 +789,51 @@ async fn ingest_appends_rows_through_insert_and_refuses_other_modes() {
     }
     assert_eq!(fx.calls("CreateStoreImageTask"), 2);
 }
+
+#[tokio::test]
+async fn an_insert_run_as_a_query_runs_once_at_get_flight_info() {
+    let fx = Fixture::start(5).await;
+    let mut client = raw(&fx).await;
+    let amis = fx.emulator.storable_amis("eu-west-1");
+    let bucket = fx.emulator.buckets("eu-west-1")[0].clone();
+    let sql = format!(
+        "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES \
+         ('eu-west-1', '{}', '{bucket}'), ('eu-west-1', '{}', '{bucket}')",
+        amis[0], amis[1]
+    );
+
+    // GetSchema plans it and runs nothing.
+    let schema = client
+        .get_schema(statement(&sql))
+        .await
+        .unwrap()
+        .into_inner();
+    let schema = Schema::try_from(&schema).unwrap();
+    assert_eq!(schema.field(0).name(), "count");
+    assert_eq!(fx.calls("CreateStoreImageTask"), 0);
+
+    // GetFlightInfo (ADBC's execute) creates the tasks, whether or not the ticket is fetched.
+    let info = client
+        .get_flight_info(statement(&sql))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(fx.calls("CreateStoreImageTask"), 2);
+    for ami in &amis[..2] {
+        assert_eq!(fx.tasks_of("eu-west-1", ami).len(), 1);
+    }
+    // Fetching the ticket, twice, reports the count and repeats nothing.
+    for _ in 0..2 {
+        let batches = fetch(&mut client, &info).await;
+        let count = arrow::compute::cast(batches[0].column(0), &DataType::Int64).unwrap();
+        assert_eq!(
+            count.as_primitive::<arrow::datatypes::Int64Type>().value(0),
+            2
+        );
+        assert_eq!(
+            batches[0].schema().as_ref(),
+            &info.clone().try_decode_schema().unwrap()
+        );
+    }
+    assert_eq!(fx.calls("CreateStoreImageTask"), 2);
+}

@@ -11,7 +11,7 @@ use arrow_flight::{
 };
 use tonic::{Request, Response, Status, Streaming};
 
-use super::service::FlightSqlHandler;
+use super::service::{FlightSqlHandler, SchemaOnly};
 use super::session::SessionSlot;
 
 type Handler = FlightSqlHandler;
@@ -100,13 +100,14 @@ impl FlightService for GrpcService {
         answer(Ok(Response::new(poll)), &slot)
     }
 
-    /// The schema GetFlightInfo would advertise, without its effects: a `SET` asked about
-    /// here does not change the session.
+    /// The schema GetFlightInfo would advertise, without its effects: an INSERT asked about
+    /// here does not run, a `SET` does not change the session.
     async fn get_schema(
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
-        let (request, _slot) = attach(request)?;
+        let (mut request, _slot) = attach(request)?;
+        request.extensions_mut().insert(SchemaOnly);
         let info = FlightService::get_flight_info(&self.handler, request)
             .await?
             .into_inner();

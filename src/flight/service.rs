@@ -69,6 +69,10 @@ const INGEST_CATALOG: &str = "__flight_sql_ingest";
 const INGEST_SCHEMA: &str = "data";
 const INGEST_TABLE: &str = "rows";
 
+/// Marks a GetFlightInfo made to answer GetSchema: plan only, run nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct SchemaOnly;
+
 /// The Flight SQL service over a [`Catalog`].
 #[derive(Clone)]
 pub struct FlightSqlHandler {
@@ -141,7 +145,9 @@ impl FlightSqlHandler {
 
     /// The FlightInfo of a statement: SET/RESET change the session here and have nothing to
     /// fetch; anything else gets one endpoint whose ticket carries everything needed to run
-    /// it.
+    /// it. A write (INSERT) runs here, exactly once, and its ticket carries only the row
+    /// count: a client that never fetches, or fetches twice, neither loses nor repeats it.
+    /// With `schema_only` (GetSchema) nothing runs and the session does not change.
     async fn statement_flight_info(
         &self,
         sql: String,
@@ -149,11 +155,30 @@ impl FlightSqlHandler {
         parameters: Vec<u8>,
         slot: &SessionSlot,
         descriptor: FlightDescriptor,
+        schema_only: bool,
     ) -> Result<Response<FlightInfo>, ServiceError> {
         let bound = tickets::decode_parameters(&parameters)?;
         let planned = self.plan(&sql, &settings, &bound).await?;
+        if planned.is_write() && !schema_only {
+            let Planned::Plan(df) = planned else {
+                unreachable!("writes are plans")
+            };
+            let count = affected_rows(&df.collect().await?)?;
+            let result_sql = format!("SELECT arrow_cast({count}, 'UInt64') AS \"count\"");
+            return Box::pin(self.statement_flight_info(
+                result_sql,
+                Settings::default(),
+                Vec::new(),
+                slot,
+                descriptor,
+                false,
+            ))
+            .await;
+        }
         let Planned::Plan(df) = planned else {
-            self.change_session(&planned, slot)?;
+            if !schema_only {
+                self.change_session(&planned, slot)?;
+            }
             let info = FlightInfo::new()
                 .try_with_schema(&Schema::empty())?
                 .with_descriptor(descriptor);
@@ -523,6 +548,7 @@ impl FlightSqlService for FlightSqlHandler {
     ) -> Result<Response<FlightInfo>, Status> {
         let slot = session::of(&request);
         let settings = slot.settings().clone();
+        let schema_only = request.extensions().get::<SchemaOnly>().is_some();
         Ok(self
             .statement_flight_info(
                 query.query,
@@ -530,6 +556,7 @@ impl FlightSqlService for FlightSqlHandler {
                 Vec::new(),
                 &slot,
                 request.into_inner(),
+                schema_only,
             )
             .await?)
     }
@@ -541,6 +568,7 @@ impl FlightSqlService for FlightSqlHandler {
     ) -> Result<Response<FlightInfo>, Status> {
         let slot = session::of(&request);
         let handle = tickets::decode_prepared(&cmd.prepared_statement_handle)?;
+        let schema_only = request.extensions().get::<SchemaOnly>().is_some();
         Ok(self
             .statement_flight_info(
                 handle.sql,
@@ -548,6 +576,7 @@ impl FlightSqlService for FlightSqlHandler {
                 handle.parameters,
                 &slot,
                 request.into_inner(),
+                schema_only,
             )
             .await?)
     }
