@@ -43,8 +43,9 @@ jdbc_failed=0
 for version in 18.1.0 18.3.0; do
   # Every version is pinned in the pom: after the first run Maven needs no network.
   rm -rf tests/clients/jdbc/target/surefire-reports
+  # (Maven 3.8 prints colour resets even in batch mode: strip them.)
   AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/debug" mvn -q -B -f tests/clients/jdbc/pom.xml \
-    test -Dflightsql.jdbc.version="$version" || jdbc_failed=1
+    test -Dflightsql.jdbc.version="$version" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' || jdbc_failed=1
   python3 - "$version" tests/clients/jdbc/target/surefire-reports <<'PY'
 import glob, sys, xml.etree.ElementTree as ET
 tests = failed = skipped = 0
