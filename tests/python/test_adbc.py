@@ -136,3 +136,49 @@ def test_errors_reach_the_client_with_the_server_message(stack):
         assert "nope" in str(err.value)
         cur.execute("SELECT 1 AS one")
         assert cur.fetchall() == [(1,)]
+
+
+def storable(emulator_url, region):
+    """AMIs of `region` that can be stored now, and a bucket of that region."""
+    import json
+    import urllib.request
+
+    with urllib.request.urlopen(f"{emulator_url}/_emulator/state") as resp:
+        state = json.load(resp)["regions"][region]
+    return state["amis"], state["buckets"][0]
+
+
+def test_insert_through_adbc_creates_exactly_the_rows_boto3_then_sees(stack):
+    amis, bucket = storable(stack["emulator_url"], "eu-west-1")
+    before = {r[1] for r in boto3_tasks(stack["emulator_url"], "eu-west-1")}
+    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES "
+            f"('eu-west-1', '{amis[0]}', '{bucket}'), ('eu-west-1', '{amis[1]}', '{bucket}')"
+        )
+        created = cur.fetchall() if cur.description else None
+        # A prepared INSERT with parameters.
+        cur.execute(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ($1, $2, $3)",
+            parameters=("eu-west-1", amis[2], bucket),
+        )
+    if created is not None:
+        assert created == [(2,)]
+    after = boto3_tasks(stack["emulator_url"], "eu-west-1")
+    new = sorted(r for r in after if r[1] not in before)
+    assert [r[1] for r in new] == sorted(amis[:3])
+    assert all(r[2] == bucket and r[6] == "InProgress" and r[4] == f"{r[1]}.bin" for r in new)
+
+
+def test_bad_insert_fails_clearly_and_creates_nothing(stack):
+    amis, _ = storable(stack["emulator_url"], "us-east-1")
+    before = boto3_tasks(stack["emulator_url"], "us-east-1")
+    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
+        with pytest.raises(Exception) as err:
+            cur.execute(
+                "INSERT INTO store_image_tasks (amiId, bucket) VALUES "
+                f"('{amis[0]}', 'Not_A_Bucket')"
+            )
+            cur.fetchall()
+    assert "is not a valid S3 bucket name" in str(err.value)
+    assert boto3_tasks(stack["emulator_url"], "us-east-1") == before
