@@ -237,6 +237,8 @@ impl Config {
             regions: self.regions.clone(),
             read_only: self.read_only,
             metrics_listen: self.metrics_listen,
+            slow_query: (self.slow_query_ms > 0).then(|| Duration::from_millis(self.slow_query_ms)),
+            keepalive: crate::server::DEFAULT_KEEPALIVE,
         }
     }
 }

@@ -86,7 +86,31 @@ pub struct ServerOptions {
     pub read_only: bool,
     /// Serve Prometheus metrics on this address.
     pub metrics_listen: Option<SocketAddr>,
+    /// Log queries slower than this.
+    pub slow_query: Option<Duration>,
+    /// HTTP/2 PING interval on quiet connections.
+    pub keepalive: Duration,
 }
+
+impl ServerOptions {
+    /// Options for `listen` with everything else at its default.
+    pub fn new(listen: SocketAddr) -> Self {
+        ServerOptions {
+            listen,
+            aws: AwsConfig::default(),
+            regions: Regions::Default,
+            read_only: false,
+            metrics_listen: None,
+            slow_query: Some(Duration::from_secs(5)),
+            keepalive: DEFAULT_KEEPALIVE,
+        }
+    }
+}
+
+/// How often a quiet connection gets an HTTP/2 PING (CLIENT-COMPAT: at most ~5 s of silence).
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(4);
+/// How long a PING may go unanswered before the connection is closed.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A running Flight SQL server.
 #[derive(Debug)]
@@ -111,7 +135,9 @@ impl Server {
             Regions::List(list) => RegionSet::Fixed(list),
         };
         let catalog = Catalog::new(clients, regions, options.read_only)?;
-        let handler = FlightSqlHandler::new(catalog, options.read_only);
+        let handler = FlightSqlHandler::new(catalog, options.read_only)
+            .with_metrics(Arc::clone(&metrics))
+            .with_slow_query_log(options.slow_query);
         let listener = TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -131,6 +157,10 @@ impl Server {
         let task = tokio::spawn(
             tonic::transport::Server::builder()
                 .http2_max_header_list_size(MAX_HEADER_LIST_SIZE)
+                // Something goes over the connection at least every few seconds while a
+                // stream waits on slow AWS pages, so proxies do not drop it as idle.
+                .http2_keepalive_interval(Some(options.keepalive))
+                .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
                 .layer(ObserveLayer(Arc::clone(&state)))
                 .add_service(health_service)
                 .add_service(flight)

@@ -54,8 +54,8 @@ fn options(emulator: &Emulator, metrics: bool) -> ServerOptions {
             ..AwsConfig::default()
         },
         regions: Regions::List(emulator.regions()),
-        read_only: false,
         metrics_listen: metrics.then(any_port),
+        ..ServerOptions::new(any_port())
     }
 }
 
@@ -151,6 +151,7 @@ async fn metrics_count_rpcs_aws_calls_cache_and_created_tasks() {
     );
     assert_eq!(metric(&text, &format!("{p}store_tasks_created_total")), 1.0);
     assert!(metric(&text, &format!("{p}streamed_bytes_total")) > 10_000.0);
+    assert_eq!(metric(&text, &format!("{p}streamed_rows_total")), 900.0);
     assert_eq!(
         metric(&text, &format!("{p}flight_rpcs_in_flight")),
         1.0 - 1.0
@@ -459,4 +460,83 @@ fn check_config_prints_the_effective_configuration_and_bad_files_name_the_key() 
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("cache_tl"), "{err}");
+}
+
+/// Relays one TCP connection, recording when bytes go from the server to the client.
+async fn relay(
+    server: SocketAddr,
+) -> (
+    SocketAddr,
+    std::sync::Arc<std::sync::Mutex<Vec<std::time::Instant>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind(any_port()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        let (client, _) = listener.accept().await.unwrap();
+        let upstream = tokio::net::TcpStream::connect(server).await.unwrap();
+        let (mut cr, mut cw) = client.into_split();
+        let (mut ur, mut uw) = upstream.into_split();
+        tokio::spawn(async move { tokio::io::copy(&mut cr, &mut uw).await });
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let n = match ur.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            log.lock().unwrap().push(std::time::Instant::now());
+            if cw.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+    });
+    (addr, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_waiting_on_slow_pages_still_gets_traffic() {
+    let emu = emulator(400).await;
+    let server = Server::start(ServerOptions {
+        keepalive: Duration::from_millis(300),
+        ..options(&emu, false)
+    })
+    .await
+    .unwrap();
+    let (via, seen) = relay(server.local_addr()).await;
+    let mut client = aws_flightsql::client::connect(&format!("grpc://{via}"))
+        .await
+        .unwrap();
+    let info = client
+        .execute("SELECT * FROM store_image_tasks".into(), None)
+        .await
+        .unwrap();
+    // Each page now takes 1.5 s: five times the keepalive interval without data.
+    emu.update_config(ConfigUpdate {
+        latency_ms: Some(1500),
+        ..ConfigUpdate::default()
+    })
+    .unwrap();
+    let start = std::time::Instant::now();
+    let batches: Vec<_> = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 400);
+    let times: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|t| *t >= start)
+        .collect();
+    let longest = times.windows(2).map(|w| w[1] - w[0]).max().unwrap();
+    assert!(
+        longest < Duration::from_millis(1000),
+        "the connection was silent for {longest:?} while pages took 1.5 s"
+    );
 }

@@ -4,6 +4,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::{Field, Schema, SchemaRef};
@@ -32,6 +33,7 @@ use datafusion::catalog::MemoryCatalogProvider;
 use datafusion::catalog::{CatalogProvider, MemorySchemaProvider, SchemaProvider};
 use datafusion::dataframe::DataFrame;
 use datafusion::datasource::MemTable;
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use futures::{stream, Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
@@ -49,6 +51,7 @@ use super::status::ServiceError;
 use super::tickets::{self, PreparedStatementHandle, Settings, StatementTicket};
 use super::type_info::xdbc_type_info;
 use crate::catalog::Catalog;
+use crate::metrics::Metrics;
 
 type DoGetStream = <FlightSqlHandler as FlightService>::DoGetStream;
 type DoActionStream = <FlightSqlHandler as FlightService>::DoActionStream;
@@ -80,6 +83,8 @@ pub struct FlightSqlHandler {
     sql_info: Arc<SqlInfoData>,
     xdbc_types: Arc<XdbcTypeInfoData>,
     queries: RunningQueries,
+    metrics: Arc<Metrics>,
+    slow_query: Option<Duration>,
 }
 
 impl std::fmt::Debug for FlightSqlHandler {
@@ -98,7 +103,21 @@ impl FlightSqlHandler {
             sql_info: Arc::new(sql_info(read_only)),
             xdbc_types: Arc::new(xdbc_type_info()),
             queries: RunningQueries::default(),
+            metrics: Arc::default(),
+            slow_query: None,
         }
+    }
+
+    /// Counts streamed rows into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Logs a slow-query line (SQL, duration, AWS calls) for queries slower than `threshold`.
+    pub fn with_slow_query_log(mut self, threshold: Option<Duration>) -> Self {
+        self.slow_query = threshold;
+        self
     }
 
     /// The gRPC service: the Flight SQL RPCs plus GetSchema, PollFlightInfo, sessions and
@@ -211,20 +230,19 @@ impl FlightSqlHandler {
         slot: &SessionSlot,
     ) -> Result<i64, ServiceError> {
         let planned = self.plan(sql, settings, parameters).await?;
-        if !planned.is_write() {
-            self.change_session(&planned, slot)?;
-            return match planned {
-                Planned::Plan(_) => Err(ServiceError::bad_request(
-                    "only INSERT runs as an update; run queries with executeQuery / execute",
-                )),
-                Planned::Set { .. } | Planned::Reset { .. } => Ok(0),
-            };
+        if planned.is_write() {
+            if let Planned::Plan(df) = planned {
+                let batches = df.collect().await?;
+                return affected_rows(&batches);
+            }
         }
-        let Planned::Plan(df) = planned else {
-            unreachable!("writes are plans")
-        };
-        let batches = df.collect().await?;
-        affected_rows(&batches)
+        self.change_session(&planned, slot)?;
+        match planned {
+            Planned::Plan(_) => Err(ServiceError::bad_request(
+                "only INSERT runs as an update; run queries with executeQuery / execute",
+            )),
+            Planned::Set { .. } | Planned::Reset { .. } => Ok(0),
+        }
     }
 
     /// Runs a statement and streams it as Flight data; a `query_id` makes it cancellable.
@@ -241,10 +259,21 @@ impl FlightSqlHandler {
             ));
         };
         let schema = result_schema(&df);
-        let batches = df.execute_stream().await?;
+        let (state, logical) = df.into_parts();
+        let physical = state.create_physical_plan(&logical).await?;
+        let batches = execute_stream(Arc::clone(&physical), state.task_ctx())?;
         let target = Arc::clone(&schema);
+        let mut log = QueryLog {
+            sql: sql.to_owned(),
+            started: Instant::now(),
+            plan: physical,
+            rows: 0,
+            slow: self.slow_query,
+            metrics: Arc::clone(&self.metrics),
+        };
         let batches = batches.map(move |batch| {
             let batch = batch.map_err(|e| status_error(ServiceError::from(e)))?;
+            log.rows(batch.num_rows());
             to_boundary(batch, &target).map_err(|e| status_error(ServiceError::from(e)))
         });
         let flight = FlightDataEncoderBuilder::new()
@@ -424,6 +453,53 @@ async fn read_batches(
         .try_collect()
         .await
         .map_err(|e| ServiceError::bad_request(format!("could not read the {what}: {e}")))
+}
+
+/// Follows one streamed query: counts its rows, and when it ends (or is dropped) logs a
+/// slow-query line if it took longer than the threshold.
+struct QueryLog {
+    sql: String,
+    started: Instant,
+    plan: Arc<dyn ExecutionPlan>,
+    rows: u64,
+    slow: Option<Duration>,
+    metrics: Arc<Metrics>,
+}
+
+impl QueryLog {
+    fn rows(&mut self, n: usize) {
+        self.rows += n as u64;
+        self.metrics.rows_streamed(n as u64);
+    }
+}
+
+impl Drop for QueryLog {
+    fn drop(&mut self) {
+        let elapsed = self.started.elapsed();
+        if self.slow.is_some_and(|threshold| elapsed >= threshold) {
+            tracing::warn!(
+                sql = %self.sql,
+                duration_ms = elapsed.as_millis() as u64,
+                rows = self.rows,
+                aws_calls = metric_sum(&self.plan, "api_calls"),
+                aws_retries = metric_sum(&self.plan, "retries"),
+                "slow query"
+            );
+        }
+    }
+}
+
+/// The sum of the metric `name` over every node of `plan`.
+fn metric_sum(plan: &Arc<dyn ExecutionPlan>, name: &str) -> usize {
+    let own = plan
+        .metrics()
+        .and_then(|m| m.sum_by_name(name))
+        .map_or(0, |v| v.as_usize());
+    own + plan
+        .children()
+        .into_iter()
+        .map(|child| metric_sum(child, name))
+        .sum::<usize>()
 }
 
 /// Wraps a service error so that it reaches the client with its own status code.

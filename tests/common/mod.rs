@@ -56,7 +56,7 @@ impl Fixture {
             },
             regions: Regions::List(emulator.regions()),
             read_only,
-            metrics_listen: None,
+            ..ServerOptions::new(any_port)
         })
         .await
         .expect("server starts");
