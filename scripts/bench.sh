@@ -12,7 +12,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aws-flightsql/target}"
 venv="${AWS_FLIGHTSQL_BENCH_VENV:-$HOME/.cache/aws-flightsql/bench-venv}"
 cli_venv="${AWS_FLIGHTSQL_CLI_VENV:-$HOME/.cache/aws-flightsql/awscli-venv}"
 
-cargo build --release --bins
+cargo build --release --workspace --bins
 if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 # The AWS CLI pins its own botocore: it gets a virtualenv of its own.
