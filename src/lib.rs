@@ -3,16 +3,20 @@
 //! The flow follows the folder tree: [`flight`] (thin Flight SQL glue) → [`catalog`] (the
 //! DataFusion session with catalog `aws`, schema `ec2`) → [`table`] (the
 //! `store_image_tasks` provider and scan) → [`ec2`] (the AWS side). [`server`] wires them
-//! to a listening socket and [`cli`] is the command line.
+//! to a listening socket, behind [`auth`] (who may connect and write), [`limits`] and
+//! [`tls`]; [`cli`] is the command line.
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
 pub mod ec2;
 pub mod flight;
+pub mod limits;
 pub mod metrics;
 pub mod observe;
 pub mod server;
 pub mod table;
+pub mod tls;

@@ -36,6 +36,18 @@ pub enum ServiceError {
     /// The query was cancelled (CancelFlightInfo).
     #[error("{0}")]
     Cancelled(String),
+    /// No credentials, wrong ones, or an expired token.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller may not do this (a `read` user's INSERT).
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// A server limit is reached for now (concurrent queries).
+    #[error("{0}")]
+    Busy(String),
+    /// The statement ran past the query timeout and was stopped.
+    #[error("{0}")]
+    TimedOut(String),
 }
 
 impl ServiceError {
@@ -67,6 +79,10 @@ impl From<ServiceError> for Status {
             ServiceError::BadRequest(m) => (Code::InvalidArgument, m),
             ServiceError::Unsupported(m) => (Code::Unimplemented, m),
             ServiceError::Cancelled(m) => (Code::Cancelled, m),
+            ServiceError::Unauthenticated(m) => (Code::Unauthenticated, m),
+            ServiceError::PermissionDenied(m) => (Code::PermissionDenied, m),
+            ServiceError::Busy(m) => (Code::ResourceExhausted, m),
+            ServiceError::TimedOut(m) => (Code::DeadlineExceeded, m),
         };
         Status::new(code, truncate(message))
     }

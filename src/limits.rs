@@ -1,0 +1,243 @@
+//! Limits on the RPCs that run statements, as a tower layer: at most
+//! `--max-concurrent-queries` of them at once (RESOURCE_EXHAUSTED past it, at once rather
+//! than queued), and a query timeout on DoGet, where queries run and stream
+//! (`--query-timeout`, DEADLINE_EXCEEDED). A timed-out stream is dropped, and with it the
+//! DataFusion stream and the AWS paging behind it. Writes (INSERT at GetFlightInfo or DoPut)
+//! are never cut off halfway, which would lose the report of what was created: each AWS
+//! call has its own timeout and an INSERT at most 1,000 rows.
+//! The other size limits live where the data is read: message size in the Flight service,
+//! header size in the HTTP/2 server, SQL length in the Flight handler.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
+use tonic::body::Body;
+use tower::{Layer, Service};
+
+use crate::flight::ServiceError;
+
+/// The Flight RPCs that run statements (and metadata fetches), counted against the limit.
+const QUERY_METHODS: [&str; 6] = [
+    "GetFlightInfo",
+    "PollFlightInfo",
+    "GetSchema",
+    "DoGet",
+    "DoPut",
+    "DoExchange",
+];
+const FLIGHT_PREFIX: &str = "/arrow.flight.protocol.FlightService/";
+
+/// The limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Statement RPCs running at once.
+    pub max_concurrent_queries: usize,
+    /// How long a DoGet may run, stream included; `None` = no limit.
+    pub query_timeout: Option<Duration>,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_concurrent_queries: 64,
+            query_timeout: Some(Duration::from_secs(300)),
+        }
+    }
+}
+
+/// The tower layer.
+#[derive(Debug, Clone)]
+pub struct LimitLayer {
+    limits: QueryLimits,
+    permits: Arc<Semaphore>,
+}
+
+impl LimitLayer {
+    /// Enforces `limits`.
+    pub fn new(limits: QueryLimits) -> LimitLayer {
+        LimitLayer {
+            limits,
+            permits: Arc::new(Semaphore::new(limits.max_concurrent_queries)),
+        }
+    }
+}
+
+impl<S> Layer<S> for LimitLayer {
+    type Service = Limit<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Limit {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// The service wrapper.
+#[derive(Debug, Clone)]
+pub struct Limit<S> {
+    inner: S,
+    layer: LimitLayer,
+}
+
+type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
+
+impl<S> Service<http::Request<Body>> for Limit<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let method = request
+            .uri()
+            .path()
+            .strip_prefix(FLIGHT_PREFIX)
+            .unwrap_or_default();
+        if !QUERY_METHODS.contains(&method) {
+            return Box::pin(inner.call(request));
+        }
+        let limits = self.layer.limits;
+        let permit = match Arc::clone(&self.layer.permits).try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let status = tonic::Status::from(ServiceError::Busy(format!(
+                    "the server is running its maximum of {} concurrent queries \
+                     (--max-concurrent-queries); retry shortly",
+                    limits.max_concurrent_queries
+                )));
+                return Box::pin(async move { Ok(status.into_http()) });
+            }
+        };
+        let timeout = limits.query_timeout.filter(|_| method == "DoGet");
+        let fut = inner.call(request);
+        Box::pin(async move {
+            let Some(timeout) = timeout else {
+                let response = fut.await?;
+                return Ok(response.map(|body| Body::new(LimitedBody::new(body, permit, None))));
+            };
+            let deadline = tokio::time::Instant::now() + timeout;
+            match tokio::time::timeout_at(deadline, fut).await {
+                Ok(response) => {
+                    let sleep = Box::pin(tokio::time::sleep_until(deadline));
+                    Ok(response?
+                        .map(|body| Body::new(LimitedBody::new(body, permit, Some((sleep, timeout))))))
+                }
+                // Dropping the call's future stops whatever it had started.
+                Err(_) => Ok(timed_out(timeout).into_http()),
+            }
+        })
+    }
+}
+
+fn timed_out(timeout: Duration) -> tonic::Status {
+    tonic::Status::from(ServiceError::TimedOut(format!(
+        "the query ran for longer than the query timeout ({}, --query-timeout) and was \
+         stopped",
+        humantime::format_duration(timeout)
+    )))
+}
+
+/// The `grpc-status` / `grpc-message` trailers of `status`.
+fn status_trailers(status: tonic::Status) -> http::HeaderMap {
+    let response = status.into_http::<Body>();
+    let mut trailers = http::HeaderMap::new();
+    for (name, value) in response.headers() {
+        if name.as_str().starts_with("grpc-") {
+            trailers.insert(name.clone(), value.clone());
+        }
+    }
+    trailers
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that holds the query's permit until it ends or is dropped, and ends
+    /// with DEADLINE_EXCEEDED when the timeout passes first.
+    struct LimitedBody {
+        inner: Option<Body>,
+        deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+        permit: Option<OwnedSemaphorePermit>,
+    }
+}
+
+impl LimitedBody {
+    fn new(
+        inner: Body,
+        permit: OwnedSemaphorePermit,
+        deadline: Option<(Pin<Box<Sleep>>, Duration)>,
+    ) -> Self {
+        LimitedBody {
+            inner: Some(inner),
+            deadline,
+            permit: Some(permit),
+        }
+    }
+}
+
+impl HttpBody for LimitedBody {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        if let Some((sleep, timeout)) = this.deadline.as_mut() {
+            if sleep.as_mut().poll(cx).is_ready() {
+                let timeout = *timeout;
+                // Drop the stream now: that stops the query and its AWS paging.
+                *this.inner = None;
+                *this.deadline = None;
+                this.permit.take();
+                tracing::info!(timeout = ?timeout, "query timeout: stream stopped");
+                return Poll::Ready(Some(Ok(Frame::trailers(status_trailers(timed_out(
+                    timeout,
+                ))))));
+            }
+        }
+        let polled = Pin::new(inner).poll_frame(cx);
+        let ended = match &polled {
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => true,
+            Poll::Ready(Some(Ok(frame))) => frame.is_trailers(),
+            Poll::Pending => false,
+        };
+        if ended {
+            // The status is on its way: the timeout can no longer replace it.
+            this.permit.take();
+            *this.deadline = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        match &self.inner {
+            Some(inner) => inner.size_hint(),
+            None => http_body::SizeHint::with_exact(0),
+        }
+    }
+}
