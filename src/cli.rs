@@ -1,6 +1,8 @@
 //! The command line: `aws-flightsql serve` runs the server (with `--demo`, against an
-//! in-process EC2 emulator with sample data), `aws-flightsql sql` is a small client.
+//! in-process EC2 emulator with sample data), `aws-flightsql sql` is a small client,
+//! `health` asks the health service, `hash-password` makes a users file entry.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
@@ -31,7 +33,66 @@ enum Command {
     Sql(SqlArgs),
     /// Ask a server's gRPC health service whether it is serving (exit 0 if it is).
     Health(HealthArgs),
+    /// Hash a password for the users file (--users-file). The password is read from the
+    /// terminal (asked twice, not echoed) or from standard input, never from the command
+    /// line.
+    HashPassword(HashPasswordArgs),
 }
+
+#[derive(Debug, clap::Args)]
+struct HashPasswordArgs {
+    /// Print a whole `[[users]]` entry for this user instead of the hash alone.
+    #[arg(long)]
+    user: Option<String>,
+    /// The role of the entry printed with --user.
+    #[arg(long, value_enum, default_value_t = RoleArg::Read, requires = "user")]
+    role: RoleArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RoleArg {
+    /// Queries only.
+    Read,
+    /// Queries and INSERT.
+    Write,
+}
+
+/// How the client commands reach a TLS server.
+#[derive(Debug, Clone, clap::Args)]
+struct TlsArgs {
+    /// PEM CA certificate to trust for grpc+tls:// (instead of the system's roots).
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CA")]
+    tls_ca: Option<PathBuf>,
+    /// PEM client certificate, for servers that require one (mutual TLS).
+    #[arg(
+        long = "tls-client-cert",
+        env = "AWS_FLIGHTSQL_TLS_CLIENT_CERT",
+        requires = "tls_client_key"
+    )]
+    tls_client_cert: Option<PathBuf>,
+    /// PEM private key of --tls-client-cert.
+    #[arg(
+        long = "tls-client-key",
+        env = "AWS_FLIGHTSQL_TLS_CLIENT_KEY",
+        requires = "tls_client_cert"
+    )]
+    tls_client_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn client_tls(&self) -> crate::tls::ClientTls {
+        crate::tls::ClientTls {
+            ca: self.tls_ca.clone(),
+            identity: self
+                .tls_client_cert
+                .clone()
+                .zip(self.tls_client_key.clone()),
+        }
+    }
+}
+
+/// The environment variable the `sql` command reads a password from.
+const PASSWORD_ENV: &str = "AWS_FLIGHTSQL_PASSWORD";
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
@@ -55,6 +116,8 @@ struct HealthArgs {
         default_value = "grpc://127.0.0.1:50051"
     )]
     connect: String,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,6 +132,12 @@ struct SqlArgs {
     /// Output format.
     #[arg(long, env = "AWS_FLIGHTSQL_FORMAT", value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// User name, for servers with a users file; the password comes from
+    /// AWS_FLIGHTSQL_PASSWORD or is asked on the terminal.
+    #[arg(long, env = "AWS_FLIGHTSQL_USER")]
+    user: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
     /// The SQL statement.
     sql: String,
 }
@@ -99,6 +168,15 @@ pub fn main() -> ExitCode {
         },
         Command::Sql(args) => Action::Sql(args),
         Command::Health(args) => Action::Health(args),
+        Command::HashPassword(args) => {
+            return match hash_password(&args) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     init_logging(match &action {
         Action::Serve(config) => config.log_format,
@@ -114,8 +192,11 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match action {
             Action::Serve(config) => serve_until_signal(config).await,
-            Action::Sql(args) => client::run(&args.connect, &args.sql, args.format).await,
-            Action::Health(args) => client::health(&args.connect).await,
+            Action::Sql(args) => match connect_options(&args) {
+                Ok(options) => client::run(&args.connect, &options, &args.sql, args.format).await,
+                Err(e) => Err(e),
+            },
+            Action::Health(args) => client::health(&args.connect, &args.tls.client_tls()).await,
         }
     });
     match result {
@@ -132,6 +213,65 @@ enum Action {
     Serve(Config),
     Sql(SqlArgs),
     Health(HealthArgs),
+}
+
+/// How the `sql` command connects: TLS options and, with --user, the password from the
+/// environment or the terminal.
+fn connect_options(args: &SqlArgs) -> anyhow::Result<client::ConnectOptions> {
+    let credentials = match &args.user {
+        Some(user) => {
+            let password = match std::env::var(PASSWORD_ENV) {
+                Ok(password) => password,
+                Err(_) if std::io::stdin().is_terminal() => {
+                    rpassword::prompt_password(format!("password for {user}: "))?
+                }
+                Err(_) => anyhow::bail!(
+                    "--user needs a password: set {PASSWORD_ENV} or run on a terminal to be asked"
+                ),
+            };
+            Some((user.clone(), password))
+        }
+        None => None,
+    };
+    Ok(client::ConnectOptions {
+        tls: args.tls.client_tls(),
+        credentials,
+    })
+}
+
+/// The `hash-password` command: reads a password (terminal, twice, or one line of standard
+/// input) and prints its argon2 hash, or a users file entry with it.
+fn hash_password(args: &HashPasswordArgs) -> anyhow::Result<()> {
+    let password = if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password("password: ")?;
+        let again = rpassword::prompt_password("again: ")?;
+        if first != again {
+            anyhow::bail!("the two passwords differ");
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if password.chars().count() < crate::auth::users::MIN_PASSWORD_CHARS {
+        anyhow::bail!(
+            "the password is too short: use at least {} characters",
+            crate::auth::users::MIN_PASSWORD_CHARS
+        );
+    }
+    let hash = crate::auth::hash_password(&password)?;
+    match &args.user {
+        Some(user) => {
+            let role = match args.role {
+                RoleArg::Read => "read",
+                RoleArg::Write => "write",
+            };
+            println!("[[users]]\nname = {user:?}\npassword_hash = '{hash}'\nrole = \"{role}\"");
+        }
+        None => println!("{hash}"),
+    }
+    Ok(())
 }
 
 /// The effective configuration, or `None` after `--check-config` printed it.

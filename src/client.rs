@@ -1,5 +1,6 @@
 //! The `sql` subcommand's client: runs one statement over Flight SQL and prints the result
-//! as a table, CSV or JSON.
+//! as a table, CSV or JSON. It connects over `grpc://` or `grpc+tls://` and, for servers
+//! with a users file, authenticates with a Flight handshake.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -15,32 +16,96 @@ use futures::TryStreamExt;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::cli::Format;
+use crate::tls::ClientTls;
 
-/// Connects to `uri` (`grpc://host:port`).
+/// How to connect, beyond the URI.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectOptions {
+    /// TLS options for `grpc+tls://` URIs.
+    pub tls: ClientTls,
+    /// User name and password, sent in a Flight handshake; the bearer token it returns
+    /// authenticates the calls that follow.
+    pub credentials: Option<(String, String)>,
+}
+
+/// Connects to `uri` (`grpc://host:port`, or `grpc+tls://host:port` trusting the system's
+/// CA certificates).
 pub async fn connect(uri: &str) -> anyhow::Result<FlightSqlServiceClient<Channel>> {
-    Ok(FlightSqlServiceClient::new(channel(uri).await?))
+    connect_with(uri, &ConnectOptions::default()).await
+}
+
+/// Connects to `uri` with `options`, and authenticates when they carry credentials.
+pub async fn connect_with(
+    uri: &str,
+    options: &ConnectOptions,
+) -> anyhow::Result<FlightSqlServiceClient<Channel>> {
+    let mut client = FlightSqlServiceClient::new(channel(uri, &options.tls).await?);
+    if let Some((user, password)) = &options.credentials {
+        client
+            .handshake(user, password)
+            .await
+            .map_err(|e| anyhow!("cannot authenticate as `{user}`: {}", arrow_message(e)))?;
+    }
+    Ok(client)
+}
+
+/// The server's message in an error from the Flight client.
+fn arrow_message(e: FlightError) -> String {
+    match e {
+        FlightError::Tonic(status) => format!("{:?}: {}", status.code(), status.message()),
+        other => other.to_string(),
+    }
 }
 
 /// A gRPC channel to `uri`.
-async fn channel(uri: &str) -> anyhow::Result<Channel> {
-    let http = if let Some(rest) = uri
+pub async fn channel(uri: &str, tls: &ClientTls) -> anyhow::Result<Channel> {
+    let (http, secure) = if let Some(rest) = uri
         .strip_prefix("grpc://")
         .or(uri.strip_prefix("grpc+tcp://"))
     {
-        format!("http://{rest}")
+        (format!("http://{rest}"), false)
+    } else if let Some(rest) = uri.strip_prefix("grpc+tls://") {
+        (format!("https://{rest}"), true)
     } else if uri.starts_with("http://") {
-        uri.to_owned()
+        (uri.to_owned(), false)
+    } else if uri.starts_with("https://") {
+        (uri.to_owned(), true)
     } else {
         return Err(anyhow!(
-            "unsupported URI `{uri}`: use grpc://host:port (for example grpc://127.0.0.1:50051)"
+            "unsupported URI `{uri}`: use grpc://host:port or grpc+tls://host:port (for \
+             example grpc://127.0.0.1:50051)"
         ));
     };
-    let channel = Endpoint::from_shared(http)
-        .with_context(|| format!("invalid URI `{uri}`"))?
+    let mut endpoint =
+        Endpoint::from_shared(http).with_context(|| format!("invalid URI `{uri}`"))?;
+    if secure {
+        let host = endpoint.uri().host().unwrap_or_default().to_owned();
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        endpoint = endpoint
+            .tls_config(tls.config(host)?)
+            .with_context(|| format!("cannot set up TLS for {uri}"))?;
+    } else if tls.ca.is_some() || tls.identity.is_some() {
+        return Err(anyhow!(
+            "TLS options were given but `{uri}` is not a TLS URI: use grpc+tls://"
+        ));
+    }
+    let channel = endpoint
         .connect()
         .await
-        .with_context(|| format!("cannot connect to {uri}"))?;
+        .map_err(|e| anyhow!("cannot connect to {uri}: {}", error_chain(&e)))?;
     Ok(channel)
+}
+
+/// An error and its sources on one line (TLS failures hide in the sources).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(inner) = source {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    text
 }
 
 /// Runs `sql` and returns its schema and batches.
@@ -76,9 +141,14 @@ pub async fn query_with(
 /// The `sql` subcommand: runs `sql`, shows a live progress line on stderr when it is a
 /// terminal and the statement takes over a second, prints the result, then the row count
 /// and the time taken on stderr.
-pub async fn run(uri: &str, sql: &str, format: Format) -> anyhow::Result<()> {
+pub async fn run(
+    uri: &str,
+    options: &ConnectOptions,
+    sql: &str,
+    format: Format,
+) -> anyhow::Result<()> {
     let started = Instant::now();
-    let mut client = connect(uri).await?;
+    let mut client = connect_with(uri, options).await?;
     let progress = Progress::start();
     let result = query_with(&mut client, sql, |batch| progress.batch(batch.num_rows())).await;
     progress.finish();
@@ -99,11 +169,11 @@ pub async fn run(uri: &str, sql: &str, format: Format) -> anyhow::Result<()> {
 }
 
 /// The `health` subcommand: exit 0 when the server's gRPC health service says SERVING.
-pub async fn health(uri: &str) -> anyhow::Result<()> {
+pub async fn health(uri: &str, tls: &ClientTls) -> anyhow::Result<()> {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::health_client::HealthClient;
     use tonic_health::pb::HealthCheckRequest;
-    let channel = channel(uri).await?;
+    let channel = channel(uri, tls).await?;
     let response = HealthClient::new(channel)
         .check(HealthCheckRequest {
             service: String::new(),

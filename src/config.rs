@@ -5,13 +5,17 @@
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
+use crate::auth::AuthOptions;
 use crate::ec2::{AwsConfig, LimitsConfig};
+use crate::limits::{QueryLimits, ServerLimits};
 use crate::server::{Regions, ServerOptions};
+use crate::tls::TlsFiles;
 
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -77,6 +81,60 @@ pub struct Settings {
     #[arg(long, env = "AWS_FLIGHTSQL_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub shutdown_grace: Option<Duration>,
+    /// A TOML file of users (name, argon2 password_hash, role read|write); every RPC but
+    /// health checks then needs credentials. [default: none: no authentication, loopback
+    /// addresses only]
+    #[arg(long, env = "AWS_FLIGHTSQL_USERS_FILE")]
+    pub users_file: Option<PathBuf>,
+    /// Serve a non-loopback address without a users file (when something in front of the
+    /// server already restricts who reaches it). [default: false]
+    #[arg(long, env = "AWS_FLIGHTSQL_ALLOW_UNAUTHENTICATED", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_unauthenticated: Option<bool>,
+    /// How long a bearer token from a handshake stays valid, e.g. 1h. [default: 1h]
+    #[arg(long, env = "AWS_FLIGHTSQL_TOKEN_TTL", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub token_ttl: Option<Duration>,
+    /// A file holding the key (32+ bytes) that signs bearer tokens; replicas behind one load
+    /// balancer share it. [default: a random key per start]
+    #[arg(long, env = "AWS_FLIGHTSQL_TOKEN_SECRET_FILE")]
+    pub token_secret_file: Option<PathBuf>,
+    /// PEM certificate chain: serve TLS (grpc+tls://). Needs --tls-key. [default: plaintext]
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): require client certificates signed by them (mutual TLS).
+    /// [default: none]
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CLIENT_CA")]
+    pub tls_client_ca: Option<PathBuf>,
+    /// Statement RPCs (GetFlightInfo, DoGet, DoPut, ...) running at once; more are refused
+    /// with RESOURCE_EXHAUSTED. [default: 64]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENT_QUERIES")]
+    pub max_concurrent_queries: Option<usize>,
+    /// How long a query may run and stream (DoGet) before it is stopped with
+    /// DEADLINE_EXCEEDED, e.g. 5m; 0s = no limit. [default: 5m]
+    #[arg(long, env = "AWS_FLIGHTSQL_QUERY_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub query_timeout: Option<Duration>,
+    /// Longest SQL statement accepted, in bytes. [default: 1048576]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES")]
+    pub max_sql_bytes: Option<usize>,
+    /// Largest gRPC message decoded (parameter batches, bulk ingest), in bytes.
+    /// [default: 134217728]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Largest HTTP/2 request header list, in bytes. [default: 65536]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_HEADER_BYTES")]
+    pub max_header_bytes: Option<u32>,
+    /// Time allowed to connect to AWS, per call. [default: 5s]
+    #[arg(long, env = "AWS_FLIGHTSQL_AWS_CONNECT_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub aws_connect_timeout: Option<Duration>,
+    /// Time allowed for one attempt of an AWS call (retries get their own). [default: 30s]
+    #[arg(long, env = "AWS_FLIGHTSQL_AWS_ATTEMPT_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub aws_attempt_timeout: Option<Duration>,
 }
 
 fn regions_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Regions>, D::Error> {
@@ -118,7 +176,21 @@ impl Settings {
             metrics_listen,
             log_format,
             slow_query_ms,
-            shutdown_grace
+            shutdown_grace,
+            users_file,
+            allow_unauthenticated,
+            token_ttl,
+            token_secret_file,
+            tls_cert,
+            tls_key,
+            tls_client_ca,
+            max_concurrent_queries,
+            query_timeout,
+            max_sql_bytes,
+            max_message_bytes,
+            max_header_bytes,
+            aws_connect_timeout,
+            aws_attempt_timeout
         )
     }
 
@@ -126,6 +198,7 @@ impl Settings {
     pub fn resolve(self) -> anyhow::Result<Config> {
         let defaults = AwsConfig::default();
         let limits = LimitsConfig::default();
+        let server_limits = ServerLimits::default();
         let config = Config {
             listen: self
                 .listen
@@ -145,6 +218,29 @@ impl Settings {
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             slow_query_ms: self.slow_query_ms.unwrap_or(5000),
             shutdown_grace: self.shutdown_grace.unwrap_or(Duration::from_secs(30)),
+            users_file: self.users_file,
+            allow_unauthenticated: self.allow_unauthenticated.unwrap_or(false),
+            token_ttl: self.token_ttl.unwrap_or(crate::auth::DEFAULT_TOKEN_TTL),
+            token_secret_file: self.token_secret_file,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            tls_client_ca: self.tls_client_ca,
+            max_concurrent_queries: self
+                .max_concurrent_queries
+                .unwrap_or(server_limits.queries.max_concurrent_queries),
+            query_timeout: self
+                .query_timeout
+                .or(server_limits.queries.query_timeout)
+                .unwrap_or_default(),
+            max_sql_bytes: self.max_sql_bytes.unwrap_or(server_limits.max_sql_bytes),
+            max_message_bytes: self
+                .max_message_bytes
+                .unwrap_or(server_limits.max_message_bytes),
+            max_header_bytes: self
+                .max_header_bytes
+                .unwrap_or(server_limits.max_header_bytes),
+            aws_connect_timeout: self.aws_connect_timeout.unwrap_or(defaults.connect_timeout),
+            aws_attempt_timeout: self.aws_attempt_timeout.unwrap_or(defaults.attempt_timeout),
         };
         if config.max_attempts == 0 {
             bail!("max_attempts must be at least 1");
@@ -152,6 +248,30 @@ impl Settings {
         if config.max_concurrency == 0 || config.max_concurrency_per_region == 0 {
             bail!("max_concurrency and max_concurrency_per_region must be at least 1");
         }
+        if config.max_concurrent_queries == 0 {
+            bail!("max_concurrent_queries must be at least 1");
+        }
+        if config.max_sql_bytes == 0 || config.max_message_bytes == 0 {
+            bail!("max_sql_bytes and max_message_bytes must be at least 1");
+        }
+        if config.max_header_bytes < 8 * 1024 {
+            bail!("max_header_bytes must be at least 8192 (gRPC clients send several headers)");
+        }
+        if config.token_ttl.is_zero() {
+            bail!("token_ttl must be more than 0s");
+        }
+        if config.aws_connect_timeout.is_zero() || config.aws_attempt_timeout.is_zero() {
+            bail!("aws_connect_timeout and aws_attempt_timeout must be more than 0s");
+        }
+        match (&config.tls_cert, &config.tls_key) {
+            (Some(_), None) => bail!("tls_cert needs tls_key (the certificate's private key)"),
+            (None, Some(_)) => bail!("tls_key needs tls_cert"),
+            _ => {}
+        }
+        if config.tls_client_ca.is_some() && config.tls_cert.is_none() {
+            bail!("tls_client_ca (mutual TLS) needs tls_cert and tls_key");
+        }
+        config.auth_options().check_exposure(config.listen)?;
         if let Some(url) = &config.endpoint_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("endpoint_url must be an http:// or https:// URL, not `{url}`");
@@ -195,6 +315,38 @@ pub struct Config {
     /// Shutdown grace period.
     #[serde(with = "humantime_serde")]
     pub shutdown_grace: Duration,
+    /// The users file; none = no authentication.
+    pub users_file: Option<PathBuf>,
+    /// Serve a non-loopback address without authentication.
+    pub allow_unauthenticated: bool,
+    /// Bearer token lifetime.
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
+    /// The token signing key's file; none = random per start.
+    pub token_secret_file: Option<PathBuf>,
+    /// TLS certificate chain.
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key.
+    pub tls_key: Option<PathBuf>,
+    /// CA of the client certificates required (mutual TLS).
+    pub tls_client_ca: Option<PathBuf>,
+    /// Statement RPCs at once.
+    pub max_concurrent_queries: usize,
+    /// Query timeout; 0s = none.
+    #[serde(with = "humantime_serde")]
+    pub query_timeout: Duration,
+    /// Longest SQL, bytes.
+    pub max_sql_bytes: usize,
+    /// Largest decoded message, bytes.
+    pub max_message_bytes: usize,
+    /// Largest request header list, bytes.
+    pub max_header_bytes: u32,
+    /// AWS connect timeout.
+    #[serde(with = "humantime_serde")]
+    pub aws_connect_timeout: Duration,
+    /// AWS per-attempt timeout.
+    #[serde(with = "humantime_serde")]
+    pub aws_attempt_timeout: Duration,
 }
 
 fn regions_to_str<S: serde::Serializer>(r: &Regions, s: S) -> Result<S::Ok, S::Error> {
@@ -232,6 +384,8 @@ impl Config {
                     max_rps_per_region: NonZeroU32::new(self.max_rps_per_region),
                 },
                 cache_ttl: self.cache_ttl,
+                connect_timeout: self.aws_connect_timeout,
+                attempt_timeout: self.aws_attempt_timeout,
                 ..AwsConfig::default()
             },
             regions: self.regions.clone(),
@@ -239,6 +393,35 @@ impl Config {
             metrics_listen: self.metrics_listen,
             slow_query: (self.slow_query_ms > 0).then(|| Duration::from_millis(self.slow_query_ms)),
             keepalive: crate::server::DEFAULT_KEEPALIVE,
+            auth: self.auth_options(),
+            tls: self
+                .tls_cert
+                .as_ref()
+                .zip(self.tls_key.as_ref())
+                .map(|(cert, key)| TlsFiles {
+                    cert: cert.clone(),
+                    key: key.clone(),
+                    client_ca: self.tls_client_ca.clone(),
+                }),
+            limits: ServerLimits {
+                queries: QueryLimits {
+                    max_concurrent_queries: self.max_concurrent_queries,
+                    query_timeout: (!self.query_timeout.is_zero()).then_some(self.query_timeout),
+                },
+                max_sql_bytes: self.max_sql_bytes,
+                max_message_bytes: self.max_message_bytes,
+                max_header_bytes: self.max_header_bytes,
+            },
+        }
+    }
+
+    /// How the server authenticates.
+    pub fn auth_options(&self) -> AuthOptions {
+        AuthOptions {
+            users_file: self.users_file.clone(),
+            token_secret_file: self.token_secret_file.clone(),
+            token_ttl: self.token_ttl,
+            allow_unauthenticated: self.allow_unauthenticated,
         }
     }
 }

@@ -137,8 +137,9 @@ where
             match tokio::time::timeout_at(deadline, fut).await {
                 Ok(response) => {
                     let sleep = Box::pin(tokio::time::sleep_until(deadline));
-                    Ok(response?
-                        .map(|body| Body::new(LimitedBody::new(body, permit, Some((sleep, timeout))))))
+                    Ok(response?.map(|body| {
+                        Body::new(LimitedBody::new(body, permit, Some((sleep, timeout))))
+                    }))
                 }
                 // Dropping the call's future stops whatever it had started.
                 Err(_) => Ok(timed_out(timeout).into_http()),
@@ -238,6 +239,38 @@ impl HttpBody for LimitedBody {
         match &self.inner {
             Some(inner) => inner.size_hint(),
             None => http_body::SizeHint::with_exact(0),
+        }
+    }
+}
+
+/// Every size and concurrency limit of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerLimits {
+    /// Concurrent queries and the query timeout.
+    pub queries: QueryLimits,
+    /// Largest SQL statement, in bytes.
+    pub max_sql_bytes: usize,
+    /// Largest gRPC message decoded (parameter batches, ingest).
+    pub max_message_bytes: usize,
+    /// Largest HTTP/2 header list (all request headers together).
+    pub max_header_bytes: u32,
+}
+
+/// Default largest SQL statement: 1 MiB.
+pub const DEFAULT_MAX_SQL_BYTES: usize = 1024 * 1024;
+/// Default largest decoded message: clients send up to 64 MB.
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
+/// Default largest header list: the JDBC driver forwards unknown URL parameters as headers,
+/// so far more than the usual 8 KB.
+pub const DEFAULT_MAX_HEADER_BYTES: u32 = 64 * 1024;
+
+impl Default for ServerLimits {
+    fn default() -> Self {
+        ServerLimits {
+            queries: QueryLimits::default(),
+            max_sql_bytes: DEFAULT_MAX_SQL_BYTES,
+            max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
+            max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
         }
     }
 }

@@ -12,17 +12,16 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio_stream::wrappers::TcpListenerStream;
 
+use crate::auth::{AuthLayer, AuthOptions};
 use crate::catalog::Catalog;
 use crate::ec2::{AwsConfig, Ec2Clients};
 use crate::flight::FlightSqlHandler;
+use crate::limits::{LimitLayer, ServerLimits};
 use crate::observe::{ObserveLayer, RpcState};
 use crate::table::RegionSet;
+use crate::tls::TlsFiles;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
-
-/// Request headers the server accepts: the JDBC driver forwards unknown URL parameters as
-/// headers, so allow far more than the usual 8 KB.
-const MAX_HEADER_LIST_SIZE: u32 = 64 * 1024;
 
 /// Which regions a query asks when its `WHERE` names none.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,6 +89,12 @@ pub struct ServerOptions {
     pub slow_query: Option<Duration>,
     /// HTTP/2 PING interval on quiet connections.
     pub keepalive: Duration,
+    /// Who may connect and write.
+    pub auth: AuthOptions,
+    /// TLS (and mutual TLS); `None` serves plaintext.
+    pub tls: Option<TlsFiles>,
+    /// Concurrent queries, query timeout, SQL, message and header sizes.
+    pub limits: ServerLimits,
 }
 
 impl ServerOptions {
@@ -103,6 +108,9 @@ impl ServerOptions {
             metrics_listen: None,
             slow_query: Some(Duration::from_secs(5)),
             keepalive: DEFAULT_KEEPALIVE,
+            auth: AuthOptions::default(),
+            tls: None,
+            limits: ServerLimits::default(),
         }
     }
 }
@@ -122,11 +130,19 @@ pub struct Server {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     metrics_task: Option<JoinHandle<()>>,
+    tls: bool,
 }
 
 impl Server {
     /// Loads the AWS configuration, binds `options.listen` and starts serving.
     pub async fn start(options: ServerOptions) -> anyhow::Result<Server> {
+        // Refusals first: no AWS configuration is loaded for a server that cannot start.
+        let authenticator = Arc::new(options.auth.authenticator(options.listen)?);
+        let tls = options
+            .tls
+            .as_ref()
+            .map(TlsFiles::server_config)
+            .transpose()?;
         let metrics = Arc::clone(&options.aws.metrics);
         let clients = Ec2Clients::load(&options.aws).await;
         let regions = match options.regions {
@@ -137,7 +153,11 @@ impl Server {
         let catalog = Catalog::new(clients, regions, options.read_only)?;
         let handler = FlightSqlHandler::new(catalog, options.read_only)
             .with_metrics(Arc::clone(&metrics))
-            .with_slow_query_log(options.slow_query);
+            .with_slow_query_log(options.slow_query)
+            .with_limits(
+                options.limits.max_sql_bytes,
+                options.limits.max_message_bytes,
+            );
         let listener = TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;
@@ -154,14 +174,26 @@ impl Server {
         let (health, health_service) = tonic_health::server::health_reporter();
         let flight = handler.into_server();
         let (tx, rx) = oneshot::channel::<()>();
+        let with_tls = tls.is_some();
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder
+                .tls_config(tls)
+                .context("invalid TLS certificate or key")?;
+        }
+        if !authenticator.enabled() {
+            tracing::warn!(%addr, "no users file: every client that reaches the server may query and INSERT");
+        }
         let task = tokio::spawn(
-            tonic::transport::Server::builder()
-                .http2_max_header_list_size(MAX_HEADER_LIST_SIZE)
+            builder
+                .http2_max_header_list_size(options.limits.max_header_bytes)
                 // Something goes over the connection at least every few seconds while a
                 // stream waits on slow AWS pages, so proxies do not drop it as idle.
                 .http2_keepalive_interval(Some(options.keepalive))
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
                 .layer(ObserveLayer(Arc::clone(&state)))
+                .layer(AuthLayer(authenticator))
+                .layer(LimitLayer::new(options.limits.queries))
                 .add_service(health_service)
                 .add_service(flight)
                 .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
@@ -183,6 +215,7 @@ impl Server {
             shutdown: Some(tx),
             task,
             metrics_task,
+            tls: with_tls,
         })
     }
 
@@ -196,9 +229,11 @@ impl Server {
         self.metrics_addr
     }
 
-    /// The Flight SQL URI clients connect to, e.g. `grpc://127.0.0.1:50051`.
+    /// The Flight SQL URI clients connect to, e.g. `grpc://127.0.0.1:50051`, or
+    /// `grpc+tls://...` when the server serves TLS.
     pub fn uri(&self) -> String {
-        format!("grpc://{}", self.addr)
+        let scheme = if self.tls { "grpc+tls" } else { "grpc" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// Stops accepting, lets running calls finish, and waits for the server to end.

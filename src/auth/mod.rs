@@ -74,3 +74,99 @@ impl Caller {
         }
     }
 }
+
+/// How the server authenticates, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthOptions {
+    /// The users file; `None` = no authentication (loopback only, unless allowed).
+    pub users_file: Option<std::path::PathBuf>,
+    /// The file holding the token signing key; `None` = a random key per start.
+    pub token_secret_file: Option<std::path::PathBuf>,
+    /// How long a bearer token stays valid.
+    pub token_ttl: std::time::Duration,
+    /// Serve a non-loopback address without authentication.
+    pub allow_unauthenticated: bool,
+}
+
+/// Default bearer token lifetime.
+pub const DEFAULT_TOKEN_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+impl Default for AuthOptions {
+    fn default() -> Self {
+        AuthOptions {
+            users_file: None,
+            token_secret_file: None,
+            token_ttl: DEFAULT_TOKEN_TTL,
+            allow_unauthenticated: false,
+        }
+    }
+}
+
+impl AuthOptions {
+    /// Refuses to serve `listen` without authentication unless it is a loopback address or
+    /// `allow_unauthenticated` says so: this server holds AWS credentials that can create
+    /// resources.
+    pub fn check_exposure(&self, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+        if self.users_file.is_none() && !listen.ip().is_loopback() && !self.allow_unauthenticated {
+            anyhow::bail!(
+                "refusing to listen on {listen} without authentication: anyone who reaches \
+                 this address could use the server's AWS credentials. Give a users file \
+                 (--users-file, AWS_FLIGHTSQL_USERS_FILE; see `aws-flightsql hash-password`), \
+                 listen on a loopback address such as 127.0.0.1, or pass \
+                 --allow-unauthenticated (AWS_FLIGHTSQL_ALLOW_UNAUTHENTICATED=true) if \
+                 something in front of the server already restricts who reaches it"
+            );
+        }
+        Ok(())
+    }
+
+    /// Loads the users and the token key, after checking the exposure of `listen`.
+    pub fn authenticator(&self, listen: std::net::SocketAddr) -> anyhow::Result<Authenticator> {
+        self.check_exposure(listen)?;
+        let users = self.users_file.as_deref().map(Users::load).transpose()?;
+        let tokens = match &self.token_secret_file {
+            Some(path) => Tokens::from_file(path, self.token_ttl)?,
+            None => Tokens::random(self.token_ttl),
+        };
+        if self.token_ttl.is_zero() {
+            anyhow::bail!("token_ttl must be more than 0s");
+        }
+        Ok(Authenticator::new(users, tokens))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unauthenticated_servers_stay_on_loopback_unless_allowed() {
+        let options = AuthOptions::default();
+        assert!(options
+            .check_exposure("127.0.0.1:0".parse().unwrap())
+            .is_ok());
+        assert!(options.check_exposure("[::1]:0".parse().unwrap()).is_ok());
+        let err = options
+            .check_exposure("0.0.0.0:50051".parse().unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--users-file") && err.contains("--allow-unauthenticated"),
+            "{err}"
+        );
+        let allowed = AuthOptions {
+            allow_unauthenticated: true,
+            ..AuthOptions::default()
+        };
+        assert!(allowed
+            .check_exposure("0.0.0.0:50051".parse().unwrap())
+            .is_ok());
+        let with_users = AuthOptions {
+            users_file: Some("users.toml".into()),
+            ..AuthOptions::default()
+        };
+        assert!(with_users
+            .check_exposure("0.0.0.0:50051".parse().unwrap())
+            .is_ok());
+    }
+}

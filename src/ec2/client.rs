@@ -61,6 +61,10 @@ pub struct AwsConfig {
     pub cache_ttl: Duration,
     /// Where AWS calls, cache lookups and created tasks are counted.
     pub metrics: Arc<Metrics>,
+    /// Time allowed to connect, per call.
+    pub connect_timeout: Duration,
+    /// Time allowed for one attempt of a call.
+    pub attempt_timeout: Duration,
 }
 
 impl Default for AwsConfig {
@@ -73,6 +77,8 @@ impl Default for AwsConfig {
             limits: LimitsConfig::default(),
             cache_ttl: Duration::from_secs(5),
             metrics: Arc::default(),
+            connect_timeout: Duration::from_secs(5),
+            attempt_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -103,8 +109,8 @@ impl Ec2Clients {
         let mut loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(
                 TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(5))
-                    .operation_attempt_timeout(Duration::from_secs(30))
+                    .connect_timeout(config.connect_timeout)
+                    .operation_attempt_timeout(config.attempt_timeout)
                     .build(),
             )
             .retry_config(RetryConfig::standard().with_max_attempts(config.max_attempts.max(1)));

@@ -50,15 +50,16 @@ use super::statement::{self, Planned};
 use super::status::ServiceError;
 use super::tickets::{self, PreparedStatementHandle, Settings, StatementTicket};
 use super::type_info::xdbc_type_info;
+use crate::auth::Caller;
 use crate::catalog::Catalog;
 use crate::metrics::Metrics;
 
 type DoGetStream = <FlightSqlHandler as FlightService>::DoGetStream;
 type DoActionStream = <FlightSqlHandler as FlightService>::DoActionStream;
 
-/// Largest gRPC message the server decodes (parameter batches, ingest): clients send up to
-/// 64 MB.
-pub const MAX_DECODING_MESSAGE_SIZE: usize = 128 * 1024 * 1024;
+/// Largest gRPC message the server decodes by default (parameter batches, ingest): clients
+/// send up to 64 MB.
+pub const MAX_DECODING_MESSAGE_SIZE: usize = crate::limits::DEFAULT_MAX_MESSAGE_BYTES;
 
 /// `ActionCancelQueryResult.CancelResult.CANCEL_RESULT_CANCELLED`.
 const CANCEL_RESULT_CANCELLED: i32 = 1;
@@ -85,6 +86,8 @@ pub struct FlightSqlHandler {
     queries: RunningQueries,
     metrics: Arc<Metrics>,
     slow_query: Option<Duration>,
+    max_sql_bytes: usize,
+    max_message_bytes: usize,
 }
 
 impl std::fmt::Debug for FlightSqlHandler {
@@ -105,7 +108,17 @@ impl FlightSqlHandler {
             queries: RunningQueries::default(),
             metrics: Arc::default(),
             slow_query: None,
+            max_sql_bytes: crate::limits::DEFAULT_MAX_SQL_BYTES,
+            max_message_bytes: MAX_DECODING_MESSAGE_SIZE,
         }
+    }
+
+    /// Refuses SQL longer than `max_sql_bytes` and gRPC messages larger than
+    /// `max_message_bytes`.
+    pub fn with_limits(mut self, max_sql_bytes: usize, max_message_bytes: usize) -> Self {
+        self.max_sql_bytes = max_sql_bytes;
+        self.max_message_bytes = max_message_bytes;
+        self
     }
 
     /// Counts streamed rows into `metrics`.
@@ -123,21 +136,37 @@ impl FlightSqlHandler {
     /// The gRPC service: the Flight SQL RPCs plus GetSchema, PollFlightInfo, sessions and
     /// cancellation, with message limits that fit Flight SQL clients.
     pub fn into_server(self) -> FlightServiceServer<GrpcService> {
+        let max_message_bytes = self.max_message_bytes;
         FlightServiceServer::new(GrpcService::new(self))
-            .max_decoding_message_size(MAX_DECODING_MESSAGE_SIZE)
-            .max_encoding_message_size(MAX_DECODING_MESSAGE_SIZE)
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes)
     }
 
-    /// Plans `sql` in a fresh session with `settings`, binding `parameters`.
+    /// Plans `sql` for `caller` in a fresh session with `settings`, binding `parameters`.
+    /// A write by a caller who may not write is refused here, once the statement is known
+    /// and before anything runs; the session's settings have no say in it.
     async fn plan(
         &self,
+        caller: &Caller,
         sql: &str,
         settings: &Settings,
         parameters: &[RecordBatch],
     ) -> Result<Planned, ServiceError> {
+        if sql.len() > self.max_sql_bytes {
+            return Err(ServiceError::bad_request(format!(
+                "the SQL statement is {} bytes long; this server accepts at most {} \
+                 (--max-sql-bytes)",
+                sql.len(),
+                self.max_sql_bytes
+            )));
+        }
         let ctx = session::open(&self.catalog, settings)?;
         let sql = number_question_marks(sql);
-        statement::plan(&self.catalog, &ctx, &sql, parameters).await
+        let planned = statement::plan(&self.catalog, &ctx, &sql, parameters).await?;
+        if planned.is_write() && !caller.may_write() {
+            return Err(ServiceError::PermissionDenied(caller.write_refusal()));
+        }
+        Ok(planned)
     }
 
     /// The session settings after a `SET`/`RESET` (checked), or `None` for other statements.
@@ -167,8 +196,10 @@ impl FlightSqlHandler {
     /// it. A write (INSERT) runs here, exactly once, and its ticket carries only the row
     /// count: a client that never fetches, or fetches twice, neither loses nor repeats it.
     /// With `schema_only` (GetSchema) nothing runs and the session does not change.
+    #[allow(clippy::too_many_arguments)]
     async fn statement_flight_info(
         &self,
+        caller: &Caller,
         sql: String,
         settings: Settings,
         parameters: Vec<u8>,
@@ -177,7 +208,7 @@ impl FlightSqlHandler {
         schema_only: bool,
     ) -> Result<Response<FlightInfo>, ServiceError> {
         let bound = tickets::decode_parameters(&parameters)?;
-        let planned = self.plan(&sql, &settings, &bound).await?;
+        let planned = self.plan(caller, &sql, &settings, &bound).await?;
         if planned.is_write() && !schema_only {
             let Planned::Plan(df) = planned else {
                 unreachable!("writes are plans")
@@ -185,6 +216,7 @@ impl FlightSqlHandler {
             let count = affected_rows(&df.collect().await?)?;
             let result_sql = format!("SELECT arrow_cast({count}, 'UInt64') AS \"count\"");
             return Box::pin(self.statement_flight_info(
+                caller,
                 result_sql,
                 Settings::default(),
                 Vec::new(),
@@ -224,12 +256,13 @@ impl FlightSqlHandler {
     /// RESET change the session and affect no row.
     async fn execute_update(
         &self,
+        caller: &Caller,
         sql: &str,
         settings: &Settings,
         parameters: &[RecordBatch],
         slot: &SessionSlot,
     ) -> Result<i64, ServiceError> {
-        let planned = self.plan(sql, settings, parameters).await?;
+        let planned = self.plan(caller, sql, settings, parameters).await?;
         if planned.is_write() {
             if let Planned::Plan(df) = planned {
                 let batches = df.collect().await?;
@@ -248,12 +281,22 @@ impl FlightSqlHandler {
     /// Runs a statement and streams it as Flight data; a `query_id` makes it cancellable.
     async fn execute(
         &self,
+        caller: &Caller,
         sql: &str,
         settings: &Settings,
         parameters: &[RecordBatch],
         query_id: Option<&str>,
     ) -> Result<DoGetStream, ServiceError> {
-        let Planned::Plan(df) = self.plan(sql, settings, parameters).await? else {
+        let planned = self.plan(caller, sql, settings, parameters).await?;
+        if planned.is_write() {
+            // The server's tickets never carry a write (it runs at GetFlightInfo or DoPut,
+            // exactly once); a ticket that does was not made by this server.
+            return Err(ServiceError::bad_request(
+                "this ticket carries an INSERT, which tickets never do: run INSERT with \
+                 GetFlightInfo (execute) or DoPut (executeUpdate)",
+            ));
+        }
+        let Planned::Plan(df) = planned else {
             return Err(ServiceError::bad_request(
                 "SET and RESET change the session when executed; there is nothing to fetch",
             ));
@@ -290,6 +333,7 @@ impl FlightSqlHandler {
     /// columns FROM the rows` in the session of the call: the same path as SQL INSERT.
     async fn ingest(
         &self,
+        caller: &Caller,
         command: CommandStatementIngest,
         batches: Vec<RecordBatch>,
         settings: &Settings,
@@ -353,6 +397,9 @@ impl FlightSqlHandler {
             quote(INGEST_TABLE),
         );
         let planned = statement::plan(&self.catalog, &ctx, &sql, &[]).await?;
+        if !caller.may_write() {
+            return Err(ServiceError::PermissionDenied(caller.write_refusal()));
+        }
         let Planned::Plan(df) = planned else {
             unreachable!("an INSERT is a plan")
         };
@@ -623,10 +670,12 @@ impl FlightSqlService for FlightSqlHandler {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let slot = session::of(&request);
+        let caller = Caller::of(&request);
         let settings = slot.settings().clone();
         let schema_only = request.extensions().get::<SchemaOnly>().is_some();
         Ok(self
             .statement_flight_info(
+                &caller,
                 query.query,
                 settings,
                 Vec::new(),
@@ -643,10 +692,12 @@ impl FlightSqlService for FlightSqlHandler {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let slot = session::of(&request);
+        let caller = Caller::of(&request);
         let handle = tickets::decode_prepared(&cmd.prepared_statement_handle)?;
         let schema_only = request.extensions().get::<SchemaOnly>().is_some();
         Ok(self
             .statement_flight_info(
+                &caller,
                 handle.sql,
                 handle.settings.unwrap_or_default(),
                 handle.parameters,
@@ -742,12 +793,13 @@ impl FlightSqlService for FlightSqlHandler {
     async fn do_get_statement(
         &self,
         ticket: TicketStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let statement = tickets::decode_statement(&ticket.statement_handle)?;
         let parameters = tickets::decode_parameters(&statement.parameters)?;
         let stream = self
             .execute(
+                &Caller::of(&request),
                 &statement.sql,
                 &statement.settings.unwrap_or_default(),
                 &parameters,
@@ -760,12 +812,13 @@ impl FlightSqlService for FlightSqlHandler {
     async fn do_get_prepared_statement(
         &self,
         query: CommandPreparedStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let handle = tickets::decode_prepared(&query.prepared_statement_handle)?;
         let parameters = tickets::decode_parameters(&handle.parameters)?;
         let stream = self
             .execute(
+                &Caller::of(&request),
                 &handle.sql,
                 &handle.settings.unwrap_or_default(),
                 &parameters,
@@ -917,9 +970,11 @@ impl FlightSqlService for FlightSqlHandler {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let handle = tickets::decode_prepared(&query.prepared_statement_handle)?;
+        let caller = Caller::of(&request);
         let batches = read_batches(request, "parameter batch").await?;
         // Check that the parameters fit the statement before handing out the handle.
         self.plan(
+            &caller,
             &handle.sql,
             &handle.settings.clone().unwrap_or_default(),
             &batches,
@@ -942,7 +997,7 @@ impl FlightSqlService for FlightSqlHandler {
         let slot = session::of(&request);
         let settings = slot.settings().clone();
         Ok(self
-            .execute_update(&command.query, &settings, &[], &slot)
+            .execute_update(&Caller::of(&request), &command.query, &settings, &[], &slot)
             .await?)
     }
 
@@ -952,8 +1007,15 @@ impl FlightSqlService for FlightSqlHandler {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let slot = session::of(&request);
+        let caller = Caller::of(&request);
+        if !caller.may_write() {
+            // Before reading the rows: they would be refused anyway.
+            return Err(ServiceError::PermissionDenied(caller.write_refusal()).into());
+        }
         let batches = read_batches(request, "rows to ingest").await?;
-        Ok(self.ingest(command, batches, slot.settings()).await?)
+        Ok(self
+            .ingest(&caller, command, batches, slot.settings())
+            .await?)
     }
 
     async fn do_put_prepared_statement_update(
@@ -962,6 +1024,7 @@ impl FlightSqlService for FlightSqlHandler {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let slot = session::of(&request);
+        let caller = Caller::of(&request);
         let handle = tickets::decode_prepared(&command.prepared_statement_handle)?;
         let mut parameters = read_batches(request, "parameter batch").await?;
         if parameters.iter().all(|b| b.num_rows() == 0) {
@@ -970,6 +1033,7 @@ impl FlightSqlService for FlightSqlHandler {
         }
         Ok(self
             .execute_update(
+                &caller,
                 &handle.sql,
                 &handle.settings.unwrap_or_default(),
                 &parameters,
@@ -1053,7 +1117,9 @@ impl FlightSqlService for FlightSqlHandler {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let slot = session::of(&request);
         let settings = slot.settings().clone();
-        let planned = self.plan(&query.query, &settings, &[]).await?;
+        let planned = self
+            .plan(&Caller::of(&request), &query.query, &settings, &[])
+            .await?;
         // A statement without a result set (INSERT, SET) has an empty dataset schema: the
         // JDBC driver then runs it as an update.
         let (dataset_schema, parameter_schema) = match &planned {
