@@ -19,10 +19,13 @@ pub struct TlsFiles {
 }
 
 fn read(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
-    let bytes =
-        std::fs::read(path).with_context(|| format!("cannot read the {what} {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("cannot read the {what} {}", path.display()))?;
     if !bytes.windows(11).any(|w| w == b"-----BEGIN ") {
-        bail!("the {what} {} is not PEM (no -----BEGIN line)", path.display());
+        bail!(
+            "the {what} {} is not PEM (no -----BEGIN line)",
+            path.display()
+        );
     }
     Ok(bytes)
 }

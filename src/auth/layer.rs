@@ -60,10 +60,12 @@ impl Authenticator {
         header: Option<&HeaderValue>,
     ) -> Result<Caller, String> {
         let Some(header) = header else {
-            return Err("this server requires authentication: connect with a user name and \
+            return Err(
+                "this server requires authentication: connect with a user name and \
                         password (Basic credentials, in a Flight handshake or on each call) or \
                         send the bearer token a handshake returned"
-                .to_owned());
+                    .to_owned(),
+            );
         };
         let malformed = || {
             "malformed authorization header: expected `Basic <base64 of user:password>` or \
@@ -173,8 +175,9 @@ where
             let caller = match auth.authenticate(&users, header.as_ref()).await {
                 Ok(caller) => caller,
                 Err(message) => {
-                    return Ok(tonic::Status::from(ServiceError::Unauthenticated(message))
-                        .into_http());
+                    return Ok(
+                        tonic::Status::from(ServiceError::Unauthenticated(message)).into_http()
+                    );
                 }
             };
             let token = match (&caller.user, is_handshake) {

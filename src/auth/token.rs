@@ -47,7 +47,9 @@ pub enum TokenError {
     #[error("the bearer token has expired; authenticate again (Flight handshake)")]
     Expired,
     /// Not signed by this server's key, or not a token at all.
-    #[error("the bearer token is not valid for this server; authenticate again (Flight handshake)")]
+    #[error(
+        "the bearer token is not valid for this server; authenticate again (Flight handshake)"
+    )]
     Invalid,
 }
 

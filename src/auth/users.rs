@@ -122,7 +122,11 @@ impl Users {
             None => (self.decoy.as_str(), None),
         };
         let matches = PasswordHash::new(hash)
-            .map(|h| Argon2::default().verify_password(password.as_bytes(), &h).is_ok())
+            .map(|h| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
             .unwrap_or(false);
         if matches {
             role
@@ -157,7 +161,9 @@ mod tests {
         entries
             .iter()
             .map(|(name, hash, role)| {
-                format!("[[users]]\nname = \"{name}\"\npassword_hash = '{hash}'\nrole = \"{role}\"\n")
+                format!(
+                    "[[users]]\nname = \"{name}\"\npassword_hash = '{hash}'\nrole = \"{role}\"\n"
+                )
             })
             .collect()
     }
@@ -187,7 +193,9 @@ mod tests {
         assert!(err(&file(&[("a", &hash, "admin")])).contains("admin"));
         assert!(err(&file(&[("a", &hash, "read"), ("a", &hash, "write")])).contains("twice"));
         assert!(err(&file(&[("a:b", &hash, "read")])).contains("`:`"));
-        assert!(err("[[users]]\nname = \"a\"\npassword = \"x\"\nrole = \"read\"\n")
-            .contains("password"));
+        assert!(
+            err("[[users]]\nname = \"a\"\npassword = \"x\"\nrole = \"read\"\n")
+                .contains("password")
+        );
     }
 }
