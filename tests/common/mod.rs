@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod secure;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
@@ -39,11 +41,20 @@ impl Fixture {
 
     /// Like `start_with`, with the server's `--read-only` setting.
     pub async fn start_full(options: EmulatorOptions, read_only: bool) -> Fixture {
+        Self::start_configured(options, |server| server.read_only = read_only).await
+    }
+
+    /// Like `start_with`, with the server's options changed by `configure` (auth, TLS,
+    /// limits).
+    pub async fn start_configured(
+        options: EmulatorOptions,
+        configure: impl FnOnce(&mut ServerOptions),
+    ) -> Fixture {
         let any_port = SocketAddr::from(([127, 0, 0, 1], 0));
         let emulator = Emulator::start(any_port, options)
             .await
             .expect("emulator starts");
-        let server = Server::start(ServerOptions {
+        let mut server_options = ServerOptions {
             listen: any_port,
             aws: AwsConfig {
                 endpoint_url: Some(emulator.endpoint_url()),
@@ -55,11 +66,10 @@ impl Fixture {
                 ..AwsConfig::default()
             },
             regions: Regions::List(emulator.regions()),
-            read_only,
             ..ServerOptions::new(any_port)
-        })
-        .await
-        .expect("server starts");
+        };
+        configure(&mut server_options);
+        let server = Server::start(server_options).await.expect("server starts");
         Fixture { emulator, server }
     }
 

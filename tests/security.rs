@@ -1,0 +1,892 @@
+//! Who may connect and who may write: the users file, the Flight handshake and its bearer
+//! tokens, Basic credentials on every call, roles (a `read` user's writes refused by every
+//! path before any AWS call, whatever the session says), TLS and mutual TLS, the
+//! unauthenticated-exposure refusal, and the limits (concurrent queries, query timeout, SQL,
+//! message and header sizes).
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{RecordBatch, StringArray};
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::client::FlightSqlServiceClient;
+use arrow_flight::sql::{
+    CommandStatementIngest, CommandStatementQuery, ProstMessageExt, TicketStatementQuery,
+};
+use arrow_flight::{Action, Criteria, Empty, FlightDescriptor, HandshakeRequest, Ticket};
+use aws_flightsql::auth::{token, AuthOptions};
+use aws_flightsql::client::{connect_with, ConnectOptions};
+use aws_flightsql::flight::session::proto::{
+    session_option_value::OptionValue, SessionOptionValue, SetSessionOptionsRequest,
+    SET_SESSION_OPTIONS,
+};
+use aws_flightsql::flight::SESSION_COOKIE;
+use aws_flightsql::limits::{QueryLimits, ServerLimits};
+use aws_flightsql::server::{Server, ServerOptions};
+use aws_flightsql::tls::{ClientTls, TlsFiles};
+use base64::Engine;
+use common::secure::{users_file, Ca, TempDir};
+use common::{to_status, Fixture};
+use ec2_emulator::{ConfigUpdate, EmulatorOptions};
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request};
+
+const ALICE: (&str, &str) = ("alice", "alice-password-1");
+const BOB: (&str, &str) = ("bob", "bob-password-1");
+const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
+
+/// A server with a users file (alice writes, bob reads) and a known token secret.
+async fn secured(emulator: EmulatorOptions, dir: &TempDir) -> Fixture {
+    let users = users_file(dir, &[(ALICE.0, ALICE.1, "write"), (BOB.0, BOB.1, "read")]);
+    let secret = dir.write("token.key", SECRET);
+    Fixture::start_configured(emulator, |server| {
+        server.auth = AuthOptions {
+            users_file: Some(users),
+            token_secret_file: Some(secret),
+            ..AuthOptions::default()
+        };
+    })
+    .await
+}
+
+fn small() -> EmulatorOptions {
+    EmulatorOptions {
+        regions: common::REGIONS.iter().map(|r| r.to_string()).collect(),
+        tasks_per_region: 5,
+        freeze_time: true,
+        ..EmulatorOptions::default()
+    }
+}
+
+async fn channel(uri: &str) -> Channel {
+    Endpoint::from_shared(uri.replace("grpc://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+fn basic((user, password): (&str, &str)) -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+fn with_auth<T>(message: T, authorization: Option<&str>) -> Request<T> {
+    let mut request = Request::new(message);
+    if let Some(value) = authorization {
+        request
+            .metadata_mut()
+            .insert("authorization", value.parse().unwrap());
+    }
+    request
+}
+
+fn statement(sql: &str) -> FlightDescriptor {
+    FlightDescriptor::new_cmd(
+        CommandStatementQuery {
+            query: sql.into(),
+            transaction_id: None,
+        }
+        .as_any()
+        .encode_to_vec(),
+    )
+}
+
+/// A Flight handshake with Basic credentials; returns the `Bearer ...` header value.
+async fn handshake(
+    client: &mut FlightServiceClient<Channel>,
+    user: (&str, &str),
+) -> Result<String, tonic::Status> {
+    let request = with_auth(
+        futures::stream::iter([HandshakeRequest::default()]),
+        Some(&basic(user)),
+    );
+    let response = client.handshake(request).await?;
+    let header = response
+        .metadata()
+        .get("authorization")
+        .expect("a handshake answers with an authorization header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let _: Vec<_> = response.into_inner().try_collect().await?;
+    Ok(header)
+}
+
+/// A Flight SQL client authenticated as `user` through a handshake.
+async fn client_as(fx: &Fixture, user: (&str, &str)) -> FlightSqlServiceClient<Channel> {
+    connect_with(
+        &fx.server.uri(),
+        &ConnectOptions {
+            credentials: Some((user.0.into(), user.1.into())),
+            ..ConnectOptions::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+async fn count_rows(client: &mut FlightSqlServiceClient<Channel>, sql: &str) -> usize {
+    let (_, batches) = aws_flightsql::client::query(client, sql)
+        .await
+        .map_err(to_status)
+        .unwrap();
+    batches.iter().map(RecordBatch::num_rows).sum()
+}
+
+#[tokio::test]
+async fn a_handshake_answers_with_a_bearer_token_that_authenticates_later_calls() {
+    let dir = TempDir::new();
+    let fx = secured(small(), &dir).await;
+    let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await);
+    let bearer = handshake(&mut raw, ALICE).await.unwrap();
+    assert!(bearer.starts_with("Bearer "), "{bearer}");
+
+    // The token alone authenticates GetFlightInfo and DoGet.
+    let info = raw
+        .get_flight_info(with_auth(
+            statement("SELECT amiId FROM store_image_tasks"),
+            Some(&bearer),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let data: Vec<_> = raw
+        .do_get(with_auth(
+            info.endpoint[0].ticket.clone().unwrap(),
+            Some(&bearer),
+        ))
+        .await
+        .unwrap()
+        .into_inner()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(data.len() > 1, "schema and batches");
+
+    // arrow-flight's Flight SQL client: handshake(user, password), then queries.
+    let mut client = client_as(&fx, BOB).await;
+    assert_eq!(
+        count_rows(&mut client, "SELECT * FROM store_image_tasks").await,
+        15
+    );
+}
+
+#[tokio::test]
+async fn basic_credentials_work_on_every_call_without_a_handshake() {
+    let dir = TempDir::new();
+    let fx = secured(small(), &dir).await;
+    let mut client = FlightSqlServiceClient::new(channel(&fx.server.uri()).await);
+    client.set_header("authorization", basic(BOB));
+    assert_eq!(
+        count_rows(&mut client, "SELECT * FROM store_image_tasks").await,
+        15
+    );
+    let mut prepared = client
+        .prepare("SELECT count(*) FROM store_image_tasks".into(), None)
+        .await
+        .map_err(to_status)
+        .unwrap();
+    let info = prepared.execute().await.map_err(to_status).unwrap();
+    assert_eq!(info.endpoint.len(), 1);
+    let tables = client
+        .get_tables(Default::default())
+        .await
+        .map_err(to_status)
+        .unwrap();
+    assert_eq!(tables.endpoint.len(), 1);
+}
+
+#[tokio::test]
+async fn calls_without_good_credentials_are_unauthenticated_and_health_stays_open() {
+    let dir = TempDir::new();
+    let fx = secured(small(), &dir).await;
+    let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await);
+    let good = handshake(&mut raw, ALICE).await.unwrap();
+    let expired = format!(
+        "Bearer {}",
+        token::expired_token(SECRET.as_bytes(), "alice", Duration::from_secs(10))
+    );
+    let foreign = format!(
+        "Bearer {}",
+        aws_flightsql::auth::Tokens::new(
+            b"another server's key, 32 bytes long!",
+            Duration::from_secs(60)
+        )
+        .issue("alice")
+    );
+    let tampered = {
+        let mut t = good.clone();
+        t.pop();
+        t.push(if good.ends_with('A') { 'B' } else { 'A' });
+        t
+    };
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("no credentials", None, "requires authentication"),
+        (
+            "wrong password",
+            Some(basic((ALICE.0, "not-her-password"))),
+            "wrong user name or password",
+        ),
+        (
+            "unknown user",
+            Some(basic(("mallory", ALICE.1))),
+            "wrong user name or password",
+        ),
+        (
+            "password of another user",
+            Some(basic((ALICE.0, BOB.1))),
+            "wrong user name or password",
+        ),
+        ("expired token", Some(expired), "expired"),
+        ("token of another server", Some(foreign), "not valid"),
+        ("tampered token", Some(tampered), "not valid"),
+        ("garbage bearer", Some("Bearer garbage".into()), "not valid"),
+        ("unknown scheme", Some("Digest abc".into()), "malformed"),
+        (
+            "basic without colon",
+            Some(format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("alice")
+            )),
+            "malformed",
+        ),
+        ("basic not base64", Some("Basic !!!".into()), "malformed"),
+        ("no scheme", Some("alice".into()), "malformed"),
+    ];
+    fx.emulator.clear_requests();
+    for (what, header, says) in &cases {
+        let header = header.as_deref();
+        let mut results: Vec<(&str, Result<(), tonic::Status>)> = vec![
+            (
+                "GetFlightInfo",
+                raw.get_flight_info(with_auth(statement("SELECT 1"), header))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "DoGet",
+                raw.do_get(with_auth(Ticket::new("x"), header))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "DoAction",
+                raw.do_action(with_auth(Action::new("CancelFlightInfo", ""), header))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "ListActions",
+                raw.list_actions(with_auth(Empty {}, header))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "ListFlights",
+                raw.list_flights(with_auth(Criteria::default(), header))
+                    .await
+                    .map(drop),
+            ),
+            (
+                "GetSchema",
+                raw.get_schema(with_auth(statement("SELECT 1"), header))
+                    .await
+                    .map(drop),
+            ),
+        ];
+        // A handshake with bad credentials is refused too (a good bearer is not tested here).
+        results.push((
+            "Handshake",
+            raw.handshake(with_auth(
+                futures::stream::iter([HandshakeRequest::default()]),
+                header,
+            ))
+            .await
+            .map(drop),
+        ));
+        for (rpc, result) in results {
+            let status = result.expect_err(&format!("{what}: {rpc} succeeded"));
+            assert_eq!(
+                status.code(),
+                Code::Unauthenticated,
+                "{what}: {rpc}: {status}"
+            );
+            assert!(
+                status.message().contains(says),
+                "{what}: {rpc}: {}",
+                status.message()
+            );
+        }
+    }
+    assert!(
+        fx.emulator.requests().is_empty(),
+        "an unauthenticated call reached AWS"
+    );
+
+    // The health service needs no credentials.
+    let mut health =
+        tonic_health::pb::health_client::HealthClient::new(channel(&fx.server.uri()).await);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status();
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving
+    );
+    aws_flightsql::client::health(&fx.server.uri(), &ClientTls::default())
+        .await
+        .unwrap();
+}
+
+/// An INSERT of one task into eu-west-1.
+fn insert_sql(fx: &Fixture, n: usize) -> String {
+    format!(
+        "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ('eu-west-1', '{}', '{}')",
+        fx.emulator.storable_amis("eu-west-1")[n],
+        fx.emulator.buckets("eu-west-1")[0]
+    )
+}
+
+fn forged_insert_ticket(sql: &str) -> Ticket {
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct StatementTicket {
+        #[prost(string, tag = "1")]
+        sql: String,
+        #[prost(string, tag = "4")]
+        query_id: String,
+    }
+    let statement = StatementTicket {
+        sql: sql.into(),
+        query_id: "forged".into(),
+    };
+    let ticket = TicketStatementQuery {
+        statement_handle: statement.encode_to_vec().into(),
+    };
+    Ticket::new(ticket.as_any().encode_to_vec())
+}
+
+#[tokio::test]
+async fn a_read_user_cannot_write_by_any_path_whatever_the_session_says() {
+    let dir = TempDir::new();
+    let fx = secured(small(), &dir).await;
+    let sql = insert_sql(&fx, 0);
+    let mut bob = client_as(&fx, BOB).await;
+    let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await);
+    let bob_basic = basic(BOB);
+    fx.emulator.clear_requests();
+
+    let mut refusals: Vec<(&str, tonic::Status)> = Vec::new();
+    // INSERT as a query (GetFlightInfo) and as an update (DoPut).
+    refusals.push((
+        "execute",
+        bob.execute(sql.clone(), None)
+            .await
+            .map_err(to_status)
+            .unwrap_err(),
+    ));
+    refusals.push((
+        "execute_update",
+        bob.execute_update(sql.clone(), None)
+            .await
+            .map_err(to_status)
+            .unwrap_err(),
+    ));
+    // A prepared INSERT is refused when prepared.
+    refusals.push((
+        "prepare",
+        bob.prepare(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ($1, $2, $3)".into(),
+            None,
+        )
+        .await
+        .map_err(to_status)
+        .unwrap_err(),
+    ));
+    // Bulk ingest.
+    let rows = RecordBatch::try_from_iter([
+        (
+            "region",
+            Arc::new(StringArray::from(vec!["eu-west-1"])) as _,
+        ),
+        (
+            "amiId",
+            Arc::new(StringArray::from(vec![fx
+                .emulator
+                .storable_amis("eu-west-1")[1]
+                .clone()])) as _,
+        ),
+        (
+            "bucket",
+            Arc::new(StringArray::from(vec![
+                fx.emulator.buckets("eu-west-1")[0].clone()
+            ])) as _,
+        ),
+    ])
+    .unwrap();
+    refusals.push((
+        "ingest",
+        bob.execute_ingest(
+            CommandStatementIngest {
+                table: "store_image_tasks".into(),
+                ..Default::default()
+            },
+            futures::stream::iter([Ok(rows)]),
+        )
+        .await
+        .map_err(to_status)
+        .unwrap_err(),
+    ));
+    // SET in the session, then INSERT with the session's cookie: nothing a client can set
+    // decides permissions.
+    for set in [
+        "SET aws.dry_run = true",
+        "SET aws.dry_run = false",
+        "SET datafusion.sql_parser.dialect = 'PostgreSQL'",
+    ] {
+        let response = raw
+            .get_flight_info(with_auth(statement(set), Some(&bob_basic)))
+            .await
+            .unwrap();
+        let cookie = response
+            .metadata()
+            .get("set-cookie")
+            .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
+        let mut request = with_auth(statement(&sql), Some(&bob_basic));
+        if let Some(cookie) = &cookie {
+            assert!(cookie.starts_with(SESSION_COOKIE));
+            request
+                .metadata_mut()
+                .insert("cookie", cookie.parse().unwrap());
+        }
+        refusals.push((set, raw.get_flight_info(request).await.unwrap_err()));
+    }
+    // The session options action, then INSERT.
+    let mut options = std::collections::HashMap::new();
+    options.insert(
+        "aws.dry_run".to_owned(),
+        SessionOptionValue {
+            option_value: Some(OptionValue::BoolValue(true)),
+        },
+    );
+    let response = raw
+        .do_action(with_auth(
+            Action::new(
+                SET_SESSION_OPTIONS,
+                SetSessionOptionsRequest {
+                    session_options: options,
+                }
+                .encode_to_vec(),
+            ),
+            Some(&bob_basic),
+        ))
+        .await
+        .unwrap();
+    let cookie = response
+        .metadata()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let mut request = with_auth(statement(&sql), Some(&bob_basic));
+    request
+        .metadata_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    refusals.push((
+        "SetSessionOptions",
+        raw.get_flight_info(request).await.unwrap_err(),
+    ));
+    // A forged ticket carrying the INSERT.
+    refusals.push((
+        "forged ticket",
+        raw.do_get(with_auth(forged_insert_ticket(&sql), Some(&bob_basic)))
+            .await
+            .unwrap_err(),
+    ));
+
+    for (path, status) in &refusals {
+        assert_eq!(status.code(), Code::PermissionDenied, "{path}: {status}");
+        assert!(
+            status.message().contains("bob") && status.message().contains("role `read`"),
+            "{path}: {}",
+            status.message()
+        );
+    }
+    assert_eq!(refusals.len(), 9);
+    assert!(
+        fx.emulator.requests().is_empty(),
+        "a refused write reached AWS: {:?}",
+        fx.emulator.requests()
+    );
+
+    // Bob can read; alice can write, and a forged ticket does not run her INSERT either.
+    assert_eq!(
+        count_rows(&mut bob, "SELECT * FROM store_image_tasks").await,
+        15
+    );
+    let mut alice = client_as(&fx, ALICE).await;
+    assert_eq!(
+        alice
+            .execute_update(sql.clone(), None)
+            .await
+            .map_err(to_status)
+            .unwrap(),
+        1
+    );
+    let ami = fx.emulator.storable_amis("eu-west-1");
+    let err = raw
+        .do_get(with_auth(
+            forged_insert_ticket(&insert_sql(&fx, 0)),
+            Some(&basic(ALICE)),
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    assert!(err.message().contains("tickets never"), "{}", err.message());
+    assert!(!ami.is_empty());
+    assert_eq!(fx.calls("CreateStoreImageTask"), 1);
+}
+
+#[tokio::test]
+async fn without_a_users_file_only_loopback_addresses_are_served() {
+    let err = Server::start(ServerOptions::new("0.0.0.0:0".parse().unwrap()))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("refusing to listen on 0.0.0.0:0 without authentication"),
+        "{err}"
+    );
+    assert!(
+        err.contains("--users-file") && err.contains("--allow-unauthenticated"),
+        "{err}"
+    );
+    let err = Server::start(ServerOptions::new("[::]:0".parse().unwrap()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("without authentication"), "{err}");
+    // Loopback without users: anyone on this machine, as before.
+    let fx = Fixture::start(1).await;
+    let mut client = fx.client().await;
+    assert_eq!(
+        count_rows(&mut client, "SELECT * FROM store_image_tasks").await,
+        3
+    );
+}
+
+fn tls_connect(
+    ca: Option<&std::path::Path>,
+    identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> ConnectOptions {
+    ConnectOptions {
+        tls: ClientTls {
+            ca: ca.map(std::path::Path::to_path_buf),
+            identity,
+        },
+        credentials: None,
+    }
+}
+
+#[tokio::test]
+async fn tls_serves_grpc_tls_and_refuses_plaintext_and_unknown_authorities() {
+    let dir = TempDir::new();
+    let ca = Ca::new("test CA");
+    let server = ca.server();
+    let cert = dir.write("server.pem", &server.cert);
+    let key = dir.write("server.key", &server.key);
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let fx = Fixture::start_configured(small(), |options| {
+        options.tls = Some(TlsFiles {
+            cert,
+            key,
+            client_ca: None,
+        });
+    })
+    .await;
+    let uri = fx.server.uri();
+    assert!(uri.starts_with("grpc+tls://127.0.0.1:"), "{uri}");
+
+    let mut client = connect_with(&uri, &tls_connect(Some(&ca_file), None))
+        .await
+        .unwrap();
+    assert_eq!(
+        count_rows(&mut client, "SELECT * FROM store_image_tasks").await,
+        15
+    );
+    aws_flightsql::client::health(
+        &uri,
+        &ClientTls {
+            ca: Some(ca_file.clone()),
+            identity: None,
+        },
+    )
+    .await
+    .unwrap();
+
+    // Plaintext gRPC to a TLS port fails.
+    let plain = uri.replace("grpc+tls://", "grpc://");
+    let plain_result = match aws_flightsql::client::connect(&plain).await {
+        Ok(mut c) => aws_flightsql::client::query(&mut c, "SELECT 1")
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    assert!(plain_result.is_err(), "plaintext worked against TLS");
+
+    // A CA that did not sign the server's certificate is not trusted.
+    let other = dir.write("other-ca.pem", Ca::new("other CA").pem);
+    let err = connect_with(&uri, &tls_connect(Some(&other), None))
+        .await
+        .err();
+    let err = match err {
+        Some(e) => format!("{e:#}"),
+        None => "connected".into(),
+    };
+    assert!(
+        err.contains("certificate") || err.contains("Unknown"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn mutual_tls_requires_a_client_certificate_from_the_client_ca() {
+    let dir = TempDir::new();
+    let server_ca = Ca::new("server CA");
+    let client_ca = Ca::new("client CA");
+    let server = server_ca.server();
+    let (cert, key) = (
+        dir.write("server.pem", &server.cert),
+        dir.write("server.key", &server.key),
+    );
+    let ca_file = dir.write("ca.pem", &server_ca.pem);
+    let client_ca_file = dir.write("client-ca.pem", &client_ca.pem);
+    let fx = Fixture::start_configured(small(), |options| {
+        options.tls = Some(TlsFiles {
+            cert,
+            key,
+            client_ca: Some(client_ca_file),
+        });
+    })
+    .await;
+    let uri = fx.server.uri();
+
+    let good = client_ca.client("reporting");
+    let good = (
+        dir.write("good.pem", &good.cert),
+        dir.write("good.key", &good.key),
+    );
+    let mut client = connect_with(&uri, &tls_connect(Some(&ca_file), Some(good)))
+        .await
+        .unwrap();
+    assert_eq!(
+        count_rows(&mut client, "SELECT * FROM store_image_tasks").await,
+        15
+    );
+
+    let rogue = Ca::new("rogue CA").client("reporting");
+    let rogue = (
+        dir.write("rogue.pem", &rogue.cert),
+        dir.write("rogue.key", &rogue.key),
+    );
+    for (what, identity) in [
+        ("no client certificate", None),
+        ("a rogue CA's certificate", Some(rogue)),
+    ] {
+        let outcome = match connect_with(&uri, &tls_connect(Some(&ca_file), identity)).await {
+            Ok(mut c) => aws_flightsql::client::query(&mut c, "SELECT 1")
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(format!("{e:#}")),
+        };
+        assert!(outcome.is_err(), "{what}: the server accepted it");
+    }
+}
+
+#[tokio::test]
+async fn concurrent_queries_past_the_limit_are_resource_exhausted() {
+    let fx = Fixture::start_configured(
+        EmulatorOptions {
+            regions: vec!["us-east-1".into()],
+            tasks_per_region: 2000,
+            freeze_time: true,
+            ..EmulatorOptions::default()
+        },
+        |options| {
+            options.limits.queries.max_concurrent_queries = 1;
+        },
+    )
+    .await;
+    fx.emulator
+        .update_config(ConfigUpdate {
+            latency_ms: Some(200),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await);
+    let info = raw
+        .get_flight_info(statement("SELECT * FROM store_image_tasks"))
+        .await
+        .unwrap()
+        .into_inner();
+    // A running stream (10 pages of 200 ms) holds the only slot...
+    let mut stream = raw
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap()
+        .into_inner();
+    stream.next().await.unwrap().unwrap();
+    let mut other = FlightServiceClient::new(channel(&fx.server.uri()).await);
+    let err = other
+        .get_flight_info(statement("SELECT 1"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert!(
+        err.message().contains("--max-concurrent-queries"),
+        "{}",
+        err.message()
+    );
+    // ...metadata-free calls are not queries...
+    other.list_actions(Empty {}).await.unwrap();
+    // ...and once it is gone, the next query runs.
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match other.get_flight_info(statement("SELECT 1")).await {
+            Ok(_) => break,
+            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("the slot was never freed: {e}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_query_timeout_stops_the_stream_and_its_aws_paging() {
+    // 3000 tasks: 15 pages of 200, each answered after 150 ms; the timeout is 600 ms.
+    let fx = Fixture::start_configured(
+        EmulatorOptions {
+            regions: vec!["us-east-1".into()],
+            tasks_per_region: 3000,
+            freeze_time: true,
+            ..EmulatorOptions::default()
+        },
+        |options| {
+            options.limits.queries.query_timeout = Some(Duration::from_millis(600));
+        },
+    )
+    .await;
+    fx.emulator
+        .update_config(ConfigUpdate {
+            latency_ms: Some(150),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await);
+    let info = raw
+        .get_flight_info(statement("SELECT * FROM store_image_tasks"))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut stream = raw
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut ended_with = None;
+    let mut messages = 0;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(_) => messages += 1,
+            Err(status) => {
+                ended_with = Some(status);
+                break;
+            }
+        }
+    }
+    let status = ended_with.expect("the stream ended without an error");
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status}");
+    assert!(
+        status.message().contains("--query-timeout"),
+        "{}",
+        status.message()
+    );
+    assert!(messages < 15, "the whole table came: {messages} messages");
+    let calls_at_timeout = fx.calls("DescribeStoreImageTasks");
+    // No further page is asked for: give paging the time of several more pages.
+    let until = Instant::now() + Duration::from_millis(5 * 150);
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let calls = fx.calls("DescribeStoreImageTasks");
+    assert!(
+        calls <= calls_at_timeout + 1,
+        "paging went on after the timeout: {calls_at_timeout} then {calls}"
+    );
+    // The server still answers.
+    let mut client = fx.client().await;
+    assert_eq!(count_rows(&mut client, "SELECT 1").await, 1);
+}
+
+#[tokio::test]
+async fn sql_message_and_header_sizes_are_limited() {
+    let fx = Fixture::start_configured(small(), |options| {
+        options.limits = ServerLimits {
+            queries: QueryLimits::default(),
+            max_sql_bytes: 1000,
+            max_message_bytes: 256 * 1024,
+            max_header_bytes: 16 * 1024,
+        };
+    })
+    .await;
+    let mut client = fx.client().await;
+    let long = format!("SELECT '{}' AS s", "x".repeat(1000));
+    let err = client
+        .execute(long, None)
+        .await
+        .map_err(to_status)
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    assert!(
+        err.message().contains("at most 1000") && err.message().contains("--max-sql-bytes"),
+        "{}",
+        err.message()
+    );
+
+    // A message over the limit (a 512 KiB statement) is refused by the gRPC layer, with
+    // tonic's OUT_OF_RANGE.
+    let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await)
+        .max_encoding_message_size(usize::MAX);
+    let err = raw
+        .get_flight_info(statement(&format!("SELECT '{}'", "y".repeat(512 * 1024))))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::OutOfRange, "{err}");
+    assert!(err.message().contains("too large"), "{}", err.message());
+
+    // Headers over the limit: the request is refused.
+    let mut big = FlightSqlServiceClient::new(channel(&fx.server.uri()).await);
+    big.set_header("x-padding", "p".repeat(32 * 1024));
+    let err = big.execute("SELECT 1".into(), None).await.unwrap_err();
+    // (HTTP 431, Request Header Fields Too Large, before any gRPC handling.)
+    let err = to_status(err);
+    assert!(err.message().contains("431"), "{err}");
+
+    // The server still answers.
+    assert_eq!(count_rows(&mut client, "SELECT 1").await, 1);
+}
