@@ -101,7 +101,13 @@ impl Authenticator {
                 role,
             }),
             None => {
-                tracing::info!(user, "authentication failed: wrong user name or password");
+                // An unknown name is not logged: it is often a password typed in the wrong
+                // field.
+                if users.role(user).is_some() {
+                    tracing::info!(user, "authentication failed: wrong password");
+                } else {
+                    tracing::info!("authentication failed: unknown user name");
+                }
                 Err("wrong user name or password".to_owned())
             }
         }
