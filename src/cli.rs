@@ -182,7 +182,13 @@ pub fn main() -> ExitCode {
         Action::Serve(config) => config.log_format,
         _ => LogFormat::Text,
     });
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Deep stacks: DataFusion walks expression trees recursively (see
+    // limits::DEFAULT_MAX_EXPRESSION_DEPTH).
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_stack_size(crate::limits::WORKER_STACK_BYTES)
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

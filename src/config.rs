@@ -127,6 +127,10 @@ pub struct Settings {
     /// Largest HTTP/2 request header list, in bytes. [default: 65536]
     #[arg(long, env = "AWS_FLIGHTSQL_MAX_HEADER_BYTES")]
     pub max_header_bytes: Option<u32>,
+    /// Deepest expression accepted: operators chained or nested in one expression (a
+    /// 1000-term sum, 500 ORs, 1000 nested parentheses). [default: 1000]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_EXPRESSION_DEPTH")]
+    pub max_expression_depth: Option<usize>,
     /// Time allowed to connect to AWS, per call. [default: 5s]
     #[arg(long, env = "AWS_FLIGHTSQL_AWS_CONNECT_TIMEOUT", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
@@ -189,6 +193,7 @@ impl Settings {
             max_sql_bytes,
             max_message_bytes,
             max_header_bytes,
+            max_expression_depth,
             aws_connect_timeout,
             aws_attempt_timeout
         )
@@ -239,6 +244,9 @@ impl Settings {
             max_header_bytes: self
                 .max_header_bytes
                 .unwrap_or(server_limits.max_header_bytes),
+            max_expression_depth: self
+                .max_expression_depth
+                .unwrap_or(server_limits.max_expression_depth),
             aws_connect_timeout: self.aws_connect_timeout.unwrap_or(defaults.connect_timeout),
             aws_attempt_timeout: self.aws_attempt_timeout.unwrap_or(defaults.attempt_timeout),
         };
@@ -253,6 +261,9 @@ impl Settings {
         }
         if config.max_sql_bytes == 0 || config.max_message_bytes == 0 {
             bail!("max_sql_bytes and max_message_bytes must be at least 1");
+        }
+        if config.max_expression_depth < 16 {
+            bail!("max_expression_depth must be at least 16");
         }
         if config.max_header_bytes < 8 * 1024 {
             bail!("max_header_bytes must be at least 8192 (gRPC clients send several headers)");
@@ -341,6 +352,8 @@ pub struct Config {
     pub max_message_bytes: usize,
     /// Largest request header list, bytes.
     pub max_header_bytes: u32,
+    /// Deepest expression.
+    pub max_expression_depth: usize,
     /// AWS connect timeout.
     #[serde(with = "humantime_serde")]
     pub aws_connect_timeout: Duration,
@@ -411,6 +424,7 @@ impl Config {
                 max_sql_bytes: self.max_sql_bytes,
                 max_message_bytes: self.max_message_bytes,
                 max_header_bytes: self.max_header_bytes,
+                max_expression_depth: self.max_expression_depth,
             },
         }
     }

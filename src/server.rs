@@ -154,10 +154,7 @@ impl Server {
         let handler = FlightSqlHandler::new(catalog, options.read_only)
             .with_metrics(Arc::clone(&metrics))
             .with_slow_query_log(options.slow_query)
-            .with_limits(
-                options.limits.max_sql_bytes,
-                options.limits.max_message_bytes,
-            );
+            .with_limits(&options.limits);
         let listener = TcpListener::bind(options.listen)
             .await
             .with_context(|| format!("cannot listen on {}", options.listen))?;

@@ -88,6 +88,7 @@ pub struct FlightSqlHandler {
     slow_query: Option<Duration>,
     max_sql_bytes: usize,
     max_message_bytes: usize,
+    max_expression_depth: usize,
 }
 
 impl std::fmt::Debug for FlightSqlHandler {
@@ -110,14 +111,16 @@ impl FlightSqlHandler {
             slow_query: None,
             max_sql_bytes: crate::limits::DEFAULT_MAX_SQL_BYTES,
             max_message_bytes: MAX_DECODING_MESSAGE_SIZE,
+            max_expression_depth: crate::limits::DEFAULT_MAX_EXPRESSION_DEPTH,
         }
     }
 
-    /// Refuses SQL longer than `max_sql_bytes` and gRPC messages larger than
-    /// `max_message_bytes`.
-    pub fn with_limits(mut self, max_sql_bytes: usize, max_message_bytes: usize) -> Self {
-        self.max_sql_bytes = max_sql_bytes;
-        self.max_message_bytes = max_message_bytes;
+    /// Refuses SQL longer or expressions deeper than `limits` allow, and gRPC messages
+    /// larger.
+    pub fn with_limits(mut self, limits: &crate::limits::ServerLimits) -> Self {
+        self.max_sql_bytes = limits.max_sql_bytes;
+        self.max_message_bytes = limits.max_message_bytes;
+        self.max_expression_depth = limits.max_expression_depth;
         self
     }
 
@@ -161,6 +164,18 @@ impl FlightSqlHandler {
             )));
         }
         let ctx = session::open(&self.catalog, settings)?;
+        let dialect = ctx.state().config().options().sql_parser.dialect;
+        if let Some(dialect) = datafusion::sql::sqlparser::dialect::dialect_from_str(dialect) {
+            let depth = crate::limits::expression_depth(sql, dialect.as_ref()).unwrap_or(0);
+            if depth > self.max_expression_depth {
+                return Err(ServiceError::bad_request(format!(
+                    "the statement's expressions nest or chain about {depth} operators deep; \
+                     this server accepts at most {} (--max-expression-depth): use IN lists \
+                     instead of long OR chains, or split the statement",
+                    self.max_expression_depth
+                )));
+            }
+        }
         let sql = number_question_marks(sql);
         let planned = statement::plan(&self.catalog, &ctx, &sql, parameters).await?;
         if planned.is_write() && !caller.may_write() {
