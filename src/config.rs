@@ -127,8 +127,8 @@ pub struct Settings {
     /// Largest HTTP/2 request header list, in bytes. [default: 65536]
     #[arg(long, env = "AWS_FLIGHTSQL_MAX_HEADER_BYTES")]
     pub max_header_bytes: Option<u32>,
-    /// Deepest expression accepted: operators chained or nested in one expression (a
-    /// 1000-term sum, 500 ORs, 1000 nested parentheses). [default: 1000]
+    /// Deepest expression accepted: operators chained or nested in one expression (256 is
+    /// a 257-term sum, 128 ORs, or 256 nested calls; IN lists are not deep). [default: 256]
     #[arg(long, env = "AWS_FLIGHTSQL_MAX_EXPRESSION_DEPTH")]
     pub max_expression_depth: Option<usize>,
     /// Time allowed to connect to AWS, per call. [default: 5s]

@@ -272,10 +272,15 @@ pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 128 * 1024 * 1024;
 pub const DEFAULT_MAX_HEADER_BYTES: u32 = 64 * 1024;
 
 /// Default deepest expression. DataFusion clones, prints and drops expression trees
-/// recursively, so a deep one (`1+1+...+1`, thousands of ORs, nested parentheses) can
-/// overflow a thread's stack and abort the whole process; the server's worker threads have
-/// [`WORKER_STACK_BYTES`] of stack, which holds this depth with a wide margin.
-pub const DEFAULT_MAX_EXPRESSION_DEPTH: usize = 1000;
+/// recursively, so a deep one (`1+1+...+1`, thousands of ORs, nested calls) can overflow a
+/// thread's stack and abort the whole process (a 250-term sum overflows a 2 MiB stack in a
+/// debug build), and its optimizer takes time that grows faster than the depth (500 nested
+/// calls: 19 s in a debug build). The server's worker threads have [`WORKER_STACK_BYTES`] of
+/// stack, which holds this depth with a wide margin; an application that runs [`Server`]
+/// itself should give its runtime threads as much.
+///
+/// [`Server`]: crate::server::Server
+pub const DEFAULT_MAX_EXPRESSION_DEPTH: usize = 256;
 
 /// Stack of the server's runtime threads (`aws-flightsql serve`).
 pub const WORKER_STACK_BYTES: usize = 32 * 1024 * 1024;

@@ -851,7 +851,7 @@ async fn sql_message_and_header_sizes_are_limited() {
             max_sql_bytes: 1000,
             max_message_bytes: 256 * 1024,
             max_header_bytes: 16 * 1024,
-            max_expression_depth: 1000,
+            max_expression_depth: 256,
         };
     })
     .await;

@@ -80,7 +80,16 @@ impl Catalog {
         // Flight SQL clients (JDBC 18.x in particular) cannot read the View types.
         options.sql_parser.map_string_types_to_utf8view = false;
         for (key, value) in options_iter {
-            options.set(key, value)?;
+            // A value that does not parse is the client's mistake: say which option.
+            options.set(key, value).map_err(|e| {
+                use datafusion::error::DataFusionError;
+                match e.find_root() {
+                    DataFusionError::Configuration(_) => e,
+                    root => DataFusionError::Configuration(format!(
+                        "invalid value `{value}` for {key}: {root}"
+                    )),
+                }
+            })?;
         }
         let ctx = SessionContext::new_with_config(config);
         ctx.register_catalog(

@@ -28,6 +28,17 @@ fn rows(parameters: &[RecordBatch]) -> Result<Vec<Vec<ScalarValue>>> {
 /// `plan` with `parameters` bound; unchanged when there are none.
 pub(crate) fn bind(plan: LogicalPlan, parameters: &[RecordBatch]) -> Result<LogicalPlan> {
     let rows = rows(parameters)?;
+    if let Some(first) = rows.first() {
+        // DataFusion ignores values beyond the placeholders: a client that binds more than
+        // the statement has is mistaken about the statement.
+        let placeholders = plan.get_parameter_types()?.len();
+        if first.len() != placeholders {
+            return plan_err!(
+                "the statement has {placeholders} parameter(s) but {} value(s) were bound",
+                first.len()
+            );
+        }
+    }
     match rows.len() {
         0 => Ok(plan),
         1 => plan.with_param_values(rows.into_iter().next().expect("one row")),

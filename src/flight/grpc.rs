@@ -13,6 +13,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::service::{FlightSqlHandler, SchemaOnly};
 use super::session::SessionSlot;
+use super::status::{dispatch_status, ServiceError};
 
 type Handler = FlightSqlHandler;
 
@@ -29,6 +30,17 @@ impl GrpcService {
     }
 }
 
+/// Refuses a path descriptor: Flight SQL requests are commands.
+fn command_only(request: &Request<FlightDescriptor>) -> Result<(), Status> {
+    if request.get_ref().r#type == arrow_flight::flight_descriptor::DescriptorType::Path as i32 {
+        return Err(ServiceError::bad_request(
+            "this server takes Flight SQL commands; a path descriptor names no dataset here",
+        )
+        .into());
+    }
+    Ok(())
+}
+
 /// Attaches the session of `request`'s cookies to it.
 fn attach<T>(mut request: Request<T>) -> Result<(Request<T>, SessionSlot), Status> {
     let slot = SessionSlot::from_metadata(request.metadata())?;
@@ -41,7 +53,7 @@ fn answer<T>(
     response: Result<Response<T>, Status>,
     slot: &SessionSlot,
 ) -> Result<Response<T>, Status> {
-    let mut response = response?;
+    let mut response = response.map_err(dispatch_status)?;
     slot.answer(response.metadata_mut());
     Ok(response)
 }
@@ -74,6 +86,7 @@ impl FlightService for GrpcService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        command_only(&request)?;
         let (request, slot) = attach(request)?;
         answer(
             FlightService::get_flight_info(&self.handler, request).await,
@@ -87,9 +100,11 @@ impl FlightService for GrpcService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<PollInfo>, Status> {
+        command_only(&request)?;
         let (request, slot) = attach(request)?;
         let info = FlightService::get_flight_info(&self.handler, request)
-            .await?
+            .await
+            .map_err(dispatch_status)?
             .into_inner();
         let poll = PollInfo {
             info: Some(info),
@@ -106,10 +121,12 @@ impl FlightService for GrpcService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
+        command_only(&request)?;
         let (mut request, _slot) = attach(request)?;
         request.extensions_mut().insert(SchemaOnly);
         let info = FlightService::get_flight_info(&self.handler, request)
-            .await?
+            .await
+            .map_err(dispatch_status)?
             .into_inner();
         Ok(Response::new(SchemaResult {
             schema: info.schema,

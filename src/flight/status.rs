@@ -88,6 +88,38 @@ impl From<ServiceError> for Status {
     }
 }
 
+/// The status of an error arrow-flight's Flight SQL dispatch made before the handler saw the
+/// request, corrected: a command, ticket or handle that does not decode is the client's
+/// (INVALID_ARGUMENT, where the dispatch says INTERNAL), and so is a DoPut without a
+/// command (where it says UNIMPLEMENTED). Other statuses pass unchanged.
+pub fn dispatch_status(status: Status) -> Status {
+    let message = status.message();
+    if status.code() == Code::Internal && message.starts_with("ParseError(") {
+        let inner = message
+            .trim_start_matches("ParseError(\"")
+            .trim_end_matches("\")")
+            .replace("\\\"", "\"");
+        return Status::invalid_argument(truncate(format!("invalid request: {inner}")));
+    }
+    if status.code() == Code::InvalidArgument && message.starts_with("DecodeError {") {
+        return Status::invalid_argument(truncate(format!(
+            "invalid request: the ticket, command or action is not valid protobuf ({message})"
+        )));
+    }
+    if status.code() == Code::Unimplemented && message.ends_with("The defined request is invalid: ")
+    {
+        return Status::invalid_argument(
+            "the request carries no Flight SQL command (an empty ticket or descriptor)",
+        );
+    }
+    if status.code() == Code::Unimplemented && message.contains("Command is missing") {
+        return Status::invalid_argument(
+            "DoPut needs a Flight SQL command in the descriptor of its first message",
+        );
+    }
+    status
+}
+
 fn aws_code(e: &AwsError) -> Code {
     kind_code(e.kind)
 }
@@ -257,6 +289,24 @@ mod tests {
             "table 'aws.ec2.nope' not found".into(),
         )));
         assert_eq!(s.code(), Code::NotFound);
+    }
+
+    #[test]
+    fn dispatch_decode_errors_are_the_clients() {
+        let s = dispatch_status(Status::internal(
+            "ParseError(\"Unable to decode Any value: CommandStatementQuery.query: invalid string\")",
+        ));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(
+            s.message(),
+            "invalid request: Unable to decode Any value: CommandStatementQuery.query: invalid string"
+        );
+        let s = dispatch_status(Status::unimplemented(
+            "Unhandled Error: Command is missing.",
+        ));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        let s = dispatch_status(Status::internal("something else"));
+        assert_eq!(s.code(), Code::Internal);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use super::pushdown;
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
 use super::sink::StoreImageTasksSink;
+use super::validate::is_region_name;
 use crate::ec2::Ec2Clients;
 
 /// The regions a query asks when its `WHERE` names none.
@@ -112,7 +113,9 @@ impl TableProvider for StoreImageTasksTable {
         let use_cache = options(state).use_cache().map_err(refused)?;
         let api = pushdown::plan(filters, limit);
         let regions: BTreeSet<String> = match api.regions {
-            Some(chosen) => chosen,
+            // A name no region can have (a typo, an injection attempt) has no rows: ask
+            // nothing rather than send it to AWS.
+            Some(chosen) => chosen.into_iter().filter(|r| is_region_name(r)).collect(),
             None => self.default_regions().await?.into_iter().collect(),
         };
         let partitions = regions

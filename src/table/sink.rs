@@ -77,10 +77,17 @@ impl StoreImageTasksSink {
                 }
             }
             let column = |name: &str| {
-                batch
+                let column = batch
                     .column_by_name(name)
-                    .map(|c| c.as_string::<i32>().clone())
-                    .ok_or_else(|| invalid(format!("INSERT input has no column {name}")))
+                    .ok_or_else(|| invalid(format!("INSERT input has no column {name}")))?;
+                // A bound parameter keeps its own type (an integer AMI id): read it as text,
+                // and let the checks below say what is wrong with it.
+                let text = datafusion::arrow::compute::cast(
+                    column,
+                    &datafusion::arrow::datatypes::DataType::Utf8,
+                )
+                .map_err(|e| invalid(format!("{name} must be text: {e}")))?;
+                Ok::<_, DataFusionError>(text.as_string::<i32>().clone())
             };
             let (regions, amis, buckets) = (column("region")?, column("amiId")?, column("bucket")?);
             for i in 0..batch.num_rows() {
