@@ -14,10 +14,17 @@ RUN apt-get update \
  && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin flightsql
 COPY --from=build /usr/local/bin/aws-flightsql /usr/local/bin/ec2-emulator /usr/local/bin/
 USER flightsql
+# A non-loopback address needs authentication: mount a users file and set
+# AWS_FLIGHTSQL_USERS_FILE (see `aws-flightsql hash-password`), or, when something in front
+# already restricts who reaches the container, AWS_FLIGHTSQL_ALLOW_UNAUTHENTICATED=true.
+# Without either the server refuses to start and says so.
 ENV AWS_FLIGHTSQL_LISTEN=0.0.0.0:50051
+# The health check's target (the health service needs no credentials). With TLS, set it to
+# grpc+tls://localhost:50051 and AWS_FLIGHTSQL_TLS_CA to the CA of the server's certificate.
+ENV AWS_FLIGHTSQL_CONNECT=grpc://127.0.0.1:50051
 EXPOSE 50051 9090
 HEALTHCHECK --interval=10s --timeout=5s --retries=6 \
-  CMD ["aws-flightsql", "health", "--connect", "grpc://127.0.0.1:50051"]
+  CMD ["aws-flightsql", "health"]
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["aws-flightsql"]
 CMD ["serve"]

@@ -80,7 +80,7 @@ async fn api(
 
 /// Everything after the latency: the answer's body or error. Sets `region` as soon as the
 /// credential scope names one, so the log shows it even for refused requests.
-fn handle(
+pub(crate) fn handle(
     shared: &Shared,
     params: &Params,
     authorization: Option<&str>,

@@ -32,6 +32,8 @@ mod config;
 mod emulator;
 mod error;
 mod faults;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hooks;
 mod http;
 mod params;

@@ -16,6 +16,8 @@
 mod boundary;
 mod cancel;
 mod columns;
+#[doc(hidden)]
+pub mod fuzzing;
 mod grpc;
 mod keys;
 mod placeholders;
