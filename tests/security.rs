@@ -201,6 +201,21 @@ async fn basic_credentials_work_on_every_call_without_a_handshake() {
         .map_err(to_status)
         .unwrap();
     assert_eq!(tables.endpoint.len(), 1);
+
+    // Without the base64 padding, as the Go Flight client (ADBC) sends it.
+    let unpadded =
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(format!("{}:{}", ALICE.0, ALICE.1));
+    assert_ne!(
+        format!("{}:{}", ALICE.0, ALICE.1).len() % 3,
+        0,
+        "needs padding"
+    );
+    let mut client = FlightSqlServiceClient::new(channel(&fx.server.uri()).await);
+    client.set_header("authorization", format!("Basic {unpadded}"));
+    assert_eq!(
+        count_rows(&mut client, "SELECT * FROM store_image_tasks").await,
+        15
+    );
 }
 
 #[tokio::test]

@@ -29,6 +29,14 @@ const OPEN_PREFIX: &str = "/grpc.health.v1.Health/";
 /// memory, so a flood of bad credentials queues here instead of exhausting the machine.
 const CONCURRENT_PASSWORD_CHECKS: usize = 4;
 
+/// Basic credentials' base64, with or without padding: the Go Flight client (ADBC) leaves
+/// it out.
+const BASIC_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// What the layer checks credentials against.
 #[derive(Debug)]
 pub struct Authenticator {
@@ -89,9 +97,7 @@ impl Authenticator {
         if !scheme.eq_ignore_ascii_case("basic") {
             return Err(malformed());
         }
-        let decoded = base64::engine::general_purpose::STANDARD
-            .decode(value)
-            .map_err(|_| malformed())?;
+        let decoded = BASIC_BASE64.decode(value).map_err(|_| malformed())?;
         let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
         let (user, password) = decoded.split_once(':').ok_or_else(malformed)?;
         let role = self.check_password(users, user, password).await;
