@@ -906,3 +906,97 @@ async fn sql_message_and_header_sizes_are_limited() {
     // The server still answers.
     assert_eq!(count_rows(&mut client, "SELECT 1").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sql_and_health_commands_speak_grpc_tls_with_a_user() {
+    let dir = TempDir::new();
+    let ca = Ca::new("cli CA");
+    let server = ca.server();
+    let (cert, key) = (
+        dir.write("server.pem", &server.cert),
+        dir.write("server.key", &server.key),
+    );
+    let ca_file = dir.write("ca.pem", &ca.pem);
+    let users = users_file(&dir, &[(BOB.0, BOB.1, "read")]);
+    let fx = Fixture::start_configured(small(), |options| {
+        options.tls = Some(TlsFiles {
+            cert,
+            key,
+            client_ca: None,
+        });
+        options.auth.users_file = Some(users);
+    })
+    .await;
+    let uri = fx.server.uri();
+    let run = |args: Vec<String>, password: Option<&'static str>| {
+        tokio::task::spawn_blocking(move || {
+            let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aws-flightsql"));
+            command.args(&args).env_remove("AWS_FLIGHTSQL_PASSWORD");
+            if let Some(password) = password {
+                command.env("AWS_FLIGHTSQL_PASSWORD", password);
+            }
+            command.output().unwrap()
+        })
+    };
+    let ca_arg = ca_file.to_str().unwrap().to_owned();
+    let sql = |user: &str| {
+        vec![
+            "sql".into(),
+            "--connect".into(),
+            uri.clone(),
+            "--tls-ca".into(),
+            ca_arg.clone(),
+            "--user".into(),
+            user.into(),
+            "--format".into(),
+            "csv".into(),
+            "SELECT count(*) AS n FROM store_image_tasks".into(),
+        ]
+    };
+    let out = run(sql(BOB.0), Some(BOB.1)).await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "n\n15\n");
+
+    let out = run(sql(BOB.0), Some("wrong-password")).await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot authenticate as `bob`")
+            && stderr.contains("wrong user name or password"),
+        "{stderr}"
+    );
+
+    // Without the CA the server's certificate is not trusted.
+    let mut untrusted = sql(BOB.0);
+    untrusted.drain(3..5);
+    let out = run(untrusted, Some(BOB.1)).await.unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("certificate") || stderr.contains("UnknownIssuer"),
+        "{stderr}"
+    );
+
+    let out = run(
+        vec![
+            "health".into(),
+            "--connect".into(),
+            uri.clone(),
+            "--tls-ca".into(),
+            ca_arg.clone(),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SERVING");
+}
