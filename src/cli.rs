@@ -28,7 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the Flight SQL server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Run one SQL statement against a server and print the result.
     Sql(SqlArgs),
     /// Ask a server's gRPC health service whether it is serving (exit 0 if it is).
@@ -158,8 +158,8 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The configuration decides how to log, so it is resolved first.
     let action = match cli.command {
-        Command::Serve(args) => match resolve(args) {
-            Ok(Some(config)) => Action::Serve(config),
+        Command::Serve(args) => match resolve(*args) {
+            Ok(Some(config)) => Action::Serve(Box::new(config)),
             Ok(None) => return ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e:#}");
@@ -197,7 +197,7 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match action {
-            Action::Serve(config) => serve_until_signal(config).await,
+            Action::Serve(config) => serve_until_signal(*config).await,
             Action::Sql(args) => match connect_options(&args) {
                 Ok(options) => client::run(&args.connect, &options, &args.sql, args.format).await,
                 Err(e) => Err(e),
@@ -216,7 +216,7 @@ pub fn main() -> ExitCode {
 
 /// What the command line asks for, once parsed and resolved.
 enum Action {
-    Serve(Config),
+    Serve(Box<Config>),
     Sql(SqlArgs),
     Health(HealthArgs),
 }

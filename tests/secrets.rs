@@ -79,6 +79,7 @@ fn serve(args: &[&str], stderr: std::fs::File) -> Served {
         }
     }
     let _ = child.kill();
+    let _ = child.wait();
     panic!("serve exited before it was ready");
 }
 
