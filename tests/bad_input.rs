@@ -28,7 +28,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 /// The number of cases; the README quotes it.
-const CORPUS_CASES: usize = 94;
+const CORPUS_CASES: usize = 95;
 
 const SQL_TYPE: &str = "type.googleapis.com/arrow.flight.protocol.sql.";
 
@@ -403,6 +403,19 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
     c.check(
         "statement ticket with garbage parameters",
         Error(Code::InvalidArgument, "invalid parameters"),
+        out,
+    );
+    // Found by the fuzzer: parameters declaring 2 GiB made the IPC reader allocate it.
+    let out = c
+        .fetch(statement_ticket(StatementTicket {
+            sql: "SELECT $1".into(),
+            parameters: vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0],
+            query_id: String::new(),
+        }))
+        .await;
+    c.check(
+        "statement ticket whose parameters declare 2 GiB",
+        Error(Code::InvalidArgument, "bytes of metadata"),
         out,
     );
     let out = c
