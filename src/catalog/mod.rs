@@ -125,6 +125,12 @@ impl Catalog {
             }
             return Err(e);
         }
+        if matches!(plan, datafusion::logical_expr::LogicalPlan::Copy(_)) {
+            // COPY ... TO would write files on the server, whoever plans through here.
+            return datafusion::common::plan_err!(
+                "this server's tables support SELECT and INSERT; COPY is not available"
+            );
+        }
         let plan = params::bind(plan, parameters)?;
         Ok(DataFrame::new(ctx.state(), plan))
     }
