@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::server::TcpIncoming;
 
 use crate::auth::{AuthLayer, AuthOptions};
 use crate::catalog::Catalog;
@@ -193,9 +193,14 @@ impl Server {
                 .layer(LimitLayer::new(options.limits.queries))
                 .add_service(health_service)
                 .add_service(flight)
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-                    let _ = rx.await;
-                }),
+                // serve_with_incoming ignores the builder's tcp_nodelay: without TCP_NODELAY
+                // every small gRPC reply waits out Nagle and the client's delayed ACK (~40 ms).
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async {
+                        let _ = rx.await;
+                    },
+                ),
         );
         // Ready: the listener is bound and the services are in place.
         for service in ["", FLIGHT_SERVICE] {

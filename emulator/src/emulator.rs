@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use chrono::TimeDelta;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -211,6 +212,12 @@ impl Emulator {
         let app = crate::http::router(Arc::clone(&shared));
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
+            // Like AWS's endpoints, answer without Nagle's delay on the last segment.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(err) = tcp.set_nodelay(true) {
+                    tracing::warn!(%err, "cannot set TCP_NODELAY");
+                }
+            });
             let serving = axum::serve(listener, app).with_graceful_shutdown(async {
                 // A dropped sender stops the server as well.
                 let _ = stopped.await;
