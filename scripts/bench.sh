@@ -2,8 +2,9 @@
 # Runs the benchmarks and prints their figures (not part of the test suite):
 #   bench/run.py          fan-out, time to first batch, throughput against boto3 and the AWS
 #                         CLI, peak RSS, pushdown (release binaries, emulator latency)
-#   cargo bench --bench sdk_pages   what aws-sdk-ec2 costs per page (it is built at
-#                         opt-level 0 in release) against the raw HTTP page
+#   cargo bench --profile release --bench sdk_pages   what aws-sdk-ec2 costs per page (the
+#                         release profile builds it at opt-level 0) against the raw HTTP
+#                         page; `--profile release` reuses the release build
 # Pass --quick for a shorter run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,7 +13,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/aws-flightsql/target}"
 venv="${AWS_FLIGHTSQL_BENCH_VENV:-$HOME/.cache/aws-flightsql/bench-venv}"
 cli_venv="${AWS_FLIGHTSQL_CLI_VENV:-$HOME/.cache/aws-flightsql/awscli-venv}"
 
-cargo build --release --workspace --bins
+cargo build --release --workspace --bins --benches
 if [ ! -x "$venv/bin/python" ]; then python3 -m venv "$venv"; fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 # The AWS CLI pins its own botocore: it gets a virtualenv of its own.
@@ -23,4 +24,4 @@ fi
 
 AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/release" AWS_CLI="$cli_venv/bin/aws" \
   "$venv/bin/python" bench/run.py "$@"
-cargo bench --bench sdk_pages
+cargo bench --profile release --bench sdk_pages
