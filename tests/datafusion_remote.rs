@@ -14,7 +14,7 @@ use std::process::{Command, Output};
 
 use aws_flightsql::auth::AuthOptions;
 use common::secure::{users_file, TempDir};
-use common::{Fixture, REGIONS};
+use common::{stdout, Fixture, REGIONS};
 use ec2_emulator::{EmulatorOptions, TaskView};
 
 fn program() -> PathBuf {
@@ -49,16 +49,6 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
 
 fn url(fx: &Fixture) -> String {
     format!("http://{}", fx.server.local_addr())
-}
-
-fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The stderr of a run that must fail cleanly: exit code 1, no panic, nothing on stdout.

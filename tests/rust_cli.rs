@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use common::{Fixture, REGIONS};
+use common::{stdout, Fixture, REGIONS};
 
 fn cli_binary() -> PathBuf {
     let root = std::env::var_os("AWS_FLIGHTSQL_TOOLS_DIR")
@@ -40,16 +40,6 @@ async fn cli(fx: &Fixture, args: &[&str]) -> Output {
         .await
         .unwrap()
         .expect("flight_sql_client runs")
-}
-
-fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The cells of the table row that contains `key`.

@@ -224,3 +224,14 @@ pub async fn catalog_for(
         .unwrap();
     (ctx, catalog)
 }
+
+/// The stdout of a command that must succeed; on failure, the assertion shows both streams.
+pub fn stdout(out: &std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
