@@ -1,8 +1,8 @@
 //! What aws-sdk-ec2 costs per page. The release profile builds `aws-sdk-ec2` at
 //! opt-level 0 (it would otherwise take most of a 44-minute release build); this measures
 //! whether that matters (run it with `--profile release` to measure that build; change the
-//! profile's opt-level to compare): the same 100 pages of 200 tasks from the in-process emulator,
-//! fetched once as raw HTTP (request, emulator, response body, no parsing) and once through
+//! profile's opt-level to compare): the same 100 pages of 200 tasks from the in-process
+//! emulator, fetched once as raw HTTP (request, emulator, response body, no parsing) and once through
 //! the SDK (request signing and serialisation, XML parsing into typed results), as the
 //! server does. The difference is the SDK's cost per page.
 
