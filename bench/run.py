@@ -167,8 +167,9 @@ def main():
     # 1, 2, 5: sixteen regions, 50 ms per call.
     emu = emulator(REGIONS_16, 1000, latency_ms=50)
     srv = server(emu, REGIONS_16)
-    conn = flightsql.connect(srv.url, autocommit=True)
+    conn = None
     try:
+        conn = flightsql.connect(srv.url, autocommit=True)
         query_table(conn, "SELECT 1")
         # The query's wall time on an open connection (connecting takes ~3 ms more).
         wall, table = timed(lambda: query_table(conn, "SELECT * FROM store_image_tasks"), runs)
@@ -208,7 +209,8 @@ def main():
                f"{calls_pushed} calls, {pushed * 1000:.0f} ms; same answer by full scan: "
                f"{calls_full} calls, {scanned * 1000:.0f} ms", "")
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
         srv.stop()
         emu.stop()
 

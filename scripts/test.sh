@@ -28,11 +28,11 @@ echo "== datafusion-remote (a DataFusion program over Flight SQL, for tests/data
 # Its own crate outside the workspace, with its own target directory: the Flight SQL table
 # provider's DataFusion features stay out of the server's builds.
 df_remote=tests/clients/datafusion-remote/Cargo.toml
-df_remote_target="$HOME/.cache/aws-flightsql/target-df-remote"
+df_remote_target="${AWS_FLIGHTSQL_DF_REMOTE_TARGET:-$HOME/.cache/aws-flightsql/target-df-remote}"
 cargo fmt --manifest-path "$df_remote" -- --check
 CARGO_TARGET_DIR="$df_remote_target" cargo clippy --manifest-path "$df_remote" --locked --all-targets -- -D warnings
 CARGO_TARGET_DIR="$df_remote_target" cargo build --manifest-path "$df_remote" --locked
-export AWS_FLIGHTSQL_DF_REMOTE_BIN="$df_remote_target/debug/datafusion-remote"
+export AWS_FLIGHTSQL_DF_REMOTE_BIN="${AWS_FLIGHTSQL_DF_REMOTE_BIN:-$df_remote_target/debug/datafusion-remote}"
 
 echo "== cargo test"
 cargo build --workspace --bins

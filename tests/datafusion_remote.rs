@@ -157,6 +157,22 @@ async fn joins_the_remote_table_with_a_local_csv_of_owners() {
         stdout(&out),
         format!("region,amiId,bucket\n{}\n", rows.join("\n"))
     );
+
+    // The owners file may have any extension (or none); an empty answer still has its header.
+    let owners_txt = dir.write("owners.txt", std::fs::read_to_string(&owners_csv).unwrap());
+    let out = run(
+        &[
+            "--url",
+            &url(&fx),
+            "--owners",
+            owners_txt.to_str().unwrap(),
+            "SELECT o.team, count(t.region) AS tasks FROM store_image_tasks t \
+             JOIN owners o ON t.bucket = o.bucket WHERE o.team = 'ghosts' GROUP BY o.team",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(stdout(&out), "team,tasks\n");
 }
 
 #[tokio::test]

@@ -49,8 +49,8 @@ struct Args {
     /// reads its whole result (filters of the local SQL are not sent to the server).
     #[arg(long, default_value = "SELECT * FROM aws.ec2.store_image_tasks")]
     remote_query: String,
-    /// A CSV file with a header and the columns `bucket` and `team`, registered as the
-    /// local table `owners`; without it, the owners of `serve --demo`'s buckets.
+    /// A CSV file (any extension) with a header and the columns `bucket` and `team`,
+    /// registered as the local table `owners`; without it, the owners of `serve --demo`'s buckets.
     #[arg(long)]
     owners: Option<PathBuf>,
     /// The query to run over `store_image_tasks` and `owners` (identifiers are case
@@ -99,7 +99,14 @@ async fn run(args: Args) -> Result<()> {
             let path = path.to_str().ok_or_else(|| {
                 DataFusionError::Configuration(format!("{} is not UTF-8", path.display()))
             })?;
-            ctx.register_csv("owners", path, CsvReadOptions::new())
+            // DataFusion checks a CSV path's extension against the options': take the file's own.
+            let extension = std::path::Path::new(path)
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(|e| format!(".{e}"))
+                .unwrap_or_default();
+            let options = CsvReadOptions::new().file_extension(&extension);
+            ctx.register_csv("owners", path, options)
                 .await
                 .map_err(|e| e.context(format!("cannot read the owners file {path}")))?;
         }
@@ -109,10 +116,16 @@ async fn run(args: Args) -> Result<()> {
     }
 
     let sql = args.sql.as_deref().unwrap_or(DEFAULT_SQL);
-    let batches = ctx.sql(sql).await?.collect().await?;
+    let frame = ctx.sql(sql).await?;
+    let schema = Arc::clone(frame.schema().inner());
+    let batches = frame.collect().await?;
     let mut writer = WriterBuilder::new()
         .with_header(true)
         .build(std::io::stdout().lock());
+    if batches.is_empty() {
+        // The header alone: an empty result still says which columns it has.
+        writer.write(&RecordBatch::new_empty(schema))?;
+    }
     for batch in &batches {
         writer.write(batch)?;
     }
