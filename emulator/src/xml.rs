@@ -28,7 +28,8 @@ pub struct RegionInfo {
 type W = Writer<Vec<u8>>;
 
 fn document(write: impl FnOnce(&mut W) -> io::Result<()>) -> Vec<u8> {
-    let mut writer = Writer::new(Vec::with_capacity(1024));
+    // A page of 200 tasks is about 80 KB.
+    let mut writer = Writer::new(Vec::with_capacity(64 * 1024));
     let result = writer
         .write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))
         .and_then(|()| writer.write_event(Event::Text(BytesText::new("\n"))))
