@@ -296,7 +296,10 @@ fn resolve(args: ServeArgs) -> anyhow::Result<Option<Config>> {
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // aws-config logs each failed instance-metadata region lookup as a long WARN (three off
+    // EC2); the server says once, briefly, when no region was found at all.
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,aws_config::imds::region=error"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

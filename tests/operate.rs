@@ -540,3 +540,49 @@ async fn a_stream_waiting_on_slow_pages_still_gets_traffic() {
         "the connection was silent for {longest:?} while pages took 1.5 s"
     );
 }
+
+/// Without any region configured the server says so once, briefly, and falls back to
+/// us-east-1 for statements that name none (instead of aws-config's long IMDS warnings).
+#[tokio::test]
+async fn a_missing_region_is_named_once_in_the_log() {
+    let emu = emulator(10).await;
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--endpoint-url"])
+        .arg(emu.endpoint_url())
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env_remove("RUST_LOG")
+        .env("AWS_CONFIG_FILE", "/nonexistent/aws-flightsql-test/config")
+        .env(
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "/nonexistent/aws-flightsql-test/credentials",
+        )
+        .env("AWS_ACCESS_KEY_ID", "AKIDBIN")
+        .env("AWS_SECRET_ACCESS_KEY", "bin-secret")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let ready = BufReader::new(stdout)
+        .lines()
+        .any(|line| line.unwrap().starts_with("aws-flightsql listening on "));
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(ready, "{logs}");
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("no AWS region configured"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert!(warnings[0].contains("us-east-1"), "{logs}");
+}

@@ -134,10 +134,17 @@ impl Ec2Clients {
             loader = loader.region(Region::new(region.clone()));
         }
         let base = loader.load().await;
-        let default_region = base
-            .region()
-            .map(|r| r.to_string())
-            .unwrap_or_else(|| "us-east-1".to_owned());
+        let default_region = match base.region() {
+            Some(region) => region.to_string(),
+            None => {
+                tracing::warn!(
+                    "no AWS region configured (AWS_REGION, the profile's region, or the \
+                     instance metadata): statements that name no region ask us-east-1; set \
+                     AWS_REGION or --regions to choose"
+                );
+                "us-east-1".to_owned()
+            }
+        };
         Ec2Clients {
             base,
             default_region,
