@@ -249,20 +249,25 @@ struct Binary {
     uri: String,
 }
 
+/// `serve` on 127.0.0.1:0 with `args`, static credentials, us-east-1, no instance metadata,
+/// and both output streams piped.
+fn serve_command(args: &[&str]) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", "AKIDBIN")
+        .env("AWS_SECRET_ACCESS_KEY", "bin-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
 impl Binary {
     fn start(args: &[&str]) -> Binary {
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("AWS_ACCESS_KEY_ID", "AKIDBIN")
-            .env("AWS_SECRET_ACCESS_KEY", "bin-secret")
-            .env("AWS_REGION", "us-east-1")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
+        let mut child = serve_command(args).env("RUST_LOG", "info").spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         for line in BufReader::new(stdout).lines() {
             if let Some(uri) = line.unwrap().strip_prefix("aws-flightsql listening on ") {
@@ -546,9 +551,7 @@ async fn a_stream_waiting_on_slow_pages_still_gets_traffic() {
 #[tokio::test]
 async fn a_missing_region_is_named_once_in_the_log() {
     let emu = emulator(10).await;
-    let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0", "--endpoint-url"])
-        .arg(emu.endpoint_url())
+    let mut child = serve_command(&["--endpoint-url", &emu.endpoint_url()])
         .env_remove("AWS_REGION")
         .env_remove("AWS_DEFAULT_REGION")
         .env_remove("AWS_PROFILE")
@@ -558,11 +561,6 @@ async fn a_missing_region_is_named_once_in_the_log() {
             "AWS_SHARED_CREDENTIALS_FILE",
             "/nonexistent/aws-flightsql-test/credentials",
         )
-        .env("AWS_ACCESS_KEY_ID", "AKIDBIN")
-        .env("AWS_SECRET_ACCESS_KEY", "bin-secret")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
