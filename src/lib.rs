@@ -17,6 +17,7 @@ pub mod flight;
 pub mod limits;
 pub mod metrics;
 pub mod observe;
+pub mod rpc_layer;
 pub mod server;
 pub mod table;
 pub mod tls;

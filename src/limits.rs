@@ -20,13 +20,14 @@ use http_body::{Body as HttpBody, Frame};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tonic::body::Body;
-use tower::{Layer, Service};
+use tower::Service;
 
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::flight::ServiceError;
+use crate::rpc_layer::{BoxFuture, RpcMiddleware};
 
 /// The Flight RPCs that run statements (and metadata fetches), counted against the limit.
 const QUERY_METHODS: [&str; 6] = [
@@ -57,60 +58,34 @@ impl Default for QueryLimits {
     }
 }
 
-/// The tower layer.
+/// The middleware, installed as `RpcLayer(QueryLimiter::new(limits))`.
 #[derive(Debug, Clone)]
-pub struct LimitLayer {
+pub struct QueryLimiter {
     limits: QueryLimits,
     permits: Arc<Semaphore>,
 }
 
-impl LimitLayer {
+impl QueryLimiter {
     /// Enforces `limits`.
-    pub fn new(limits: QueryLimits) -> LimitLayer {
-        LimitLayer {
+    pub fn new(limits: QueryLimits) -> QueryLimiter {
+        QueryLimiter {
             limits,
             permits: Arc::new(Semaphore::new(limits.max_concurrent_queries)),
         }
     }
 }
 
-impl<S> Layer<S> for LimitLayer {
-    type Service = Limit<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Limit {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// The service wrapper.
-#[derive(Debug, Clone)]
-pub struct Limit<S> {
-    inner: S,
-    layer: LimitLayer,
-}
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-impl<S> Service<http::Request<Body>> for Limit<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl RpcMiddleware for QueryLimiter {
+    fn handle<S>(
+        &self,
+        mut inner: S,
+        request: http::Request<Body>,
+    ) -> BoxFuture<http::Response<Body>, S::Error>
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+    {
         let method = request
             .uri()
             .path()
@@ -119,8 +94,8 @@ where
         if !QUERY_METHODS.contains(&method) {
             return Box::pin(inner.call(request));
         }
-        let limits = self.layer.limits;
-        let permit = match Arc::clone(&self.layer.permits).try_acquire_owned() {
+        let limits = self.limits;
+        let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
                 let status = tonic::Status::from(ServiceError::Busy(format!(

@@ -4,7 +4,6 @@
 //! in flight, bytes), and draining: while the server shuts down, new RPCs other than health
 //! checks are answered UNAVAILABLE so load balancers move on.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,10 +13,11 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame};
 use tonic::body::Body;
-use tower::{Layer, Service};
+use tower::Service;
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
+use crate::rpc_layer::{BoxFuture, RpcMiddleware};
 
 /// The response header carrying the query id.
 pub const QUERY_ID_HEADER: &str = "x-query-id";
@@ -49,49 +49,25 @@ impl RpcState {
     }
 }
 
-/// The tower layer.
+/// The middleware, installed as `RpcLayer(Observe(state))`.
 #[derive(Debug, Clone)]
-pub struct ObserveLayer(pub Arc<RpcState>);
+pub struct Observe(pub Arc<RpcState>);
 
-impl<S> Layer<S> for ObserveLayer {
-    type Service = Observe<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Observe {
-            inner,
-            state: Arc::clone(&self.0),
-        }
-    }
-}
-
-/// The service wrapper.
-#[derive(Debug, Clone)]
-pub struct Observe<S> {
-    inner: S,
-    state: Arc<RpcState>,
-}
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-impl<S> Service<http::Request<Body>> for Observe<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+impl RpcMiddleware for Observe {
+    fn handle<S>(
+        &self,
+        mut inner: S,
+        request: http::Request<Body>,
+    ) -> BoxFuture<http::Response<Body>, S::Error>
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+    {
         let path = request.uri().path().to_owned();
         let method = path.rsplit('/').next().unwrap_or_default().to_owned();
         let is_health = path.starts_with("/grpc.health.");
-        if self.state.draining() && !is_health {
+        if self.0.draining() && !is_health {
             let response =
                 tonic::Status::unavailable("the server is shutting down; retry on another replica")
                     .into_http();
@@ -99,12 +75,9 @@ where
         }
         let query_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("rpc", %method, query_id = %query_id);
-        let state = Arc::clone(&self.state);
+        let state = Arc::clone(&self.0);
         state.metrics.rpc_started_owned();
         let started = Instant::now();
-        // The clone that was made ready is the one to call (tower's readiness contract).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
         let fut = inner.call(request).instrument(span.clone());
         Box::pin(async move {
             tracing::debug!(parent: &span, "rpc started");

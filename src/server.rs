@@ -12,12 +12,13 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::server::TcpIncoming;
 
-use crate::auth::{AuthLayer, AuthOptions};
+use crate::auth::{AuthOptions, Authenticate};
 use crate::catalog::Catalog;
 use crate::ec2::{AwsConfig, Ec2Clients};
 use crate::flight::FlightSqlHandler;
-use crate::limits::{LimitLayer, ServerLimits};
-use crate::observe::{ObserveLayer, RpcState};
+use crate::limits::{QueryLimiter, ServerLimits};
+use crate::observe::{Observe, RpcState};
+use crate::rpc_layer::RpcLayer;
 use crate::table::RegionSet;
 use crate::tls::TlsFiles;
 use tonic_health::server::HealthReporter;
@@ -188,9 +189,9 @@ impl Server {
                 // stream waits on slow AWS pages, so proxies do not drop it as idle.
                 .http2_keepalive_interval(Some(options.keepalive))
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-                .layer(ObserveLayer(Arc::clone(&state)))
-                .layer(AuthLayer(authenticator))
-                .layer(LimitLayer::new(options.limits.queries))
+                .layer(RpcLayer(Observe(Arc::clone(&state))))
+                .layer(RpcLayer(Authenticate(authenticator)))
+                .layer(RpcLayer(QueryLimiter::new(options.limits.queries)))
                 .add_service(health_service)
                 .add_service(flight)
                 .serve_with_incoming_shutdown(connections(listener), async {

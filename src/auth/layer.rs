@@ -4,22 +4,20 @@
 //! `authorization: Bearer <token>`, removes the credentials from the request, and attaches
 //! the [`Caller`] for the services. The gRPC health service needs no credentials.
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use base64::Engine;
 use http::header::AUTHORIZATION;
 use http::HeaderValue;
 use tokio::sync::Semaphore;
 use tonic::body::Body;
-use tower::{Layer, Service};
+use tower::Service;
 
 use super::token::Tokens;
 use super::users::Users;
 use super::{Caller, Role};
 use crate::flight::ServiceError;
+use crate::rpc_layer::{BoxFuture, RpcMiddleware};
 
 /// The path of the Flight handshake.
 const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
@@ -129,58 +127,31 @@ impl Authenticator {
     }
 }
 
-/// The tower layer.
+/// The middleware, installed as `RpcLayer(Authenticate(authenticator))`.
 #[derive(Debug, Clone)]
-pub struct AuthLayer(pub Arc<Authenticator>);
+pub struct Authenticate(pub Arc<Authenticator>);
 
-impl<S> Layer<S> for AuthLayer {
-    type Service = Auth<S>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        Auth {
-            inner,
-            auth: Arc::clone(&self.0),
-        }
-    }
-}
-
-/// The service wrapper.
-#[derive(Debug, Clone)]
-pub struct Auth<S> {
-    inner: S,
-    auth: Arc<Authenticator>,
-}
-
-type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
-
-impl<S> Service<http::Request<Body>> for Auth<S>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = http::Response<Body>;
-    type Error = S::Error;
-    type Future = BoxFuture<Self::Response, Self::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
-        // The clone that was made ready is the one to call (tower's readiness contract).
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+impl RpcMiddleware for Authenticate {
+    fn handle<S>(
+        &self,
+        mut inner: S,
+        mut request: http::Request<Body>,
+    ) -> BoxFuture<http::Response<Body>, S::Error>
+    where
+        S: Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
+        S::Future: Send + 'static,
+        S::Error: Send + 'static,
+    {
         let path = request.uri().path();
         let (open, is_handshake) = (path.starts_with(OPEN_PREFIX), path == HANDSHAKE_PATH);
         if open {
             return Box::pin(inner.call(request));
         }
-        let Some(users) = self.auth.users.clone() else {
+        let Some(users) = self.0.users.clone() else {
             request.extensions_mut().insert(Caller::anonymous());
             return Box::pin(inner.call(request));
         };
-        let auth = Arc::clone(&self.auth);
+        let auth = Arc::clone(&self.0);
         Box::pin(async move {
             // The credentials stop here: nothing further in (logs included) sees them.
             let header = request.headers_mut().remove(AUTHORIZATION);

@@ -12,7 +12,7 @@ pub mod users;
 
 use serde::{Deserialize, Serialize};
 
-pub use layer::{AuthLayer, Authenticator};
+pub use layer::{Authenticate, Authenticator};
 pub use token::Tokens;
 pub use users::{hash_password, Users};
 
