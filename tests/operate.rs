@@ -8,7 +8,9 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
 use arrow_flight::FlightDescriptor;
 use aws_flightsql::ec2::{AwsConfig, Credentials};
@@ -17,6 +19,7 @@ use common::Fixture;
 use ec2_emulator::{ConfigUpdate, Emulator, EmulatorOptions};
 use futures::TryStreamExt;
 use prost::Message;
+use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::HealthCheckRequest;
@@ -311,33 +314,59 @@ impl Drop for Binary {
     }
 }
 
+/// A query in flight on the binary: an emulator of `tasks` tasks in us-east-1 answering each
+/// page in 200 ms, the binary serving it with `args`, and a `SELECT *` whose first batch
+/// (of `first_rows` rows) has arrived.
+struct SlowQuery {
+    emu: Emulator,
+    bin: Binary,
+    client: FlightSqlServiceClient<Channel>,
+    stream: FlightRecordBatchStream,
+    first_rows: usize,
+}
+
+impl SlowQuery {
+    async fn start(tasks: usize, args: &[&str]) -> SlowQuery {
+        let emu = emulator(tasks).await;
+        emu.update_config(ConfigUpdate {
+            latency_ms: Some(200),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+        let url = emu.endpoint_url();
+        let mut all_args = vec!["--endpoint-url", &url, "--regions", "us-east-1"];
+        all_args.extend_from_slice(args);
+        let bin = Binary::start(&all_args);
+        let mut client = aws_flightsql::client::connect(&bin.uri).await.unwrap();
+        let info = client
+            .execute("SELECT * FROM store_image_tasks".into(), None)
+            .await
+            .unwrap();
+        let mut stream = client
+            .do_get(info.endpoint[0].ticket.clone().unwrap())
+            .await
+            .unwrap();
+        let first_rows = stream.try_next().await.unwrap().unwrap().num_rows();
+        SlowQuery {
+            emu,
+            bin,
+            client,
+            stream,
+            first_rows,
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_lets_a_slow_query_finish_then_exits_zero() {
-    let emu = emulator(1000).await;
-    emu.update_config(ConfigUpdate {
-        latency_ms: Some(200),
-        ..ConfigUpdate::default()
-    })
-    .unwrap();
-    let url = emu.endpoint_url();
-    let bin = Binary::start(&[
-        "--endpoint-url",
-        &url,
-        "--regions",
-        "us-east-1",
-        "--log-format",
-        "json",
-    ]);
-    let mut client = aws_flightsql::client::connect(&bin.uri).await.unwrap();
-    let info = client
-        .execute("SELECT * FROM store_image_tasks".into(), None)
-        .await
-        .unwrap();
-    let mut stream = client
-        .do_get(info.endpoint[0].ticket.clone().unwrap())
-        .await
-        .unwrap();
-    let mut rows = stream.try_next().await.unwrap().unwrap().num_rows();
+    let SlowQuery {
+        emu: _emu,
+        bin,
+        client,
+        mut stream,
+        first_rows,
+    } = SlowQuery::start(1000, &["--log-format", "json"]).await;
+    let mut rows = first_rows;
     bin.sigterm();
     while let Some(batch) = stream.try_next().await.unwrap() {
         rows += batch.num_rows();
@@ -367,31 +396,13 @@ async fn sigterm_lets_a_slow_query_finish_then_exits_zero() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn after_the_grace_period_running_queries_are_cancelled_and_paging_stops() {
-    let emu = emulator(2000).await;
-    emu.update_config(ConfigUpdate {
-        latency_ms: Some(200),
-        ..ConfigUpdate::default()
-    })
-    .unwrap();
-    let url = emu.endpoint_url();
-    let bin = Binary::start(&[
-        "--endpoint-url",
-        &url,
-        "--regions",
-        "us-east-1",
-        "--shutdown-grace",
-        "300ms",
-    ]);
-    let mut client = aws_flightsql::client::connect(&bin.uri).await.unwrap();
-    let info = client
-        .execute("SELECT * FROM store_image_tasks".into(), None)
-        .await
-        .unwrap();
-    let mut stream = client
-        .do_get(info.endpoint[0].ticket.clone().unwrap())
-        .await
-        .unwrap();
-    stream.try_next().await.unwrap().unwrap();
+    let SlowQuery {
+        emu,
+        bin,
+        client: _client,
+        mut stream,
+        ..
+    } = SlowQuery::start(2000, &["--shutdown-grace", "300ms"]).await;
     bin.sigterm();
     let mut failed = false;
     loop {
