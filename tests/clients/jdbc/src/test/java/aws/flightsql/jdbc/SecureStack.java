@@ -1,9 +1,6 @@
 package aws.flightsql.jdbc;
 
-import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.io.Writer;
 import java.math.BigInteger;
@@ -15,12 +12,8 @@ import java.security.KeyPair;
 import java.security.KeyPairGenerator;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.ArrayList;
 import java.util.Date;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.ExtendedKeyUsage;
@@ -51,15 +44,10 @@ final class SecureStack {
   final String emulatorUrl;
   final int port;
   final Path caPem;
-  private final List<Process> processes = new ArrayList<>();
+  private final Binaries binaries = new Binaries();
 
   private SecureStack() throws Exception {
-    String binDir =
-        System.getenv()
-            .getOrDefault(
-                "AWS_FLIGHTSQL_BIN_DIR",
-                System.getProperty("user.home") + "/.cache/aws-flightsql/target/debug");
-    Runtime.getRuntime().addShutdownHook(new Thread(this::stop));
+    String binDir = Binaries.DIR;
     Path dir = Files.createTempDirectory("aws-flightsql-jdbc-tls-");
     caPem = dir.resolve("ca.pem");
     Path certPem = dir.resolve("server.pem");
@@ -71,7 +59,7 @@ final class SecureStack {
         hash(binDir, ALICE, "write") + "\n" + hash(binDir, BOB, "read"),
         StandardCharsets.UTF_8);
     emulatorUrl =
-        start(
+        binaries.start(
             List.of(
                 binDir + "/ec2-emulator",
                 "--listen", "127.0.0.1:0",
@@ -81,7 +69,7 @@ final class SecureStack {
                 "--freeze-time"),
             "ec2-emulator listening on ");
     String uri =
-        start(
+        binaries.start(
             List.of(
                 binDir + "/aws-flightsql", "serve",
                 "--listen", "127.0.0.1:0",
@@ -174,61 +162,4 @@ final class SecureStack {
     }
   }
 
-  private String start(List<String> command, String marker) throws IOException {
-    if (!new File(command.get(0)).canExecute()) {
-      throw new IOException(
-          command.get(0) + " does not exist: build it first (cargo build --workspace --bins)"
-              + " or set AWS_FLIGHTSQL_BIN_DIR");
-    }
-    Path log = Files.createTempFile("aws-flightsql-jdbc-tls-", ".log");
-    ProcessBuilder builder = new ProcessBuilder(command).redirectError(log.toFile());
-    Map<String, String> env = builder.environment();
-    env.put("AWS_ACCESS_KEY_ID", "AKIDJDBCTLS");
-    env.put("AWS_SECRET_ACCESS_KEY", "jdbc-tls-secret");
-    env.put("AWS_REGION", "us-east-1");
-    env.put("AWS_EC2_METADATA_DISABLED", "true");
-    env.put("RUST_LOG", "warn");
-    Process process = builder.start();
-    processes.add(process);
-    BufferedReader out =
-        new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-    CompletableFuture<String> ready = new CompletableFuture<>();
-    Thread reader =
-        new Thread(
-            () -> {
-              try {
-                String line;
-                while ((line = out.readLine()) != null) {
-                  if (!ready.isDone() && line.startsWith(marker)) {
-                    ready.complete(line.substring(marker.length()).trim());
-                  }
-                }
-              } catch (IOException e) {
-                ready.completeExceptionally(e);
-              }
-              ready.completeExceptionally(new IOException("exited before it was ready"));
-            });
-    reader.setDaemon(true);
-    reader.start();
-    try {
-      return ready.get(60, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      process.destroyForcibly();
-      throw new IOException(
-          command.get(0) + " did not print '" + marker + "': " + e + "\n" + Files.readString(log), e);
-    }
-  }
-
-  private void stop() {
-    for (Process p : processes) {
-      p.destroy();
-      try {
-        if (!p.waitFor(10, TimeUnit.SECONDS)) {
-          p.destroyForcibly();
-        }
-      } catch (InterruptedException e) {
-        p.destroyForcibly();
-      }
-    }
-  }
 }

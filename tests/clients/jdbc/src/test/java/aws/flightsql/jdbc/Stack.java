@@ -1,24 +1,16 @@
 package aws.flightsql.jdbc;
 
-import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.sql.Connection;
 import java.sql.DriverManager;
 import java.sql.SQLException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -36,18 +28,13 @@ final class Stack {
 
   final String emulatorUrl;
   final int port;
-  private final List<Process> processes = new ArrayList<>();
+  private final Binaries binaries = new Binaries();
   private final HttpClient http = HttpClient.newHttpClient();
 
   private Stack() throws IOException, InterruptedException {
-    String binDir =
-        System.getenv()
-            .getOrDefault(
-                "AWS_FLIGHTSQL_BIN_DIR",
-                System.getProperty("user.home") + "/.cache/aws-flightsql/target/debug");
-    Runtime.getRuntime().addShutdownHook(new Thread(this::stop));
+    String binDir = Binaries.DIR;
     emulatorUrl =
-        start(
+        binaries.start(
             List.of(
                 binDir + "/ec2-emulator",
                 "--listen", "127.0.0.1:0",
@@ -57,7 +44,7 @@ final class Stack {
                 "--freeze-time"),
             "ec2-emulator listening on ");
     String uri =
-        start(
+        binaries.start(
             List.of(
                 binDir + "/aws-flightsql", "serve",
                 "--listen", "127.0.0.1:0",
@@ -130,61 +117,4 @@ final class Stack {
     return out;
   }
 
-  private String start(List<String> command, String marker) throws IOException, InterruptedException {
-    if (!new File(command.get(0)).canExecute()) {
-      throw new IOException(
-          command.get(0) + " does not exist: build it first (cargo build --workspace --bins)"
-              + " or set AWS_FLIGHTSQL_BIN_DIR");
-    }
-    Path log = Files.createTempFile("aws-flightsql-jdbc-", ".log");
-    ProcessBuilder builder = new ProcessBuilder(command).redirectError(log.toFile());
-    Map<String, String> env = builder.environment();
-    env.put("AWS_ACCESS_KEY_ID", "AKIDJDBCTEST");
-    env.put("AWS_SECRET_ACCESS_KEY", "jdbc-test-secret");
-    env.put("AWS_REGION", "us-east-1");
-    env.put("AWS_EC2_METADATA_DISABLED", "true");
-    env.put("RUST_LOG", "warn");
-    Process process = builder.start();
-    processes.add(process);
-    BufferedReader out =
-        new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-    CompletableFuture<String> ready = new CompletableFuture<>();
-    Thread reader =
-        new Thread(
-            () -> {
-              try {
-                String line;
-                while ((line = out.readLine()) != null) {
-                  if (!ready.isDone() && line.startsWith(marker)) {
-                    ready.complete(line.substring(marker.length()).trim());
-                  }
-                }
-              } catch (IOException e) {
-                ready.completeExceptionally(e);
-              }
-              ready.completeExceptionally(new IOException("exited before it was ready"));
-            });
-    reader.setDaemon(true);
-    reader.start();
-    try {
-      return ready.get(60, TimeUnit.SECONDS);
-    } catch (Exception e) {
-      process.destroyForcibly();
-      throw new IOException(
-          command.get(0) + " did not print '" + marker + "': " + e + "\n" + Files.readString(log), e);
-    }
-  }
-
-  private void stop() {
-    for (Process p : processes) {
-      p.destroy();
-      try {
-        if (!p.waitFor(10, TimeUnit.SECONDS)) {
-          p.destroyForcibly();
-        }
-      } catch (InterruptedException e) {
-        p.destroyForcibly();
-      }
-    }
-  }
 }
