@@ -35,8 +35,23 @@ NO_FAULTS = {
 }
 
 
-def start_binary(args, marker, timeout=60.0):
-    """Starts a binary that prints ``marker`` + URL on stdout when ready.
+def binary_env():
+    """The environment the server and emulator binaries run with in tests: static dummy AWS
+    credentials, us-east-1, no instance metadata, warnings only."""
+    env = dict(os.environ)
+    env.update(
+        AWS_ACCESS_KEY_ID="AKIDPYTEST",
+        AWS_SECRET_ACCESS_KEY="python-test-secret",
+        AWS_REGION="us-east-1",
+        AWS_EC2_METADATA_DISABLED="true",
+        RUST_LOG="warn",
+    )
+    return env
+
+
+def start_binary(args, marker, timeout=60.0, env=None):
+    """Starts a binary that prints ``marker`` + URL on stdout when ready, with ``env`` (default
+    [`binary_env`]).
 
     Returns ``(process, url, stderr_file)``. Its stderr goes to a temporary file (a pipe
     nobody reads could fill and block it), shown if it fails to start.
@@ -46,7 +61,9 @@ def start_binary(args, marker, timeout=60.0):
             f"{args[0]} does not exist: build it first (cargo build) or set AWS_FLIGHTSQL_BIN_DIR"
         )
     stderr = tempfile.TemporaryFile(mode="w+")
-    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=stderr, text=True)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=env or binary_env()
+    )
     selector = selectors.DefaultSelector()
     selector.register(proc.stdout, selectors.EVENT_READ)
     deadline = time.monotonic() + timeout
@@ -67,7 +84,10 @@ def start_binary(args, marker, timeout=60.0):
     raise RuntimeError(f"{args[0]} did not print {marker!r}:\n{stderr.read()}")
 
 
-def stop_process(proc):
+def stop_process(proc, stderr=None):
+    """Stops a process of `start_binary` (and closes its stderr file)."""
+    if stderr is not None:
+        stderr.close()
     proc.terminate()
     try:
         proc.wait(timeout=10)
@@ -164,8 +184,7 @@ def ec2_emulator_process():
     try:
         yield EmulatorProcess(url)
     finally:
-        stop_process(proc)
-        stderr.close()
+        stop_process(proc, stderr)
 
 
 @pytest.fixture

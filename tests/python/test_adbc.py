@@ -3,43 +3,19 @@ against the real aws-flightsql server and the EC2 emulator binary, checked again
 boto3 reads from the same emulator."""
 
 import os
-import subprocess
-import sys
 
 import adbc_driver_flightsql.dbapi as flightsql
 import boto3
 import pytest
 
-BIN_DIR = os.environ.get(
-    "AWS_FLIGHTSQL_BIN_DIR",
-    os.path.expanduser("~/.cache/aws-flightsql/target/debug"),
-)
+from conftest import BIN_DIR, start_binary, stop_process
+
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
-
-
-def _start(args, env, marker):
-    """Starts a binary and waits for its readiness line; returns (process, URL)."""
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env=env
-    )
-    for line in proc.stdout:
-        if marker in line:
-            return proc, line.strip().split(marker, 1)[1].strip()
-    proc.kill()
-    raise RuntimeError(f"{args[0]} exited before printing {marker!r}")
 
 
 @pytest.fixture(scope="module")
 def stack():
-    env = dict(os.environ)
-    env.update(
-        AWS_ACCESS_KEY_ID="AKIDADBCTEST",
-        AWS_SECRET_ACCESS_KEY="adbc-test-secret",
-        AWS_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-        RUST_LOG="warn",
-    )
-    emulator, emulator_url = _start(
+    emulator, emulator_url, emulator_err = start_binary(
         [
             os.path.join(BIN_DIR, "ec2-emulator"),
             "--listen", "127.0.0.1:0",
@@ -48,23 +24,20 @@ def stack():
             "--seed", "7",
             "--freeze-time",
         ],
-        env,
-        "listening on ",
+        "ec2-emulator listening on ",
     )
-    server, uri = _start(
+    server, uri, server_err = start_binary(
         [
             os.path.join(BIN_DIR, "aws-flightsql"), "serve",
             "--listen", "127.0.0.1:0",
             "--endpoint-url", emulator_url,
             "--regions", ",".join(REGIONS),
         ],
-        env,
-        "listening on ",
+        "aws-flightsql listening on ",
     )
     yield {"emulator_url": emulator_url, "uri": uri}
-    for proc in (server, emulator):
-        proc.terminate()
-        proc.wait(timeout=10)
+    stop_process(server, server_err)
+    stop_process(emulator, emulator_err)
 
 
 def boto3_tasks(emulator_url, region):

@@ -6,7 +6,6 @@ any AWS call. Certificates are made at run time with trustme."""
 import json
 import os
 import subprocess
-import sys
 import urllib.request
 
 import adbc_driver_flightsql.dbapi as flightsql
@@ -15,25 +14,11 @@ import boto3
 import pytest
 import trustme
 
-BIN_DIR = os.environ.get(
-    "AWS_FLIGHTSQL_BIN_DIR",
-    os.path.expanduser("~/.cache/aws-flightsql/target/debug"),
-)
+from conftest import BIN_DIR, start_binary, stop_process
+
 REGIONS = ["us-east-1", "eu-west-1"]
 ALICE = ("alice", "alice-adbc-password")
 BOB = ("bob", "bob-adbc-password")
-
-
-def _start(args, env, marker):
-    """Starts a binary and waits for its readiness line; returns (process, URL)."""
-    proc = subprocess.Popen(
-        args, stdout=subprocess.PIPE, stderr=sys.stderr, text=True, env=env
-    )
-    for line in proc.stdout:
-        if marker in line:
-            return proc, line.strip().split(marker, 1)[1].strip()
-    proc.kill()
-    raise RuntimeError(f"{args[0]} exited before printing {marker!r}")
 
 
 def _users_entry(user, password, role):
@@ -59,15 +44,7 @@ def secured(tmp_path_factory):
     cert.private_key_pem.write_to_path(str(key_path))
     users = tmp / "users.toml"
     users.write_text(_users_entry(*ALICE, "write") + "\n" + _users_entry(*BOB, "read"))
-    env = dict(os.environ)
-    env.update(
-        AWS_ACCESS_KEY_ID="AKIDADBCTLS",
-        AWS_SECRET_ACCESS_KEY="adbc-tls-secret",
-        AWS_REGION="us-east-1",
-        AWS_EC2_METADATA_DISABLED="true",
-        RUST_LOG="warn",
-    )
-    emulator, emulator_url = _start(
+    emulator, emulator_url, emulator_err = start_binary(
         [
             os.path.join(BIN_DIR, "ec2-emulator"),
             "--listen", "127.0.0.1:0",
@@ -76,10 +53,9 @@ def secured(tmp_path_factory):
             "--seed", "5",
             "--freeze-time",
         ],
-        env,
-        "listening on ",
+        "ec2-emulator listening on ",
     )
-    server, uri = _start(
+    server, uri, server_err = start_binary(
         [
             os.path.join(BIN_DIR, "aws-flightsql"), "serve",
             "--listen", "127.0.0.1:0",
@@ -89,13 +65,11 @@ def secured(tmp_path_factory):
             "--tls-key", str(key_path),
             "--users-file", str(users),
         ],
-        env,
-        "listening on ",
+        "aws-flightsql listening on ",
     )
     yield {"uri": uri, "ca": ca.cert_pem.bytes().decode(), "emulator_url": emulator_url}
-    for proc in (server, emulator):
-        proc.terminate()
-        proc.wait(timeout=10)
+    stop_process(server, server_err)
+    stop_process(emulator, emulator_err)
 
 
 def _connect(secured, user, **options):

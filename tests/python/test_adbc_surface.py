@@ -19,7 +19,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from conftest import BIN_DIR, start_binary, stop_process
+from conftest import BIN_DIR, binary_env, start_binary, stop_process
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 TASKS = 230
@@ -28,20 +28,12 @@ COLUMNS = [
     "storeTaskFailureReason", "storeTaskState", "taskStartTime",
 ]
 COOKIES = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "AKIDADBCSURFACE",
-    "AWS_SECRET_ACCESS_KEY": "adbc-surface-secret",
-    "AWS_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-    "RUST_LOG": "warn",
-}
 
 
 class Stack:
     """An emulator and a server, started from the binaries."""
 
     def __init__(self, emulator_args):
-        os.environ.update(CREDENTIALS)
         self.processes = []
         emulator, self.emulator_url, err = start_binary(
             [os.path.join(BIN_DIR, "ec2-emulator"), "--listen", "127.0.0.1:0", *emulator_args],
@@ -61,8 +53,7 @@ class Stack:
 
     def stop(self):
         for proc, err in reversed(self.processes):
-            stop_process(proc)
-            err.close()
+            stop_process(proc, err)
 
     def hook(self, path, body=None):
         data = None if body is None else json.dumps(body).encode()
@@ -87,8 +78,8 @@ class Stack:
             "ec2",
             region_name=region,
             endpoint_url=self.emulator_url,
-            aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id=binary_env()["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=binary_env()["AWS_SECRET_ACCESS_KEY"],
         )
         amis = []
         for page in ec2.get_paginator("describe_store_image_tasks").paginate():
