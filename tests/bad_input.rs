@@ -16,12 +16,11 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{
     ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any,
     CommandGetTables, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
-    CommandStatementIngest, CommandStatementQuery, CommandStatementUpdate, ProstMessageExt,
-    TicketStatementQuery,
+    CommandStatementIngest, CommandStatementUpdate, ProstMessageExt, TicketStatementQuery,
 };
 use arrow_flight::{Action, FlightData, FlightDescriptor, Ticket};
 use aws_flightsql::flight::SESSION_COOKIE;
-use common::{to_status, Fixture};
+use common::{statement, to_status, Fixture};
 use futures::TryStreamExt;
 use prost::Message;
 use tonic::transport::{Channel, Endpoint};
@@ -158,17 +157,6 @@ impl Corpus {
             .map(|n| n as usize)
             .map_err(to_status)
     }
-}
-
-fn statement(sql: &str) -> FlightDescriptor {
-    FlightDescriptor::new_cmd(
-        CommandStatementQuery {
-            query: sql.into(),
-            transaction_id: None,
-        }
-        .as_any()
-        .encode_to_vec(),
-    )
 }
 
 /// An `Any` of `type_name` (a Flight SQL message) around raw bytes.

@@ -15,9 +15,9 @@ use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{
     ActionCancelQueryRequest, ActionCancelQueryResult, Any, CommandGetCrossReference,
     CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
-    CommandPreparedStatementQuery, CommandStatementIngest, CommandStatementQuery,
-    CommandStatementUpdate, DoPutUpdateResult, ProstMessageExt, SqlInfo, TableDefinitionOptions,
-    TableExistsOption, TableNotExistOption,
+    CommandPreparedStatementQuery, CommandStatementIngest, CommandStatementUpdate,
+    DoPutUpdateResult, ProstMessageExt, SqlInfo, TableDefinitionOptions, TableExistsOption,
+    TableNotExistOption,
 };
 use arrow_flight::{
     Action, CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, Empty, FlightData,
@@ -30,20 +30,15 @@ use aws_flightsql::flight::session::proto::{
     GET_SESSION_OPTIONS, SET_SESSION_OPTIONS,
 };
 use aws_flightsql::flight::SESSION_COOKIE;
-use common::{to_status, Fixture};
+use common::{statement, to_status, Fixture};
 use ec2_emulator::{ConfigUpdate, EmulatorOptions};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Request};
 
 async fn channel(fx: &Fixture) -> Channel {
-    let http = fx.server.uri().replace("grpc://", "http://");
-    Endpoint::from_shared(http)
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
+    common::channel(&fx.server.uri()).await
 }
 
 /// The raw Flight client, with room for large messages.
@@ -53,26 +48,9 @@ async fn raw(fx: &Fixture) -> FlightServiceClient<Channel> {
         .max_encoding_message_size(256 * 1024 * 1024)
 }
 
-fn statement(sql: &str) -> FlightDescriptor {
-    FlightDescriptor::new_cmd(
-        CommandStatementQuery {
-            query: sql.into(),
-            transaction_id: None,
-        }
-        .as_any()
-        .encode_to_vec(),
-    )
-}
-
 /// A request carrying the session cookie, if any.
 fn with_cookie<T>(message: T, cookie: Option<&str>) -> Request<T> {
-    let mut request = Request::new(message);
-    if let Some(cookie) = cookie {
-        request
-            .metadata_mut()
-            .insert("cookie", cookie.parse().unwrap());
-    }
-    request
+    common::with_metadata(message, "cookie", cookie)
 }
 
 /// The `name=value` of the session cookie a response set, or `None`.

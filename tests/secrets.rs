@@ -12,14 +12,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use arrow_flight::flight_service_client::FlightServiceClient;
-use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
-use arrow_flight::{FlightDescriptor, HandshakeRequest};
+use arrow_flight::HandshakeRequest;
 use aws_flightsql::auth::{token, Users};
 use base64::Engine;
 use common::secure::{users_file, TempDir};
+use common::statement;
 use ec2_emulator::{Emulator, EmulatorOptions};
 use futures::TryStreamExt;
-use prost::Message;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request};
 
@@ -83,23 +82,8 @@ fn serve(args: &[&str], stderr: std::fs::File) -> Served {
     panic!("serve exited before it was ready");
 }
 
-fn statement(sql: &str) -> FlightDescriptor {
-    FlightDescriptor::new_cmd(
-        CommandStatementQuery {
-            query: sql.into(),
-            transaction_id: None,
-        }
-        .as_any()
-        .encode_to_vec(),
-    )
-}
-
 fn with_auth<T>(message: T, authorization: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", authorization.parse().unwrap());
-    request
+    common::with_metadata(message, "authorization", Some(authorization))
 }
 
 fn basic(user: &str, password: &str) -> String {

@@ -12,10 +12,8 @@ use std::time::{Duration, Instant};
 use arrow::array::{RecordBatch, StringArray};
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use arrow_flight::sql::{
-    CommandStatementIngest, CommandStatementQuery, ProstMessageExt, TicketStatementQuery,
-};
-use arrow_flight::{Action, Criteria, Empty, FlightDescriptor, HandshakeRequest, Ticket};
+use arrow_flight::sql::{CommandStatementIngest, ProstMessageExt, TicketStatementQuery};
+use arrow_flight::{Action, Criteria, Empty, HandshakeRequest, Ticket};
 use aws_flightsql::auth::{token, AuthOptions};
 use aws_flightsql::client::{connect_with, ConnectOptions};
 use aws_flightsql::flight::session::proto::{
@@ -28,11 +26,11 @@ use aws_flightsql::server::{Server, ServerOptions};
 use aws_flightsql::tls::{ClientTls, TlsFiles};
 use base64::Engine;
 use common::secure::{users_file, Ca, TempDir};
-use common::{to_status, Fixture};
+use common::{channel, statement, to_status, Fixture};
 use ec2_emulator::{ConfigUpdate, EmulatorOptions};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Request};
 
 const ALICE: (&str, &str) = ("alice", "alice-password-1");
@@ -62,14 +60,6 @@ fn small() -> EmulatorOptions {
     }
 }
 
-async fn channel(uri: &str) -> Channel {
-    Endpoint::from_shared(uri.replace("grpc://", "http://"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap()
-}
-
 fn basic((user, password): (&str, &str)) -> String {
     format!(
         "Basic {}",
@@ -78,24 +68,7 @@ fn basic((user, password): (&str, &str)) -> String {
 }
 
 fn with_auth<T>(message: T, authorization: Option<&str>) -> Request<T> {
-    let mut request = Request::new(message);
-    if let Some(value) = authorization {
-        request
-            .metadata_mut()
-            .insert("authorization", value.parse().unwrap());
-    }
-    request
-}
-
-fn statement(sql: &str) -> FlightDescriptor {
-    FlightDescriptor::new_cmd(
-        CommandStatementQuery {
-            query: sql.into(),
-            transaction_id: None,
-        }
-        .as_any()
-        .encode_to_vec(),
-    )
+    common::with_metadata(message, "authorization", authorization)
 }
 
 /// A Flight handshake with Basic credentials; returns the `Bearer ...` header value.

@@ -235,3 +235,35 @@ pub fn stdout(out: &std::process::Output) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// A raw gRPC channel to a server's `grpc://` URI.
+pub async fn channel(uri: &str) -> Channel {
+    tonic::transport::Endpoint::from_shared(uri.replace("grpc://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap()
+}
+
+/// The Flight descriptor of a `CommandStatementQuery` for `sql`.
+pub fn statement(sql: &str) -> arrow_flight::FlightDescriptor {
+    use arrow_flight::sql::ProstMessageExt;
+    use prost::Message;
+    arrow_flight::FlightDescriptor::new_cmd(
+        arrow_flight::sql::CommandStatementQuery {
+            query: sql.into(),
+            transaction_id: None,
+        }
+        .as_any()
+        .encode_to_vec(),
+    )
+}
+
+/// `message` as a request carrying the metadata `key: value`, when there is a value.
+pub fn with_metadata<T>(message: T, key: &'static str, value: Option<&str>) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(value) = value {
+        request.metadata_mut().insert(key, value.parse().unwrap());
+    }
+    request
+}
