@@ -20,14 +20,13 @@ use http_body::{Body as HttpBody, Frame};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tonic::body::Body;
-use tower::Service;
 
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::flight::ServiceError;
-use crate::rpc_layer::{BoxFuture, RpcMiddleware};
+use crate::rpc_layer::{BoxFuture, Inner, RpcMiddleware};
 
 /// The Flight RPCs that run statements (and metadata fetches), counted against the limit.
 const QUERY_METHODS: [&str; 6] = [
@@ -76,16 +75,11 @@ impl QueryLimiter {
 }
 
 impl RpcMiddleware for QueryLimiter {
-    fn handle<S>(
+    fn handle<S: Inner>(
         &self,
         mut inner: S,
         request: http::Request<Body>,
-    ) -> BoxFuture<http::Response<Body>, S::Error>
-    where
-        S: Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static,
-    {
+    ) -> BoxFuture<http::Response<Body>, S::Error> {
         let method = request
             .uri()
             .path()

@@ -13,11 +13,10 @@ use std::time::Instant;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame};
 use tonic::body::Body;
-use tower::Service;
 use tracing::Instrument;
 
 use crate::metrics::Metrics;
-use crate::rpc_layer::{BoxFuture, RpcMiddleware};
+use crate::rpc_layer::{BoxFuture, Inner, RpcMiddleware};
 
 /// The response header carrying the query id.
 pub const QUERY_ID_HEADER: &str = "x-query-id";
@@ -54,16 +53,11 @@ impl RpcState {
 pub struct Observe(pub Arc<RpcState>);
 
 impl RpcMiddleware for Observe {
-    fn handle<S>(
+    fn handle<S: Inner>(
         &self,
         mut inner: S,
         request: http::Request<Body>,
-    ) -> BoxFuture<http::Response<Body>, S::Error>
-    where
-        S: Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static,
-    {
+    ) -> BoxFuture<http::Response<Body>, S::Error> {
         let path = request.uri().path().to_owned();
         let method = path.rsplit('/').next().unwrap_or_default().to_owned();
         let is_health = path.starts_with("/grpc.health.");

@@ -13,18 +13,37 @@ use tower::{Layer, Service};
 /// The future an [`RpcMiddleware`] returns.
 pub type BoxFuture<T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send>>;
 
+/// The next service inside a layer, as a middleware calls it.
+pub trait Inner:
+    Service<
+        http::Request<Body>,
+        Response = http::Response<Body>,
+        Future: Send + 'static,
+        Error: Send + 'static,
+    > + Send
+    + 'static
+{
+}
+
+impl<S> Inner for S where
+    S: Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Future: Send + 'static,
+            Error: Send + 'static,
+        > + Send
+        + 'static
+{
+}
+
 /// What a layer does around one RPC.
 pub trait RpcMiddleware: Clone + Send + Sync + 'static {
     /// Answers `request`, calling `inner` (already ready) when and as it decides.
-    fn handle<S>(
+    fn handle<S: Inner>(
         &self,
         inner: S,
         request: http::Request<Body>,
-    ) -> BoxFuture<http::Response<Body>, S::Error>
-    where
-        S: Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static;
+    ) -> BoxFuture<http::Response<Body>, S::Error>;
 }
 
 /// Installs an [`RpcMiddleware`] as a tower layer.
@@ -49,13 +68,7 @@ pub struct RpcService<S, M> {
     middleware: M,
 }
 
-impl<S, M> Service<http::Request<Body>> for RpcService<S, M>
-where
-    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-    M: RpcMiddleware,
-{
+impl<S: Inner + Clone, M: RpcMiddleware> Service<http::Request<Body>> for RpcService<S, M> {
     type Response = http::Response<Body>;
     type Error = S::Error;
     type Future = BoxFuture<Self::Response, Self::Error>;

@@ -11,13 +11,12 @@ use http::header::AUTHORIZATION;
 use http::HeaderValue;
 use tokio::sync::Semaphore;
 use tonic::body::Body;
-use tower::Service;
 
 use super::token::Tokens;
 use super::users::Users;
 use super::{Caller, Role};
 use crate::flight::ServiceError;
-use crate::rpc_layer::{BoxFuture, RpcMiddleware};
+use crate::rpc_layer::{BoxFuture, Inner, RpcMiddleware};
 
 /// The path of the Flight handshake.
 const HANDSHAKE_PATH: &str = "/arrow.flight.protocol.FlightService/Handshake";
@@ -132,16 +131,11 @@ impl Authenticator {
 pub struct Authenticate(pub Arc<Authenticator>);
 
 impl RpcMiddleware for Authenticate {
-    fn handle<S>(
+    fn handle<S: Inner>(
         &self,
         mut inner: S,
         mut request: http::Request<Body>,
-    ) -> BoxFuture<http::Response<Body>, S::Error>
-    where
-        S: Service<http::Request<Body>, Response = http::Response<Body>> + Send + 'static,
-        S::Future: Send + 'static,
-        S::Error: Send + 'static,
-    {
+    ) -> BoxFuture<http::Response<Body>, S::Error> {
         let path = request.uri().path();
         let (open, is_handshake) = (path.starts_with(OPEN_PREFIX), path == HANDSHAKE_PATH);
         if open {
