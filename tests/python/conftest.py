@@ -96,6 +96,33 @@ def stop_process(proc, stderr=None):
         proc.wait()
 
 
+class BinaryStack:
+    """The emulator binary with ``emulator_args`` and the server binary serving it with
+    ``server_args``, both on 127.0.0.1:0; ``emulator_url`` and ``uri`` say where."""
+
+    def __init__(self, emulator_args, server_args=()):
+        self._processes = []
+        emulator, self.emulator_url, err = start_binary(
+            [os.path.join(BIN_DIR, "ec2-emulator"), "--listen", "127.0.0.1:0", *emulator_args],
+            "ec2-emulator listening on ",
+        )
+        self._processes.append((emulator, err))
+        server, self.uri, err = start_binary(
+            [
+                os.path.join(BIN_DIR, "aws-flightsql"), "serve",
+                "--listen", "127.0.0.1:0",
+                "--endpoint-url", self.emulator_url,
+                *server_args,
+            ],
+            "aws-flightsql listening on ",
+        )
+        self._processes.append((server, err))
+
+    def stop(self):
+        for proc, err in reversed(self._processes):
+            stop_process(proc, err)
+
+
 class EmulatorProcess:
     """A running ``ec2-emulator``: its URL, its test hooks, and boto3 clients for it."""
 

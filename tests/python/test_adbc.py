@@ -2,42 +2,22 @@
 against the real aws-flightsql server and the EC2 emulator binary, checked against what
 boto3 reads from the same emulator."""
 
-import os
 
 import adbc_driver_flightsql.dbapi as flightsql
 import boto3
 import pytest
 
-from conftest import BIN_DIR, start_binary, stop_process
+from conftest import BinaryStack
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 
 
 @pytest.fixture(scope="module")
 def stack():
-    emulator, emulator_url, emulator_err = start_binary(
-        [
-            os.path.join(BIN_DIR, "ec2-emulator"),
-            "--listen", "127.0.0.1:0",
-            "--regions", ",".join(REGIONS),
-            "--tasks-per-region", "230",
-            "--seed", "7",
-            "--freeze-time",
-        ],
-        "ec2-emulator listening on ",
-    )
-    server, uri, server_err = start_binary(
-        [
-            os.path.join(BIN_DIR, "aws-flightsql"), "serve",
-            "--listen", "127.0.0.1:0",
-            "--endpoint-url", emulator_url,
-            "--regions", ",".join(REGIONS),
-        ],
-        "aws-flightsql listening on ",
-    )
-    yield {"emulator_url": emulator_url, "uri": uri}
-    stop_process(server, server_err)
-    stop_process(emulator, emulator_err)
+    regions = ["--regions", ",".join(REGIONS)]
+    s = BinaryStack([*regions, "--tasks-per-region", "230", "--seed", "7", "--freeze-time"], regions)
+    yield s
+    s.stop()
 
 
 def boto3_tasks(emulator_url, region):
@@ -67,7 +47,7 @@ def boto3_tasks(emulator_url, region):
 
 
 def test_select_star_equals_what_boto3_reads(stack):
-    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
+    with flightsql.connect(stack.uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("SELECT * FROM aws.ec2.store_image_tasks")
         table = cur.fetch_arrow_table()
     assert table.column_names == [
@@ -84,15 +64,15 @@ def test_select_star_equals_what_boto3_reads(stack):
         for r in table.to_pylist()
     )
     want = sorted(
-        row for region in REGIONS for row in boto3_tasks(stack["emulator_url"], region)
+        row for region in REGIONS for row in boto3_tasks(stack.emulator_url, region)
     )
     assert len(want) == 3 * 230
     assert got == want
 
 
 def test_parameters_and_dbapi_rows(stack):
-    ami = boto3_tasks(stack["emulator_url"], "us-west-2")[0][1]
-    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
+    ami = boto3_tasks(stack.emulator_url, "us-west-2")[0][1]
+    with flightsql.connect(stack.uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(
             "SELECT amiId, region FROM store_image_tasks WHERE region = 'us-west-2' AND amiId = $1",
             parameters=(ami,),
@@ -102,7 +82,7 @@ def test_parameters_and_dbapi_rows(stack):
 
 
 def test_errors_reach_the_client_with_the_server_message(stack):
-    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
+    with flightsql.connect(stack.uri, autocommit=True) as conn, conn.cursor() as cur:
         with pytest.raises(Exception) as err:
             cur.execute("SELECT nope FROM store_image_tasks")
             cur.fetchall()
@@ -122,9 +102,9 @@ def storable(emulator_url, region):
 
 
 def test_insert_through_adbc_creates_exactly_the_rows_boto3_then_sees(stack):
-    amis, bucket = storable(stack["emulator_url"], "eu-west-1")
-    before = {r[1] for r in boto3_tasks(stack["emulator_url"], "eu-west-1")}
-    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
+    amis, bucket = storable(stack.emulator_url, "eu-west-1")
+    before = {r[1] for r in boto3_tasks(stack.emulator_url, "eu-west-1")}
+    with flightsql.connect(stack.uri, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute(
             "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES "
             f"('eu-west-1', '{amis[0]}', '{bucket}'), ('eu-west-1', '{amis[1]}', '{bucket}')"
@@ -137,16 +117,16 @@ def test_insert_through_adbc_creates_exactly_the_rows_boto3_then_sees(stack):
         )
     if created is not None:
         assert created == [(2,)]
-    after = boto3_tasks(stack["emulator_url"], "eu-west-1")
+    after = boto3_tasks(stack.emulator_url, "eu-west-1")
     new = sorted(r for r in after if r[1] not in before)
     assert [r[1] for r in new] == sorted(amis[:3])
     assert all(r[2] == bucket and r[6] == "InProgress" and r[4] == f"{r[1]}.bin" for r in new)
 
 
 def test_bad_insert_fails_clearly_and_creates_nothing(stack):
-    amis, _ = storable(stack["emulator_url"], "us-east-1")
-    before = boto3_tasks(stack["emulator_url"], "us-east-1")
-    with flightsql.connect(stack["uri"], autocommit=True) as conn, conn.cursor() as cur:
+    amis, _ = storable(stack.emulator_url, "us-east-1")
+    before = boto3_tasks(stack.emulator_url, "us-east-1")
+    with flightsql.connect(stack.uri, autocommit=True) as conn, conn.cursor() as cur:
         with pytest.raises(Exception) as err:
             cur.execute(
                 "INSERT INTO store_image_tasks (amiId, bucket) VALUES "
@@ -154,4 +134,4 @@ def test_bad_insert_fails_clearly_and_creates_nothing(stack):
             )
             cur.fetchall()
     assert "is not a valid S3 bucket name" in str(err.value)
-    assert boto3_tasks(stack["emulator_url"], "us-east-1") == before
+    assert boto3_tasks(stack.emulator_url, "us-east-1") == before

@@ -14,7 +14,7 @@ import boto3
 import pytest
 import trustme
 
-from conftest import BIN_DIR, start_binary, stop_process
+from conftest import BIN_DIR, BinaryStack
 
 REGIONS = ["us-east-1", "eu-west-1"]
 ALICE = ("alice", "alice-adbc-password")
@@ -44,32 +44,18 @@ def secured(tmp_path_factory):
     cert.private_key_pem.write_to_path(str(key_path))
     users = tmp / "users.toml"
     users.write_text(_users_entry(*ALICE, "write") + "\n" + _users_entry(*BOB, "read"))
-    emulator, emulator_url, emulator_err = start_binary(
+    regions = ["--regions", ",".join(REGIONS)]
+    s = BinaryStack(
+        [*regions, "--tasks-per-region", "20", "--seed", "5", "--freeze-time"],
         [
-            os.path.join(BIN_DIR, "ec2-emulator"),
-            "--listen", "127.0.0.1:0",
-            "--regions", ",".join(REGIONS),
-            "--tasks-per-region", "20",
-            "--seed", "5",
-            "--freeze-time",
-        ],
-        "ec2-emulator listening on ",
-    )
-    server, uri, server_err = start_binary(
-        [
-            os.path.join(BIN_DIR, "aws-flightsql"), "serve",
-            "--listen", "127.0.0.1:0",
-            "--endpoint-url", emulator_url,
-            "--regions", ",".join(REGIONS),
+            *regions,
             "--tls-cert", str(cert_path),
             "--tls-key", str(key_path),
             "--users-file", str(users),
         ],
-        "aws-flightsql listening on ",
     )
-    yield {"uri": uri, "ca": ca.cert_pem.bytes().decode(), "emulator_url": emulator_url}
-    stop_process(server, server_err)
-    stop_process(emulator, emulator_err)
+    yield {"uri": s.uri, "ca": ca.cert_pem.bytes().decode(), "emulator_url": s.emulator_url}
+    s.stop()
 
 
 def _connect(secured, user, **options):

@@ -7,7 +7,6 @@ Binaries come from ``$AWS_FLIGHTSQL_BIN_DIR`` (see conftest.py); both listen on 
 """
 
 import json
-import os
 import time
 import urllib.request
 
@@ -19,7 +18,7 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from conftest import BIN_DIR, binary_env, start_binary, stop_process
+from conftest import BinaryStack, binary_env
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 TASKS = 230
@@ -30,30 +29,12 @@ COLUMNS = [
 COOKIES = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
 
 
-class Stack:
-    """An emulator and a server, started from the binaries."""
+class Stack(BinaryStack):
+    """An emulator and a server serving REGIONS, started from the binaries, with the
+    emulator's hooks."""
 
     def __init__(self, emulator_args):
-        self.processes = []
-        emulator, self.emulator_url, err = start_binary(
-            [os.path.join(BIN_DIR, "ec2-emulator"), "--listen", "127.0.0.1:0", *emulator_args],
-            "ec2-emulator listening on ",
-        )
-        self.processes.append((emulator, err))
-        server, self.uri, err = start_binary(
-            [
-                os.path.join(BIN_DIR, "aws-flightsql"), "serve",
-                "--listen", "127.0.0.1:0",
-                "--endpoint-url", self.emulator_url,
-                "--regions", ",".join(REGIONS),
-            ],
-            "aws-flightsql listening on ",
-        )
-        self.processes.append((server, err))
-
-    def stop(self):
-        for proc, err in reversed(self.processes):
-            stop_process(proc, err)
+        super().__init__(emulator_args, ["--regions", ",".join(REGIONS)])
 
     def hook(self, path, body=None):
         data = None if body is None else json.dumps(body).encode()
