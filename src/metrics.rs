@@ -61,8 +61,8 @@ impl Default for Metrics {
         let rpc_seconds = Family::<RpcLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 16))
         });
-        let mut m = Metrics {
-            registry: Mutex::new(Registry::default()),
+        let m = Metrics {
+            registry: Mutex::default(),
             rpcs: Family::default(),
             rpc_seconds,
             rpcs_in_flight: Gauge::default(),
@@ -108,8 +108,10 @@ impl Default for Metrics {
             "Store image tasks created by INSERT",
             m.store_tasks_created.clone(),
         );
-        m.registry = Mutex::new(registry);
-        m
+        Metrics {
+            registry: Mutex::new(registry),
+            ..m
+        }
     }
 }
 
@@ -125,18 +127,14 @@ impl Metrics {
         text
     }
 
-    /// An RPC started (see `rpc_ended_owned`).
-    pub(crate) fn rpc_started_owned(&self) {
+    /// An RPC started (see `rpc_finished`).
+    pub(crate) fn rpc_started(&self) {
         self.rpcs_in_flight.inc();
     }
 
-    /// An RPC ended.
-    pub(crate) fn rpc_ended_owned(&self) {
-        self.rpcs_in_flight.dec();
-    }
-
-    /// An RPC ended.
+    /// An RPC ended, with this status, after this long.
     pub(crate) fn rpc_finished(&self, method: &str, status: &str, seconds: f64) {
+        self.rpcs_in_flight.dec();
         let labels = RpcLabels {
             method: method.to_owned(),
             status: status.to_owned(),

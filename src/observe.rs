@@ -70,7 +70,7 @@ impl RpcMiddleware for Observe {
         let query_id = uuid::Uuid::new_v4().to_string();
         let span = tracing::info_span!("rpc", %method, query_id = %query_id);
         let state = Arc::clone(&self.0);
-        state.metrics.rpc_started_owned();
+        state.metrics.rpc_started();
         let started = Instant::now();
         let fut = inner.call(request).instrument(span.clone());
         Box::pin(async move {
@@ -123,7 +123,6 @@ impl RpcEnd {
         state
             .metrics
             .rpc_finished(method, status, started.elapsed().as_secs_f64());
-        state.metrics.rpc_ended_owned();
     }
 
     fn finish(&mut self, cancelled: bool) {
