@@ -6,6 +6,7 @@
 mod cache;
 mod client;
 mod create;
+mod early_token;
 mod error;
 mod limits;
 mod pages;

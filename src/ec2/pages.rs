@@ -1,6 +1,8 @@
-//! `DescribeStoreImageTasks` as a stream of pages: one API call per page, the next call only
-//! when the consumer asks for the next page, so dropping the stream stops paging. Each
-//! call goes through the limits, the response cache and the call counters.
+//! `DescribeStoreImageTasks` as a stream of pages: one API call per page, each in a task of
+//! its own, the next started as soon as the previous answer's `NextToken` is known (so the
+//! SDK's decoding of one page overlaps the wait for the next), at most one ahead of the page
+//! handed out; dropping the stream aborts it, so paging stops. Each call goes through the
+//! limits, the response cache and the call counters.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -9,8 +11,12 @@ use aws_sdk_ec2::types::Filter;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
 
+use tokio::sync::oneshot;
+use tokio_util::task::AbortOnDropHandle;
+
 use super::cache::Page;
 use super::client::Ec2Clients;
+use super::early_token::{EarlyToken, NextToken};
 use super::error::AwsError;
 use super::stats::{CallStats, CountAttempts};
 
@@ -62,6 +68,12 @@ pub struct PageOptions {
     pub use_cache: bool,
     /// Where to count the calls made.
     pub stats: Arc<CallStats>,
+    /// Stop after this many rows: no call is made for rows beyond them.
+    pub row_limit: Option<usize>,
+    /// Ask for the next page as soon as this one's `NextToken` has arrived, while the SDK
+    /// decodes this one on another core (and while the consumer handles it), instead of
+    /// when the consumer asks. Never when a row limit could be met by the page in hand.
+    pub read_ahead: bool,
 }
 
 impl Default for PageOptions {
@@ -69,64 +81,48 @@ impl Default for PageOptions {
         PageOptions {
             use_cache: true,
             stats: Arc::default(),
+            row_limit: None,
+            read_ahead: true,
         }
     }
 }
 
 impl Ec2Clients {
-    /// Pages through `DescribeStoreImageTasks` in `region`: each page is asked for only
-    /// when the consumer polls for it. The stream ends after the last page, or after the
-    /// first error (which it yields).
+    /// Pages through `DescribeStoreImageTasks` in `region`. The first call is made when the
+    /// stream is first polled; each later one as soon as the previous answer's `NextToken`
+    /// has arrived (see [`PageOptions::read_ahead`]), so at most one call runs ahead of the
+    /// page being handed out. The stream ends after the last page, after
+    /// [`PageOptions::row_limit`] rows, or after the first error (which it yields); dropping
+    /// it aborts the call in flight.
     pub fn describe_store_image_tasks(
         &self,
         region: &str,
         request: DescribeRequest,
         options: PageOptions,
     ) -> BoxStream<'static, Result<TaskPage, AwsError>> {
-        let clients = self.clone();
-        let region = region.to_owned();
-        // State: Some(token) = a page to fetch (None token = first page); None = done.
-        stream::try_unfold(Some(None::<String>), move |state| {
-            let clients = clients.clone();
-            let region = region.clone();
-            let request = request.clone();
-            let options = options.clone();
-            async move {
-                let Some(token) = state else {
+        let pager = Pager {
+            clients: self.clone(),
+            region: region.to_owned(),
+            request,
+            rows_left: options.row_limit,
+            options,
+        };
+        stream::try_unfold(
+            (pager, Some(Next::Ask(None))),
+            |(mut pager, state)| async move {
+                let Some(fetch) = state else {
                     return Ok(None);
                 };
-                let (page, hit) = clients
-                    .cache
-                    .get_or_fetch(
-                        options.use_cache,
-                        &region,
-                        &request,
-                        token.as_deref(),
-                        clients.fetch_page(&region, &request, token.clone(), &options.stats),
-                    )
-                    .await?;
-                let stats = &options.stats;
-                if options.use_cache {
-                    clients.metrics.cache_lookup(hit);
-                }
-                CallStats::add(&stats.pages, 1);
-                CallStats::add(&stats.rows, page.tasks.len() as u64);
-                if hit {
-                    CallStats::add(&stats.cache_hits, 1);
-                }
-                let next = page.next_token.clone().map(Some);
-                Ok(Some((
-                    TaskPage {
-                        region,
-                        tasks: page.tasks.clone(),
-                    },
-                    next,
-                )))
-            }
-        })
+                let fetch = match fetch {
+                    Next::Ask(token) => pager.spawn(token),
+                    Next::Running(fetch) => fetch,
+                };
+                let (page, next) = pager.receive(fetch).await?;
+                Ok(Some((page, (pager, next))))
+            },
+        )
         .boxed()
     }
-
     /// One `DescribeStoreImageTasks` call, within the limits.
     async fn fetch_page(
         &self,
@@ -134,6 +130,7 @@ impl Ec2Clients {
         request: &DescribeRequest,
         token: Option<String>,
         stats: &Arc<CallStats>,
+        early: EarlyToken,
     ) -> Result<Page, AwsError> {
         let started = Instant::now();
         let _slot = self.limits.acquire(region).await;
@@ -162,6 +159,7 @@ impl Ec2Clients {
         let result = call
             .customize()
             .interceptor(CountAttempts(Arc::clone(&this_call)))
+            .interceptor(early)
             .send()
             .await;
         CallStats::add(&stats.calls, 1);
@@ -204,5 +202,287 @@ impl Ec2Clients {
             .filter(|t| !t.is_empty())
             .map(str::to_owned);
         Ok(Page { tasks, next_token })
+    }
+}
+
+/// What comes after a page.
+enum Next {
+    /// A page to ask for, with this token (`None`: the first page).
+    Ask(Option<String>),
+    /// A page already asked for.
+    Running(Fetch),
+}
+
+/// One page call running in a task of its own (aborted when dropped).
+struct Fetch {
+    /// The token it asked with.
+    token: Option<String>,
+    /// The next page's token, as soon as the raw answer has arrived.
+    early: Option<oneshot::Receiver<NextToken>>,
+    /// The page (and whether it came from the cache).
+    page: AbortOnDropHandle<Result<(Arc<Page>, bool), AwsError>>,
+}
+
+/// The state of one listing.
+struct Pager {
+    clients: Ec2Clients,
+    region: String,
+    request: DescribeRequest,
+    options: PageOptions,
+    rows_left: Option<usize>,
+}
+
+impl Pager {
+    /// Starts the call for the page after `token`.
+    fn spawn(&self, token: Option<String>) -> Fetch {
+        let (early, early_rx) = EarlyToken::channel();
+        let clients = self.clients.clone();
+        let region = self.region.clone();
+        let request = self.request.clone();
+        let options = self.options.clone();
+        let asked = token.clone();
+        let page = tokio::spawn(async move {
+            let fetch = clients.fetch_page(&region, &request, asked.clone(), &options.stats, early);
+            clients
+                .cache
+                .get_or_fetch(
+                    options.use_cache,
+                    &region,
+                    &request,
+                    asked.as_deref(),
+                    fetch,
+                )
+                .await
+        });
+        Fetch {
+            token,
+            early: Some(early_rx),
+            page: AbortOnDropHandle::new(page),
+        }
+    }
+
+    /// Whether the page after the one being fetched will be wanted whatever that one holds.
+    fn may_read_ahead(&self) -> bool {
+        let page_max = self.request.max_results.map_or(usize::MAX, |m| m as usize);
+        self.options.read_ahead && self.rows_left.is_none_or(|left| left > page_max)
+    }
+
+    /// Waits for `fetch`'s page, starting the next call as soon as its token is known, and
+    /// counts it. Returns the page and what comes next (`None`: the listing is over).
+    async fn receive(&mut self, mut fetch: Fetch) -> Result<(TaskPage, Option<Next>), AwsError> {
+        let mut ahead: Option<Fetch> = None;
+        let joined = match fetch.early.take().filter(|_| self.may_read_ahead()) {
+            // The token first: it is sent before the page is decoded, so when both are
+            // ready the next call still starts here.
+            Some(early) => tokio::select! {
+                biased;
+                Ok(Some(token)) = early => {
+                    ahead = Some(self.spawn(Some(token)));
+                    (&mut fetch.page).await
+                }
+                joined = &mut fetch.page => joined,
+            },
+            None => (&mut fetch.page).await,
+        };
+        let (page, hit) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let stats = &self.options.stats;
+        if self.options.use_cache {
+            self.clients.metrics.cache_lookup(hit);
+        }
+        CallStats::add(&stats.pages, 1);
+        CallStats::add(&stats.rows, page.tasks.len() as u64);
+        if hit {
+            CallStats::add(&stats.cache_hits, 1);
+        }
+        if let Some(left) = self.rows_left.as_mut() {
+            *left = left.saturating_sub(page.tasks.len());
+        }
+        let next = match page.next_token.clone() {
+            Some(_) if self.rows_left == Some(0) => None,
+            Some(token) => Some(match ahead {
+                Some(ahead) if ahead.token.as_deref() == Some(token.as_str()) => {
+                    Next::Running(ahead)
+                }
+                stale => {
+                    if stale.is_some() {
+                        // Dropping it aborts the call asked with the wrong token.
+                        tracing::warn!(
+                            region = %self.region,
+                            "the NextToken read from the raw answer differs from the SDK's; \
+                             asking again with the SDK's"
+                        );
+                    }
+                    if self.options.read_ahead {
+                        Next::Running(self.spawn(Some(token)))
+                    } else {
+                        Next::Ask(Some(token))
+                    }
+                }
+            }),
+            None => None,
+        };
+        let page = TaskPage {
+            region: self.region.clone(),
+            tasks: page.tasks.clone(),
+        };
+        Ok((page, next))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use ec2_emulator::{Emulator, EmulatorOptions};
+    use futures::{StreamExt, TryStreamExt};
+
+    use super::*;
+    use crate::ec2::{AwsConfig, Credentials};
+
+    async fn clients(url: String) -> Ec2Clients {
+        Ec2Clients::load(&AwsConfig {
+            endpoint_url: Some(url),
+            credentials: Credentials::Static {
+                access_key_id: "AKIDTEST".into(),
+                secret_access_key: "test".into(),
+            },
+            default_region: Some("us-east-1".into()),
+            max_attempts: 1,
+            ..AwsConfig::default()
+        })
+        .await
+    }
+
+    async fn emulator(tasks: usize) -> Emulator {
+        Emulator::start(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            EmulatorOptions {
+                regions: vec!["us-east-1".into()],
+                tasks_per_region: tasks,
+                freeze_time: true,
+                ..EmulatorOptions::default()
+            },
+        )
+        .await
+        .expect("emulator")
+    }
+
+    fn options(read_ahead: bool) -> PageOptions {
+        PageOptions {
+            use_cache: false,
+            read_ahead,
+            ..PageOptions::default()
+        }
+    }
+
+    /// Waits (bounded) until the emulator has answered `n` calls, then a little longer to
+    /// see whether more come; returns how many it saw.
+    async fn calls_settle_at(emulator: &Emulator, n: usize) -> usize {
+        let count = || emulator.requests().len();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while count() < n && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        count()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_exactly_one_page_ahead_of_the_consumer() {
+        let emulator = emulator(1000).await; // 5 pages
+        let clients = clients(emulator.endpoint_url()).await;
+        let mut pages = clients.describe_store_image_tasks(
+            "us-east-1",
+            DescribeRequest::default(),
+            options(true),
+        );
+        let first = pages.next().await.unwrap().unwrap();
+        assert_eq!(first.tasks.len(), 200);
+        // The consumer holds the first page: the second is asked for, not the third.
+        assert_eq!(calls_settle_at(&emulator, 2).await, 2);
+        let rest: Vec<TaskPage> = pages.try_collect().await.unwrap();
+        assert_eq!(rest.len(), 4);
+        assert_eq!(emulator.requests().len(), 5);
+
+        // Without read-ahead, only what the consumer asked for.
+        emulator.clear_requests();
+        let mut pages = clients.describe_store_image_tasks(
+            "us-east-1",
+            DescribeRequest::default(),
+            options(false),
+        );
+        pages.next().await.unwrap().unwrap();
+        assert_eq!(calls_settle_at(&emulator, 1).await, 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_call_is_read_ahead_for_rows_beyond_the_limit() {
+        let emulator = emulator(1000).await;
+        let clients = clients(emulator.endpoint_url()).await;
+        let request = DescribeRequest {
+            max_results: Some(150),
+            ..DescribeRequest::default()
+        };
+        let pages: Vec<TaskPage> = clients
+            .describe_store_image_tasks(
+                "us-east-1",
+                request,
+                PageOptions {
+                    row_limit: Some(300),
+                    ..options(true)
+                },
+            )
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(pages.iter().map(|p| p.tasks.len()).sum::<usize>(), 300);
+        assert_eq!(calls_settle_at(&emulator, 2).await, 2);
+    }
+
+    /// An answer whose raw text misleads the early token (a `nextToken` nested in an item,
+    /// which the SDK skips): the listing must follow the SDK's token, and nothing from the
+    /// call made with the other one may show.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_sdks_token_wins_over_the_early_one() {
+        async fn answer(body: String) -> ([(&'static str, &'static str); 1], String) {
+            let page = |token: &str, ami: &str, tail: &str| {
+                format!(
+                    "<DescribeStoreImageTasksResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
+                     <requestId>r</requestId>{token}<storeImageTaskResultSet><item>\
+                     <amiId>{ami}</amiId>{tail}</item></storeImageTaskResultSet>\
+                     </DescribeStoreImageTasksResponse>"
+                )
+            };
+            let xml = if body.contains("NextToken=good") {
+                page("", "ami-2", "")
+            } else if body.contains("NextToken=stale") {
+                page("", "ami-wrong", "")
+            } else {
+                page(
+                    "<nextToken>good</nextToken>",
+                    "ami-1",
+                    "<nextToken>stale</nextToken>",
+                )
+            };
+            ([("content-type", "text/xml")], xml)
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().route("/", axum::routing::post(answer));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let clients = clients(url).await;
+        let pages: Vec<TaskPage> = clients
+            .describe_store_image_tasks("us-east-1", DescribeRequest::default(), options(true))
+            .try_collect()
+            .await
+            .unwrap();
+        let amis: Vec<_> = pages
+            .iter()
+            .flat_map(|p| &p.tasks)
+            .map(|t| t.ami_id.as_deref().unwrap())
+            .collect();
+        assert_eq!(amis, ["ami-1", "ami-2"]);
+        server.abort();
     }
 }

@@ -1,8 +1,8 @@
 //! `StoreImageTasksExec`, the scan plan: one partition per region (and ImageIds chunk), each
-//! a background task
-//! that pages through `DescribeStoreImageTasks` and sends one record batch per page into a
-//! small buffer. The buffer bounds how far paging runs ahead of the consumer, and dropping
-//! the stream aborts the task, so no further page is requested.
+//! a background task that pages through `DescribeStoreImageTasks` (which asks for at most
+//! one page ahead, see `ec2::pages`) and sends one record batch per page into a small buffer.
+//! The buffer bounds how far paging runs ahead of the consumer, and dropping the stream
+//! aborts the task and its page call, so no further page is requested.
 
 use std::fmt;
 use std::sync::Arc;
@@ -201,6 +201,8 @@ impl ExecutionPlan for StoreImageTasksExec {
         let options = PageOptions {
             use_cache: self.use_cache,
             stats: Arc::clone(&stats),
+            row_limit: self.limit,
+            ..PageOptions::default()
         };
         let mut pages =
             self.clients

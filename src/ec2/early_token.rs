@@ -1,0 +1,185 @@
+//! Reads the next page's `NextToken` from a `DescribeStoreImageTasks` response as soon as
+//! its body has arrived, before the SDK decodes the page (about a millisecond of CPU for
+//! 200 tasks), so the pager can ask for the next page while this one is being decoded.
+//!
+//! An SDK interceptor wraps the body of a successful (HTTP 200) answer; when the body ends,
+//! the token is found by searching from the end for `<nextToken>` (no other element of
+//! this response has that name, and text content cannot contain `<`) and unescaped by
+//! aws-smithy-xml, the SDK's own XML decoder, then sent over a oneshot channel. The pager
+//! still checks it against the token the SDK decodes and asks again with the SDK's token
+//! if they differ, so this is only ever a head start, never the source of truth.
+
+use std::pin::Pin;
+use std::sync::Mutex;
+use std::task::{Context, Poll};
+
+use aws_sdk_ec2::config::interceptors::BeforeDeserializationInterceptorContextMut;
+use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_ec2::error::BoxError;
+use aws_smithy_types::body::SdkBody;
+use bytes::{Bytes, BytesMut};
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::oneshot;
+
+/// What the body said about the next page: `Some(token)`, or `None` on the last page.
+pub(crate) type NextToken = Option<String>;
+
+/// Sends the next page's token, read from the raw body of the first complete 200 answer.
+#[derive(Debug)]
+pub(crate) struct EarlyToken(Mutex<Option<oneshot::Sender<NextToken>>>);
+
+impl EarlyToken {
+    /// The interceptor and the receiving end. The receiver errs if no complete successful
+    /// body was read (an error answer, a broken connection).
+    pub(crate) fn channel() -> (Self, oneshot::Receiver<NextToken>) {
+        let (tx, rx) = oneshot::channel();
+        (EarlyToken(Mutex::new(Some(tx))), rx)
+    }
+}
+
+impl Intercept for EarlyToken {
+    fn name(&self) -> &'static str {
+        "EarlyToken"
+    }
+
+    fn modify_before_deserialization(
+        &self,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
+        _runtime_components: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if context.response().status().as_u16() != 200 {
+            return Ok(());
+        }
+        let Some(tx) = self.0.lock().expect("early token poisoned").take() else {
+            return Ok(());
+        };
+        let body = context.response_mut().body_mut();
+        let inner = std::mem::replace(body, SdkBody::taken());
+        *body = SdkBody::from_body_1_x(TokenTap {
+            inner,
+            chunks: Vec::new(),
+            tx: Some(tx),
+        });
+        Ok(())
+    }
+}
+
+/// A response body that keeps (reference-counted) handles on its chunks and, at its end,
+/// sends the token found in them.
+struct TokenTap {
+    inner: SdkBody,
+    chunks: Vec<Bytes>,
+    tx: Option<oneshot::Sender<NextToken>>,
+}
+
+impl Body for TokenTap {
+    type Data = Bytes;
+    type Error = <SdkBody as Body>::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.chunks.push(data.clone());
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(None) => {
+                let Some(tx) = this.tx.take() else {
+                    return Poll::Ready(None);
+                };
+                let body = concat(std::mem::take(&mut this.chunks));
+                // The receiver may be gone (the consumer stopped); nothing to do then.
+                let _ = tx.send(next_token(&body));
+                // Yield once before the SDK decodes the page: the pager, woken by the send,
+                // lands in this worker's next-task slot, where no other worker can take it;
+                // yielding lets it send the next request first instead of after the decoding.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.tx = None;
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        // Not over until the token has been sent.
+        self.tx.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn concat(mut chunks: Vec<Bytes>) -> Bytes {
+    if chunks.len() == 1 {
+        return chunks.pop().expect("one chunk");
+    }
+    let mut all = BytesMut::with_capacity(chunks.iter().map(Bytes::len).sum());
+    for chunk in chunks {
+        all.extend_from_slice(&chunk);
+    }
+    all.freeze()
+}
+
+/// The `nextToken` of a `DescribeStoreImageTasks` response body, unescaped; `None` when it
+/// has none (or an empty one: the last page).
+fn next_token(body: &[u8]) -> NextToken {
+    const OPEN: &[u8] = b"<nextToken>";
+    const CLOSE: &[u8] = b"</nextToken>";
+    let start = memchr::memmem::rfind(body, OPEN)?;
+    let end = start + OPEN.len() + memchr::memmem::find(&body[start + OPEN.len()..], CLOSE)?;
+    let element = std::str::from_utf8(&body[start..end + CLOSE.len()]).ok()?;
+    let mut doc = aws_smithy_xml::decode::Document::new(element);
+    let mut root = doc.root_element().ok()?;
+    let token = aws_smithy_xml::decode::try_data(&mut root).ok()?;
+    (!token.is_empty()).then(|| token.into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_and_unescapes_the_token() {
+        let body = b"<DescribeStoreImageTasksResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\n\
+            <requestId>r</requestId>\n<storeImageTaskResultSet><item><amiId>ami-1</amiId></item>\
+            </storeImageTaskResultSet>\n<nextToken>a+b/c=&amp;d</nextToken>\n\
+            </DescribeStoreImageTasksResponse>";
+        assert_eq!(next_token(body).as_deref(), Some("a+b/c=&d"));
+    }
+
+    #[test]
+    fn the_last_page_has_none() {
+        assert_eq!(next_token(b"<R><storeImageTaskResultSet/></R>"), None);
+        assert_eq!(next_token(b"<R><nextToken></nextToken></R>"), None);
+        assert_eq!(next_token(b"<R><nextToken/></R>"), None);
+        // Cut off: no token rather than a wrong one.
+        assert_eq!(next_token(b"<R><nextToken>abc"), None);
+    }
+
+    #[tokio::test]
+    async fn the_token_is_sent_when_the_body_ends_and_the_bytes_pass_unchanged() {
+        use http_body_util::BodyExt;
+        let (tx, rx) = oneshot::channel();
+        let xml = "<R><nextToken>t1</nextToken></R>";
+        let tap = TokenTap {
+            inner: SdkBody::from(xml),
+            chunks: Vec::new(),
+            tx: Some(tx),
+        };
+        assert!(!tap.is_end_stream());
+        let bytes = tap.collect().await.unwrap().to_bytes();
+        assert_eq!(bytes, xml.as_bytes());
+        assert_eq!(rx.await.unwrap().as_deref(), Some("t1"));
+    }
+}
