@@ -306,6 +306,8 @@ async fn explain_shows_the_requests_and_explain_analyze_what_happened() {
         "retries=0",
         "throttled=0",
         "cache_hits=0",
+        // The second page was asked for from the first answer's raw NextToken.
+        "calls_read_ahead=1",
         "aws_wait_time=",
     ] {
         assert!(text.contains(metric), "{metric} missing from {text}");

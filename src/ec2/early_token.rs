@@ -10,7 +10,7 @@
 //! if they differ, so this is only ever a head start, never the source of truth.
 
 use std::pin::Pin;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use aws_sdk_ec2::config::interceptors::BeforeDeserializationInterceptorContextMut;
@@ -24,16 +24,20 @@ use tokio::sync::oneshot;
 /// What the body said about the next page: `Some(token)`, or `None` on the last page.
 pub(crate) type NextToken = Option<String>;
 
+/// Where the token goes: taken by the first 200 answer whose body is read to its end (an
+/// attempt whose body breaks leaves it for the retry).
+type Slot = Arc<Mutex<Option<oneshot::Sender<NextToken>>>>;
+
 /// Sends the next page's token, read from the raw body of the first complete 200 answer.
 #[derive(Debug)]
-pub(crate) struct EarlyToken(Mutex<Option<oneshot::Sender<NextToken>>>);
+pub(crate) struct EarlyToken(Slot);
 
 impl EarlyToken {
     /// The interceptor and the receiving end. The receiver errs if no complete successful
-    /// body was read (an error answer, a broken connection).
+    /// body was read (error answers, broken connections only).
     pub(crate) fn channel() -> (Self, oneshot::Receiver<NextToken>) {
         let (tx, rx) = oneshot::channel();
-        (EarlyToken(Mutex::new(Some(tx))), rx)
+        (EarlyToken(Arc::new(Mutex::new(Some(tx)))), rx)
     }
 }
 
@@ -48,19 +52,13 @@ impl Intercept for EarlyToken {
         _runtime_components: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if context.response().status().as_u16() != 200 {
+        let sent = self.0.lock().expect("early token poisoned").is_none();
+        if context.response().status().as_u16() != 200 || sent {
             return Ok(());
         }
-        let Some(tx) = self.0.lock().expect("early token poisoned").take() else {
-            return Ok(());
-        };
         let body = context.response_mut().body_mut();
         let inner = std::mem::replace(body, SdkBody::taken());
-        *body = SdkBody::from_body_1_x(TokenTap {
-            inner,
-            chunks: Vec::new(),
-            tx: Some(tx),
-        });
+        *body = SdkBody::from_body_1_x(TokenTap::new(inner, Arc::clone(&self.0)));
         Ok(())
     }
 }
@@ -70,7 +68,18 @@ impl Intercept for EarlyToken {
 struct TokenTap {
     inner: SdkBody,
     chunks: Vec<Bytes>,
-    tx: Option<oneshot::Sender<NextToken>>,
+    /// `None` once the body has ended (or failed).
+    slot: Option<Slot>,
+}
+
+impl TokenTap {
+    fn new(inner: SdkBody, slot: Slot) -> Self {
+        TokenTap {
+            inner,
+            chunks: Vec::new(),
+            slot: Some(slot),
+        }
+    }
 }
 
 impl Body for TokenTap {
@@ -90,12 +99,14 @@ impl Body for TokenTap {
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(None) => {
-                let Some(tx) = this.tx.take() else {
+                let Some(slot) = this.slot.take() else {
                     return Poll::Ready(None);
                 };
                 let body = concat(std::mem::take(&mut this.chunks));
-                // The receiver may be gone (the consumer stopped); nothing to do then.
-                let _ = tx.send(next_token(&body));
+                if let Some(tx) = slot.lock().expect("early token poisoned").take() {
+                    // The receiver may be gone (the consumer stopped); nothing to do then.
+                    let _ = tx.send(next_token(&body));
+                }
                 // Yield once before the SDK decodes the page: the pager, woken by the send,
                 // lands in this worker's next-task slot, where no other worker can take it;
                 // yielding lets it send the next request first instead of after the decoding.
@@ -103,7 +114,9 @@ impl Body for TokenTap {
                 Poll::Pending
             }
             Poll::Ready(Some(Err(e))) => {
-                this.tx = None;
+                // This attempt's body broke: a retry's may still send the token.
+                this.slot = None;
+                this.chunks.clear();
                 Poll::Ready(Some(Err(e)))
             }
             Poll::Pending => Poll::Pending,
@@ -112,7 +125,7 @@ impl Body for TokenTap {
 
     fn is_end_stream(&self) -> bool {
         // Not over until the token has been sent.
-        self.tx.is_none() && self.inner.is_end_stream()
+        self.slot.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -167,19 +180,41 @@ mod tests {
         assert_eq!(next_token(b"<R><nextToken>abc"), None);
     }
 
+    use http_body_util::BodyExt;
+
+    /// A body arriving in these chunks, then failing if `fail` is set.
+    fn chunked(chunks: &[&'static str], fail: bool) -> SdkBody {
+        let frames = chunks
+            .iter()
+            .map(|c| Ok::<_, std::io::Error>(Frame::data(Bytes::from_static(c.as_bytes()))))
+            .chain(fail.then(|| Err(std::io::Error::other("connection reset"))));
+        SdkBody::from_body_1_x(http_body_util::StreamBody::new(futures::stream::iter(
+            frames.collect::<Vec<_>>(),
+        )))
+    }
+
     #[tokio::test]
     async fn the_token_is_sent_when_the_body_ends_and_the_bytes_pass_unchanged() {
-        use http_body_util::BodyExt;
-        let (tx, rx) = oneshot::channel();
-        let xml = "<R><nextToken>t1</nextToken></R>";
-        let tap = TokenTap {
-            inner: SdkBody::from(xml),
-            chunks: Vec::new(),
-            tx: Some(tx),
-        };
+        let (early, rx) = EarlyToken::channel();
+        // The token is split across chunks, as a network read may split it.
+        let parts = ["<R><items/><nextTo", "ken>t1</next", "Token></R>"];
+        let tap = TokenTap::new(chunked(&parts, false), Arc::clone(&early.0));
         assert!(!tap.is_end_stream());
         let bytes = tap.collect().await.unwrap().to_bytes();
-        assert_eq!(bytes, xml.as_bytes());
+        assert_eq!(bytes, parts.concat().as_bytes());
         assert_eq!(rx.await.unwrap().as_deref(), Some("t1"));
+    }
+
+    #[tokio::test]
+    async fn a_broken_body_leaves_the_token_to_the_retry() {
+        let (early, rx) = EarlyToken::channel();
+        let broken = TokenTap::new(chunked(&["<R><nextToken>t"], true), Arc::clone(&early.0));
+        assert!(broken.collect().await.is_err());
+        let retry = TokenTap::new(
+            chunked(&["<R><nextToken>t2</nextToken></R>"], false),
+            Arc::clone(&early.0),
+        );
+        retry.collect().await.unwrap();
+        assert_eq!(rx.await.unwrap().as_deref(), Some("t2"));
     }
 }

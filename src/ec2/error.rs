@@ -100,6 +100,20 @@ impl AwsError {
             kind,
         }
     }
+
+    /// A call abandoned because the server is shutting down.
+    pub(crate) fn cancelled(region: &str, operation: &'static str) -> Self {
+        AwsError {
+            region: region.to_owned(),
+            operation,
+            code: None,
+            message: "the call was cancelled: the server is shutting down; run the query \
+                      again"
+                .to_owned(),
+            request_id: None,
+            kind: AwsErrorKind::Unavailable,
+        }
+    }
 }
 
 fn kind_for_code(code: &str) -> AwsErrorKind {

@@ -10,6 +10,7 @@ use std::time::Instant;
 use aws_sdk_ec2::types::Filter;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
+use tracing::Instrument;
 
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
@@ -156,13 +157,14 @@ impl Ec2Clients {
             }
         }
         let this_call = Arc::new(CallStats::default());
+        // Counted before it is sent: a call read ahead and then dropped was still made.
+        CallStats::add(&stats.calls, 1);
         let result = call
             .customize()
             .interceptor(CountAttempts(Arc::clone(&this_call)))
             .interceptor(early)
             .send()
             .await;
-        CallStats::add(&stats.calls, 1);
         CallStats::add(&stats.wait_nanos, started.elapsed().as_nanos() as u64);
         let attempts = this_call
             .attempts
@@ -172,7 +174,6 @@ impl Ec2Clients {
             .load(std::sync::atomic::Ordering::Relaxed);
         CallStats::add(&stats.attempts, attempts.max(1));
         CallStats::add(&stats.throttled, throttled);
-        const ACTION: &str = "DescribeStoreImageTasks";
         for _ in 1..attempts {
             self.metrics.aws_call(region, ACTION, "retried");
         }
@@ -182,27 +183,36 @@ impl Ec2Clients {
         self.metrics
             .aws_call(region, ACTION, if result.is_ok() { "ok" } else { "error" });
         let out = result.map_err(|e| AwsError::from_sdk(region, ACTION, e))?;
+        // The SDK's strings are moved, not copied.
+        let next_token = out.next_token.filter(|t| !t.is_empty());
         let tasks = out
-            .store_image_task_results()
-            .iter()
+            .store_image_task_results
+            .unwrap_or_default()
+            .into_iter()
             .map(|t| StoreImageTask {
-                ami_id: t.ami_id().map(str::to_owned),
-                bucket: t.bucket().map(str::to_owned),
-                progress_percentage: t.progress_percentage(),
-                s3_object_key: t.s3object_key().map(str::to_owned),
-                store_task_failure_reason: t.store_task_failure_reason().map(str::to_owned),
-                store_task_state: t.store_task_state().map(str::to_owned),
+                ami_id: t.ami_id,
+                bucket: t.bucket,
+                progress_percentage: t.progress_percentage,
+                s3_object_key: t.s3object_key,
+                store_task_failure_reason: t.store_task_failure_reason,
+                store_task_state: t.store_task_state,
                 task_start_time: t
-                    .task_start_time()
+                    .task_start_time
                     .and_then(|d| DateTime::<Utc>::from_timestamp_millis(d.to_millis().ok()?)),
             })
             .collect();
-        let next_token = out
-            .next_token()
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
         Ok(Page { tasks, next_token })
     }
+}
+
+/// The operation, as metrics and errors name it.
+const ACTION: &str = "DescribeStoreImageTasks";
+
+/// Whether the page after the one being fetched will be wanted whatever that one holds: with
+/// `rows_left` rows still wanted, a page of at most `max_results` rows cannot meet them.
+fn next_page_needed(rows_left: Option<usize>, max_results: Option<i32>) -> bool {
+    let page_max = max_results.map_or(usize::MAX, |m| usize::try_from(m).unwrap_or(0));
+    rows_left.is_none_or(|left| left > page_max)
 }
 
 /// What comes after a page.
@@ -241,19 +251,23 @@ impl Pager {
         let request = self.request.clone();
         let options = self.options.clone();
         let asked = token.clone();
-        let page = tokio::spawn(async move {
-            let fetch = clients.fetch_page(&region, &request, asked.clone(), &options.stats, early);
-            clients
-                .cache
-                .get_or_fetch(
-                    options.use_cache,
-                    &region,
-                    &request,
-                    asked.as_deref(),
-                    fetch,
-                )
-                .await
-        });
+        let page = tokio::spawn(
+            async move {
+                let fetch =
+                    clients.fetch_page(&region, &request, asked.clone(), &options.stats, early);
+                clients
+                    .cache
+                    .get_or_fetch(
+                        options.use_cache,
+                        &region,
+                        &request,
+                        asked.as_deref(),
+                        fetch,
+                    )
+                    .await
+            }
+            .in_current_span(),
+        );
         Fetch {
             token,
             early: Some(early_rx),
@@ -261,10 +275,8 @@ impl Pager {
         }
     }
 
-    /// Whether the page after the one being fetched will be wanted whatever that one holds.
     fn may_read_ahead(&self) -> bool {
-        let page_max = self.request.max_results.map_or(usize::MAX, |m| m as usize);
-        self.options.read_ahead && self.rows_left.is_none_or(|left| left > page_max)
+        self.options.read_ahead && next_page_needed(self.rows_left, self.request.max_results)
     }
 
     /// Waits for `fetch`'s page, starting the next call as soon as its token is known, and
@@ -277,6 +289,7 @@ impl Pager {
             Some(early) => tokio::select! {
                 biased;
                 Ok(Some(token)) = early => {
+                    CallStats::add(&self.options.stats.read_ahead, 1);
                     ahead = Some(self.spawn(Some(token)));
                     (&mut fetch.page).await
                 }
@@ -284,7 +297,12 @@ impl Pager {
             },
             None => (&mut fetch.page).await,
         };
-        let (page, hit) = joined.unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
+        let (page, hit) = match joined {
+            Ok(page) => page?,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Only the runtime shutting down cancels a task this stream still holds.
+            Err(_) => return Err(AwsError::cancelled(&self.region, ACTION)),
+        };
         let stats = &self.options.stats;
         if self.options.use_cache {
             self.clients.metrics.cache_lookup(hit);
@@ -321,9 +339,11 @@ impl Pager {
             }),
             None => None,
         };
+        // Copied only when the cache keeps the page too.
+        let tasks = Arc::try_unwrap(page).map_or_else(|shared| shared.tasks.clone(), |p| p.tasks);
         let page = TaskPage {
             region: self.region.clone(),
-            tasks: page.tasks.clone(),
+            tasks,
         };
         Ok((page, next))
     }
@@ -332,6 +352,7 @@ impl Pager {
 #[cfg(test)]
 mod tests {
     use std::net::SocketAddr;
+    use std::sync::atomic::Ordering;
     use std::time::Duration;
 
     use ec2_emulator::{Emulator, EmulatorOptions};
@@ -392,11 +413,10 @@ mod tests {
     async fn reads_exactly_one_page_ahead_of_the_consumer() {
         let emulator = emulator(1000).await; // 5 pages
         let clients = clients(emulator.endpoint_url()).await;
-        let mut pages = clients.describe_store_image_tasks(
-            "us-east-1",
-            DescribeRequest::default(),
-            options(true),
-        );
+        let opts = options(true);
+        let stats = Arc::clone(&opts.stats);
+        let mut pages =
+            clients.describe_store_image_tasks("us-east-1", DescribeRequest::default(), opts);
         let first = pages.next().await.unwrap().unwrap();
         assert_eq!(first.tasks.len(), 200);
         // The consumer holds the first page: the second is asked for, not the third.
@@ -404,16 +424,30 @@ mod tests {
         let rest: Vec<TaskPage> = pages.try_collect().await.unwrap();
         assert_eq!(rest.len(), 4);
         assert_eq!(emulator.requests().len(), 5);
+        // Every later call started from the raw answer's token, before the SDK's decoding.
+        assert_eq!(stats.read_ahead.load(Ordering::Relaxed), 4);
+        assert_eq!(stats.calls.load(Ordering::Relaxed), 5);
 
         // Without read-ahead, only what the consumer asked for.
         emulator.clear_requests();
-        let mut pages = clients.describe_store_image_tasks(
-            "us-east-1",
-            DescribeRequest::default(),
-            options(false),
-        );
+        let opts = options(false);
+        let stats = Arc::clone(&opts.stats);
+        let mut pages =
+            clients.describe_store_image_tasks("us-east-1", DescribeRequest::default(), opts);
         pages.next().await.unwrap().unwrap();
         assert_eq!(calls_settle_at(&emulator, 1).await, 1);
+        assert_eq!(stats.read_ahead.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn the_next_page_is_needed_only_when_this_one_cannot_meet_the_limit() {
+        assert!(next_page_needed(None, None));
+        assert!(next_page_needed(None, Some(5)));
+        assert!(next_page_needed(Some(300), Some(150)));
+        assert!(!next_page_needed(Some(150), Some(150)));
+        assert!(!next_page_needed(Some(100), Some(150)));
+        // Without MaxResults a page's size is AWS's choice: it might hold every row wanted.
+        assert!(!next_page_needed(Some(100_000), None));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,19 +458,19 @@ mod tests {
             max_results: Some(150),
             ..DescribeRequest::default()
         };
+        let opts = PageOptions {
+            row_limit: Some(300),
+            ..options(true)
+        };
+        let stats = Arc::clone(&opts.stats);
         let pages: Vec<TaskPage> = clients
-            .describe_store_image_tasks(
-                "us-east-1",
-                request,
-                PageOptions {
-                    row_limit: Some(300),
-                    ..options(true)
-                },
-            )
+            .describe_store_image_tasks("us-east-1", request, opts)
             .try_collect()
             .await
             .unwrap();
         assert_eq!(pages.iter().map(|p| p.tasks.len()).sum::<usize>(), 300);
+        // The second page from the first's token; none from the second's.
+        assert_eq!(stats.read_ahead.load(Ordering::Relaxed), 1);
         assert_eq!(calls_settle_at(&emulator, 2).await, 2);
     }
 
@@ -472,11 +506,15 @@ mod tests {
         let app = axum::Router::new().route("/", axum::routing::post(answer));
         let server = tokio::spawn(async move { axum::serve(listener, app).await });
         let clients = clients(url).await;
+        let opts = options(true);
+        let stats = Arc::clone(&opts.stats);
         let pages: Vec<TaskPage> = clients
-            .describe_store_image_tasks("us-east-1", DescribeRequest::default(), options(true))
+            .describe_store_image_tasks("us-east-1", DescribeRequest::default(), opts)
             .try_collect()
             .await
             .unwrap();
+        // The call with the misleading token was started (and then dropped).
+        assert_eq!(stats.read_ahead.load(Ordering::Relaxed), 1);
         let amis: Vec<_> = pages
             .iter()
             .flat_map(|p| &p.tasks)

@@ -1,5 +1,5 @@
 //! What the AWS calls of one scan did: calls, attempts (so retries), throttled answers,
-//! pages, rows, cache hits and time spent waiting on AWS. Shared counters, updated by an
+//! pages, rows, cache hits, calls read ahead and time spent waiting on AWS. Shared counters, updated by an
 //! SDK interceptor on each attempt; the scan turns them into `EXPLAIN ANALYZE` metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +24,8 @@ pub struct CallStats {
     pub rows: AtomicU64,
     /// Pages served from the response cache.
     pub cache_hits: AtomicU64,
+    /// Calls started from the raw answer's `NextToken`, before the page before was decoded.
+    pub read_ahead: AtomicU64,
     /// Nanoseconds spent waiting for AWS answers (and for rate-limit slots).
     pub wait_nanos: AtomicU64,
 }
