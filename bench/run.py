@@ -8,7 +8,8 @@ the server, on this machine, with latency injected by the emulator where named:
    path (5 pages x 50 ms) and against asking the regions one by one;
 2. time to the first record batch of that query;
 3. throughput: 200,000 tasks in one region, no latency: ADBC into a pyarrow Table, boto3's
-   paginator into a pandas DataFrame, and the AWS CLI;
+   paginator into a pandas DataFrame, and the AWS CLI, with the CPU each process used per
+   page in the ADBC run;
 4. the server's peak RSS while streaming 1,000,000 rows;
 5. pushdown: amiId IN (5 ids) over 16 regions against the same answer from a full scan.
 
@@ -18,6 +19,7 @@ Usage: bench/run.py [--quick]   (scripts/bench.sh builds the binaries and the vi
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -70,6 +72,12 @@ class Proc:
                     return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_seconds(self):
+        """User and system CPU time the process has used."""
+        with open(f"/proc/{self.proc.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self):
         self.proc.terminate()
         self.proc.wait(timeout=30)
@@ -90,6 +98,12 @@ def server(emu, regions):
         "--endpoint-url", emu.url, "--regions", ",".join(regions), "--cache-ttl", "0s",
         "--max-concurrency", "64", "--max-concurrency-per-region", "8",
     ])
+
+
+def own_cpu_seconds():
+    """CPU time of this process (the Python client and the ADBC driver in it)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def hook(emu, path, method="GET"):
@@ -220,8 +234,13 @@ def main():
     srv = server(emu, ["us-east-1"])
     try:
         adbc_table(srv.url, "SELECT 1")
+        cpu_before = (emu.cpu_seconds(), srv.cpu_seconds(), own_cpu_seconds())
         t_adbc, table = timed(lambda: adbc_table(srv.url, "SELECT * FROM store_image_tasks"), runs)
+        cpu_after = (emu.cpu_seconds(), srv.cpu_seconds(), own_cpu_seconds())
         assert table.num_rows == n
+        pages = runs * n / 200
+        emu_ms, srv_ms, client_ms = (
+            (after - before) * 1000 / pages for before, after in zip(cpu_before, cpu_after))
         t_boto, frame = timed(lambda: boto3_frame(emu.url, "us-east-1"), 1)
         assert len(frame) == n
         if shutil.which(AWS_CLI) or os.path.exists(AWS_CLI):
@@ -234,6 +253,10 @@ def main():
                f"ADBC->pyarrow {n / t_adbc:,.0f} rows/s ({t_adbc:.2f} s); boto3->pandas "
                f"{n / t_boto:,.0f} rows/s ({t_boto:.1f} s) = {t_boto / t_adbc:.0f}x slower{cli}",
                "target >= 20x boto3")
+        report("CPU per page of 200 rows in that ADBC run",
+               f"server {srv_ms:.2f} ms, emulator {emu_ms:.2f} ms, ADBC client {client_ms:.2f} ms: "
+               f"{srv_ms + emu_ms + client_ms:.2f} ms; {os.cpu_count()} cores allow at most "
+               f"{200 * os.cpu_count() / (srv_ms + emu_ms + client_ms) * 1000:,.0f} rows/s", "")
     finally:
         srv.stop()
         emu.stop()
