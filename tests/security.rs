@@ -9,10 +9,11 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{RecordBatch, StringArray};
+use arrow::array::{AsArray, RecordBatch, StringArray};
+use arrow::datatypes::UInt32Type;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
-use arrow_flight::sql::{CommandStatementIngest, ProstMessageExt, TicketStatementQuery};
+use arrow_flight::sql::{CommandStatementIngest, ProstMessageExt, SqlInfo, TicketStatementQuery};
 use arrow_flight::{Action, Criteria, Empty, HandshakeRequest, Ticket};
 use aws_flightsql::auth::{token, AuthOptions};
 use aws_flightsql::client::{connect_with, ConnectOptions};
@@ -545,6 +546,55 @@ async fn a_read_user_cannot_write_by_any_path_whatever_the_session_says() {
     assert!(err.message().contains("tickets never"), "{}", err.message());
     assert!(!ami.is_empty());
     assert_eq!(fx.calls("CreateStoreImageTask"), 1);
+}
+
+/// GetSqlInfo's boolean answers for `ids`, as `client`'s user sees them.
+async fn sql_info_flags(
+    client: &mut FlightSqlServiceClient<Channel>,
+    ids: &[SqlInfo],
+) -> Vec<(u32, bool)> {
+    let info = client.get_sql_info(ids.to_vec()).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let batches: Vec<RecordBatch> = client
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let mut flags = Vec::new();
+    for batch in &batches {
+        let names = batch.column(0).as_primitive::<UInt32Type>();
+        let values = batch.column(1).as_union();
+        for row in 0..batch.num_rows() {
+            let child = values.child(values.type_id(row));
+            let value = child.as_boolean().value(values.value_offset(row));
+            flags.push((names.value(row), value));
+        }
+    }
+    flags.sort();
+    flags
+}
+
+#[tokio::test]
+async fn get_sql_info_tells_a_read_user_the_server_is_read_only() {
+    let dir = TempDir::new();
+    let fx = secured(small(), &dir).await;
+    let ids = [
+        SqlInfo::FlightSqlServerReadOnly,
+        SqlInfo::FlightSqlServerBulkIngestion,
+    ];
+    let (read_only, ingest) = (ids[0] as u32, ids[1] as u32);
+    let mut alice = client_as(&fx, ALICE).await;
+    assert_eq!(
+        sql_info_flags(&mut alice, &ids).await,
+        [(read_only, false), (ingest, true)]
+    );
+    let mut bob = client_as(&fx, BOB).await;
+    assert_eq!(
+        sql_info_flags(&mut bob, &ids).await,
+        [(read_only, true), (ingest, false)]
+    );
 }
 
 #[tokio::test]

@@ -81,7 +81,11 @@ pub struct SchemaOnly;
 #[derive(Clone)]
 pub struct FlightSqlHandler {
     catalog: Catalog,
+    /// GetSqlInfo's answers for callers who may write.
     sql_info: Arc<SqlInfoData>,
+    /// ... and for callers who may only read (a `read` user, or every caller of a
+    /// `--read-only` server): read-only, no bulk ingestion.
+    sql_info_read_only: Arc<SqlInfoData>,
     xdbc_types: Arc<XdbcTypeInfoData>,
     queries: RunningQueries,
     metrics: Arc<Metrics>,
@@ -100,11 +104,22 @@ impl std::fmt::Debug for FlightSqlHandler {
 }
 
 impl FlightSqlHandler {
-    /// A service answering from `catalog`; `read_only` is what GetSqlInfo reports.
+    /// GetSqlInfo's answers as `caller` sees them.
+    fn sql_info_for(&self, caller: &Caller) -> &SqlInfoData {
+        if caller.may_write() {
+            &self.sql_info
+        } else {
+            &self.sql_info_read_only
+        }
+    }
+
+    /// A service answering from `catalog`; `read_only` is what GetSqlInfo reports to users
+    /// who may write (it reports read-only to users who may not).
     pub fn new(catalog: Catalog, read_only: bool) -> Self {
         FlightSqlHandler {
             catalog,
             sql_info: Arc::new(sql_info(read_only)),
+            sql_info_read_only: Arc::new(sql_info(true)),
             xdbc_types: Arc::new(xdbc_type_info()),
             queries: RunningQueries::default(),
             metrics: Arc::default(),
@@ -760,7 +775,8 @@ impl FlightSqlService for FlightSqlHandler {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let schema = canonical_schema(&query.clone().into_builder(&self.sql_info).schema());
+        let info = self.sql_info_for(&Caller::of(&request));
+        let schema = canonical_schema(&query.clone().into_builder(info).schema());
         metadata_info(&schema, &query, request)
     }
 
@@ -912,9 +928,9 @@ impl FlightSqlService for FlightSqlHandler {
     async fn do_get_sql_info(
         &self,
         query: CommandGetSqlInfo,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
-        let builder = query.into_builder(&self.sql_info);
+        let builder = query.into_builder(self.sql_info_for(&Caller::of(&request)));
         let schema = canonical_schema(&builder.schema());
         let batch = builder
             .build()

@@ -115,6 +115,8 @@ class SecurityTest {
 
     try (Connection conn = DriverManager.getConnection(stack.url(tls, login(SecureStack.BOB)));
         Statement st = conn.createStatement()) {
+      // GetSqlInfo tells a read user the server is read-only (BI tools then offer no edits).
+      assertTrue(conn.getMetaData().isReadOnly(), "read user: isReadOnly");
       long before = count(conn);
       SQLException e = assertThrows(SQLException.class, () -> st.executeUpdate(insert));
       String chain = messages(e);
@@ -123,6 +125,7 @@ class SecurityTest {
     }
     try (Connection conn = DriverManager.getConnection(stack.url(tls, login(SecureStack.ALICE)));
         Statement st = conn.createStatement()) {
+      assertFalse(conn.getMetaData().isReadOnly(), "write user: isReadOnly");
       long before = count(conn);
       assertEquals(1, st.executeUpdate(insert));
       assertEquals(before + 1, count(conn));
