@@ -10,10 +10,9 @@ use std::time::Instant;
 use aws_sdk_ec2::types::Filter;
 use chrono::{DateTime, Utc};
 use futures::stream::{self, BoxStream, StreamExt};
-use tracing::Instrument;
-
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
 
 use super::cache::Page;
 use super::client::Ec2Clients;
@@ -275,6 +274,7 @@ impl Pager {
         }
     }
 
+    /// Whether the next call may start before this page is decoded.
     fn may_read_ahead(&self) -> bool {
         self.options.read_ahead && next_page_needed(self.rows_left, self.request.max_results)
     }
