@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test suite: formatting, clippy, the Rust tests (unit and integration, with the
+# Runs every test suite: formatting, clippy, rustdoc, the Rust tests (unit and integration, with the
 # emulator and the server on 127.0.0.1:0) and the Python client tests (boto3 fidelity,
 # ADBC). Installs what it needs: Python packages go into a virtualenv under ~/.cache.
 set -euo pipefail
@@ -14,6 +14,9 @@ cargo fmt --all -- --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== cargo doc (broken or private links fail)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
 echo "== flight_sql_client (arrow-flight's CLI, for tests/rust_cli.rs)"
 tools="${AWS_FLIGHTSQL_TOOLS_DIR:-$HOME/.cache/aws-flightsql/tools}"

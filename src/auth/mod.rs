@@ -1,7 +1,7 @@
 //! Who may connect and who may write. Users come from a users file ([`users`]); a Flight
 //! handshake with their Basic credentials answers with a signed, expiring bearer token
 //! ([`token`]); every RPC must carry that token or the Basic credentials themselves, which
-//! the tower layer ([`layer`]) checks before any service sees the call (the gRPC health
+//! the tower layer (`layer`) checks before any service sees the call (the gRPC health
 //! service excepted). The layer puts the [`Caller`] into the request's extensions, and the
 //! Flight layer refuses a write by a `read` caller after planning the statement, before any
 //! AWS call: a value the client can `SET` never decides it.

@@ -1,11 +1,11 @@
 //! Sessions without server state. A session's settings (default catalog and schema, the
-//! `aws.*` and DataFusion options) are the [`Settings`] message, carried by a cookie that the
+//! `aws.*` and DataFusion options) are the `Settings` message, carried by a cookie that the
 //! server sets and the clients send back (the JDBC driver always does; the ADBC driver with
 //! `adbc.flight.sql.rpc.with_cookie_middleware=true`). Any replica can therefore serve any
 //! request. `SET`/`RESET` statements and the SetSessionOptions / GetSessionOptions /
 //! CloseSession actions change or read it.
 //!
-//! The transport ([`super::grpc`]) decodes the cookie into a [`SessionSlot`] request
+//! The transport (`flight::grpc`) decodes the cookie into a [`SessionSlot`] request
 //! extension before a call and turns a changed slot into a `set-cookie` response header
 //! after it.
 
