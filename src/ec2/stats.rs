@@ -1,6 +1,7 @@
 //! What the AWS calls of one scan did: calls, attempts (so retries), throttled answers,
-//! pages, rows, cache hits, calls read ahead and time spent waiting on AWS. Shared counters, updated by an
-//! SDK interceptor on each attempt; the scan turns them into `EXPLAIN ANALYZE` metrics.
+//! pages, rows, cache hits, calls read ahead and time spent waiting on AWS. Shared counters,
+//! updated by the pager and by an SDK interceptor on each attempt; the scan turns them into
+//! `EXPLAIN ANALYZE` metrics.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
