@@ -75,12 +75,7 @@ fn main() {
     rt.block_on(async {
         let emulator = Emulator::start(
             SocketAddr::from(([127, 0, 0, 1], 0)),
-            EmulatorOptions {
-                regions: vec!["us-east-1".into()],
-                tasks_per_region: TASKS,
-                freeze_time: true,
-                ..EmulatorOptions::default()
-            },
+            EmulatorOptions::one_frozen_region(TASKS),
         )
         .await
         .expect("emulator");

@@ -11,7 +11,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
-use prometheus_client::registry::Registry;
+use prometheus_client::registry::{Metric, Registry};
 
 /// Labels of a Flight RPC.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -55,62 +55,68 @@ pub struct Metrics {
     store_tasks_created: Counter,
 }
 
+/// `metric`, registered in `registry` under `name` (after the prefix) with `help`.
+fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M {
+    registry.register(name, help, metric.clone());
+    metric
+}
+
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("aws_flightsql");
+        let mut r = Registry::with_prefix("aws_flightsql");
         let rpc_seconds = Family::<RpcLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.001, 2.0, 16))
         });
-        let m = Metrics {
-            registry: Mutex::default(),
-            rpcs: Family::default(),
-            rpc_seconds,
-            rpcs_in_flight: Gauge::default(),
-            bytes_streamed: Counter::default(),
-            rows_streamed: Counter::default(),
-            aws_calls: Family::default(),
-            cache: Family::default(),
-            store_tasks_created: Counter::default(),
-        };
-        registry.register(
-            "flight_rpcs",
-            "Flight RPCs by method and status",
-            m.rpcs.clone(),
-        );
-        registry.register(
-            "flight_rpc_seconds",
-            "Flight RPC latency, to the end of the response stream",
-            m.rpc_seconds.clone(),
-        );
-        registry.register(
-            "flight_rpcs_in_flight",
-            "Flight RPCs (queries included) being served",
-            m.rpcs_in_flight.clone(),
-        );
-        registry.register(
-            "streamed_bytes",
-            "Bytes of Flight response bodies sent",
-            m.bytes_streamed.clone(),
-        );
-        registry.register("streamed_rows", "Result rows sent", m.rows_streamed.clone());
-        registry.register(
-            "aws_calls",
-            "AWS API calls by region, action and outcome",
-            m.aws_calls.clone(),
-        );
-        registry.register(
-            "cache_lookups",
-            "DescribeStoreImageTasks response cache lookups",
-            m.cache.clone(),
-        );
-        registry.register(
-            "store_tasks_created",
-            "Store image tasks created by INSERT",
-            m.store_tasks_created.clone(),
-        );
         Metrics {
-            registry: Mutex::new(registry),
-            ..m
+            rpcs: registered(
+                &mut r,
+                "flight_rpcs",
+                "Flight RPCs by method and status",
+                Family::default(),
+            ),
+            rpc_seconds: registered(
+                &mut r,
+                "flight_rpc_seconds",
+                "Flight RPC latency, to the end of the response stream",
+                rpc_seconds,
+            ),
+            rpcs_in_flight: registered(
+                &mut r,
+                "flight_rpcs_in_flight",
+                "Flight RPCs (queries included) being served",
+                Gauge::default(),
+            ),
+            bytes_streamed: registered(
+                &mut r,
+                "streamed_bytes",
+                "Bytes of Flight response bodies sent",
+                Counter::default(),
+            ),
+            rows_streamed: registered(
+                &mut r,
+                "streamed_rows",
+                "Result rows sent",
+                Counter::default(),
+            ),
+            aws_calls: registered(
+                &mut r,
+                "aws_calls",
+                "AWS API calls by region, action and outcome",
+                Family::default(),
+            ),
+            cache: registered(
+                &mut r,
+                "cache_lookups",
+                "DescribeStoreImageTasks response cache lookups",
+                Family::default(),
+            ),
+            store_tasks_created: registered(
+                &mut r,
+                "store_tasks_created",
+                "Store image tasks created by INSERT",
+                Counter::default(),
+            ),
+            registry: Mutex::new(r),
         }
     }
 }

@@ -14,16 +14,14 @@ use std::process::{Command, Output};
 
 use aws_flightsql::auth::AuthOptions;
 use common::secure::{users_file, TempDir};
-use common::{stdout, Fixture, REGIONS};
+use common::{prepared_path, stdout, Fixture, REGIONS};
 use ec2_emulator::{EmulatorOptions, TaskView};
 
 fn program() -> PathBuf {
-    let path = std::env::var_os("AWS_FLIGHTSQL_DF_REMOTE_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/aws-flightsql/target-df-remote/debug/datafusion-remote")
-        });
+    let path = prepared_path(
+        "AWS_FLIGHTSQL_DF_REMOTE_BIN",
+        "target-df-remote/debug/datafusion-remote",
+    );
     assert!(
         path.exists(),
         "{} is missing: CARGO_TARGET_DIR=$HOME/.cache/aws-flightsql/target-df-remote cargo build \

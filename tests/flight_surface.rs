@@ -616,13 +616,7 @@ async fn large_headers_and_large_messages_are_accepted() {
 #[tokio::test]
 async fn cancel_flight_info_stops_the_stream_and_upstream_paging() {
     // 3000 tasks: 15 pages of 200, each answered after 150 ms.
-    let fx = Fixture::start_with(EmulatorOptions {
-        regions: vec!["us-east-1".into()],
-        tasks_per_region: 3000,
-        freeze_time: true,
-        ..EmulatorOptions::default()
-    })
-    .await;
+    let fx = Fixture::start_with(EmulatorOptions::one_frozen_region(3000)).await;
     fx.emulator
         .update_config(ConfigUpdate {
             latency_ms: Some(150),

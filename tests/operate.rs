@@ -31,17 +31,9 @@ fn any_port() -> SocketAddr {
 }
 
 async fn emulator(tasks: usize) -> Emulator {
-    Emulator::start(
-        any_port(),
-        EmulatorOptions {
-            regions: vec!["us-east-1".into()],
-            tasks_per_region: tasks,
-            freeze_time: true,
-            ..EmulatorOptions::default()
-        },
-    )
-    .await
-    .unwrap()
+    Emulator::start(any_port(), EmulatorOptions::one_frozen_region(tasks))
+        .await
+        .unwrap()
 }
 
 fn options(emulator: &Emulator, metrics: bool) -> ServerOptions {
@@ -189,6 +181,28 @@ async fn responses_carry_a_query_id() {
     assert_eq!(uuid::Uuid::parse_str(&id).unwrap().to_string(), id);
 }
 
+/// Starts `SELECT * FROM store_image_tasks` on the server at `uri` and waits for its first
+/// batch: the client, the rest of the stream, and the first batch's row count.
+async fn select_all_first_batch(
+    uri: &str,
+) -> (
+    FlightSqlServiceClient<Channel>,
+    FlightRecordBatchStream,
+    usize,
+) {
+    let mut client = aws_flightsql::client::connect(uri).await.unwrap();
+    let info = client
+        .execute("SELECT * FROM store_image_tasks".into(), None)
+        .await
+        .unwrap();
+    let mut stream = client
+        .do_get(info.endpoint[0].ticket.clone().unwrap())
+        .await
+        .unwrap();
+    let rows = stream.try_next().await.unwrap().unwrap().num_rows();
+    (client, stream, rows)
+}
+
 #[tokio::test]
 async fn draining_reports_not_serving_refuses_new_queries_and_lets_running_ones_finish() {
     let emu = emulator(1000).await;
@@ -200,16 +214,7 @@ async fn draining_reports_not_serving_refuses_new_queries_and_lets_running_ones_
     let server = Server::start(options(&emu, false)).await.unwrap();
     assert_eq!(health(&server).await.unwrap(), ServingStatus::Serving);
     let uri = server.uri();
-    let mut client = aws_flightsql::client::connect(&uri).await.unwrap();
-    let info = client
-        .execute("SELECT * FROM store_image_tasks".into(), None)
-        .await
-        .unwrap();
-    let mut stream = client
-        .do_get(info.endpoint[0].ticket.clone().unwrap())
-        .await
-        .unwrap();
-    let mut rows = stream.try_next().await.unwrap().unwrap().num_rows();
+    let (_client, mut stream, mut rows) = select_all_first_batch(&uri).await;
 
     let addr = server.local_addr();
     let shutdown = tokio::spawn(server.shutdown_within(Duration::from_secs(30)));
@@ -337,16 +342,7 @@ impl SlowQuery {
         let mut all_args = vec!["--endpoint-url", &url, "--regions", "us-east-1"];
         all_args.extend_from_slice(args);
         let bin = Binary::start(&all_args);
-        let mut client = aws_flightsql::client::connect(&bin.uri).await.unwrap();
-        let info = client
-            .execute("SELECT * FROM store_image_tasks".into(), None)
-            .await
-            .unwrap();
-        let mut stream = client
-            .do_get(info.endpoint[0].ticket.clone().unwrap())
-            .await
-            .unwrap();
-        let first_rows = stream.try_next().await.unwrap().unwrap().num_rows();
+        let (client, stream, first_rows) = select_all_first_batch(&bin.uri).await;
         SlowQuery {
             emu,
             bin,

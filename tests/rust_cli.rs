@@ -9,15 +9,10 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use common::{stdout, Fixture, REGIONS};
+use common::{prepared_path, stdout, Fixture, REGIONS};
 
 fn cli_binary() -> PathBuf {
-    let root = std::env::var_os("AWS_FLIGHTSQL_TOOLS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME"))
-                .join(".cache/aws-flightsql/tools")
-        });
+    let root = prepared_path("AWS_FLIGHTSQL_TOOLS_DIR", "tools");
     let path = root.join("bin").join("flight_sql_client");
     assert!(
         path.exists(),

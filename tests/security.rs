@@ -756,17 +756,9 @@ async fn mutual_tls_requires_a_client_certificate_from_the_client_ca() {
 
 #[tokio::test]
 async fn concurrent_queries_past_the_limit_are_resource_exhausted() {
-    let fx = Fixture::start_configured(
-        EmulatorOptions {
-            regions: vec!["us-east-1".into()],
-            tasks_per_region: 2000,
-            freeze_time: true,
-            ..EmulatorOptions::default()
-        },
-        |options| {
-            options.limits.queries.max_concurrent_queries = 1;
-        },
-    )
+    let fx = Fixture::start_configured(EmulatorOptions::one_frozen_region(2000), |options| {
+        options.limits.queries.max_concurrent_queries = 1;
+    })
     .await;
     fx.emulator
         .update_config(ConfigUpdate {
@@ -817,17 +809,9 @@ async fn concurrent_queries_past_the_limit_are_resource_exhausted() {
 #[tokio::test]
 async fn the_query_timeout_stops_the_stream_and_its_aws_paging() {
     // 3000 tasks: 15 pages of 200, each answered after 150 ms; the timeout is 600 ms.
-    let fx = Fixture::start_configured(
-        EmulatorOptions {
-            regions: vec!["us-east-1".into()],
-            tasks_per_region: 3000,
-            freeze_time: true,
-            ..EmulatorOptions::default()
-        },
-        |options| {
-            options.limits.queries.query_timeout = Some(Duration::from_millis(600));
-        },
-    )
+    let fx = Fixture::start_configured(EmulatorOptions::one_frozen_region(3000), |options| {
+        options.limits.queries.query_timeout = Some(Duration::from_millis(600));
+    })
     .await;
     fx.emulator
         .update_config(ConfigUpdate {

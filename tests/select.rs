@@ -199,13 +199,7 @@ async fn a_failing_region_fails_the_whole_query() {
 async fn dropping_the_stream_stops_paging() {
     // 2,000 tasks = 10 pages of 200; each call takes 20 ms, so all of them would be
     // requested within a second if paging went on.
-    let fx = Fixture::start_with(EmulatorOptions {
-        regions: vec!["us-east-1".into()],
-        tasks_per_region: 2000,
-        freeze_time: true,
-        ..EmulatorOptions::default()
-    })
-    .await;
+    let fx = Fixture::start_with(EmulatorOptions::one_frozen_region(2000)).await;
     fx.emulator
         .update_config(ConfigUpdate {
             latency_ms: Some(20),

@@ -27,6 +27,19 @@ pub struct EmulatorOptions {
     pub task_duration: Duration,
 }
 
+impl EmulatorOptions {
+    /// `tasks` tasks in `us-east-1` alone, with the clock frozen so that progress and the
+    /// listing stay put: what paging tests and benchmarks use.
+    pub fn one_frozen_region(tasks: usize) -> Self {
+        EmulatorOptions {
+            regions: vec!["us-east-1".to_owned()],
+            tasks_per_region: tasks,
+            freeze_time: true,
+            ..EmulatorOptions::default()
+        }
+    }
+}
+
 impl Default for EmulatorOptions {
     fn default() -> Self {
         EmulatorOptions {

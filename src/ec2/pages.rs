@@ -378,12 +378,7 @@ mod tests {
     async fn emulator(tasks: usize) -> Emulator {
         Emulator::start(
             SocketAddr::from(([127, 0, 0, 1], 0)),
-            EmulatorOptions {
-                regions: vec!["us-east-1".into()],
-                tasks_per_region: tasks,
-                freeze_time: true,
-                ..EmulatorOptions::default()
-            },
+            EmulatorOptions::one_frozen_region(tasks),
         )
         .await
         .expect("emulator")

@@ -236,6 +236,18 @@ pub fn stdout(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A path that `scripts/test.sh` prepares: `$env` when set, else `~/.cache/aws-flightsql/`
+/// joined with `default`.
+pub fn prepared_path(env: &str, default: &str) -> std::path::PathBuf {
+    std::env::var_os(env)
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME"))
+                .join(".cache/aws-flightsql")
+                .join(default)
+        })
+}
+
 /// A raw gRPC channel to a server's `grpc://` URI.
 pub async fn channel(uri: &str) -> Channel {
     tonic::transport::Endpoint::from_shared(uri.replace("grpc://", "http://"))
