@@ -308,6 +308,8 @@ async fn explain_shows_the_requests_and_explain_analyze_what_happened() {
         "cache_hits=0",
         // The second page was asked for from the first answer's raw NextToken.
         "calls_read_ahead=1",
+        // Both answers were decoded by the server's one-pass decoder, not left to the SDK's.
+        "pages_sdk_decoded=0",
         "aws_wait_time=",
     ] {
         assert!(text.contains(metric), "{metric} missing from {text}");

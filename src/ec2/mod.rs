@@ -7,6 +7,7 @@
 mod cache;
 mod client;
 mod create;
+mod decode;
 mod early_token;
 mod error;
 mod limits;

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::cache::Page;
 use super::client::Ec2Clients;
+use super::decode::FastDecode;
 use super::early_token::{EarlyToken, NextToken};
 use super::error::AwsError;
 use super::stats::{CallStats, CountAttempts};
@@ -74,6 +75,10 @@ pub struct PageOptions {
     /// decodes this one on another core (and while the consumer handles it), instead of
     /// when the consumer asks. Never when a row limit could be met by the page in hand.
     pub read_ahead: bool,
+    /// Decode successful answers with this crate's one-pass decoder (the SDK's own still
+    /// decodes errors and any answer that one declines); `false` leaves all decoding to the
+    /// SDK, for comparison.
+    pub fast_decode: bool,
 }
 
 impl Default for PageOptions {
@@ -83,6 +88,7 @@ impl Default for PageOptions {
             stats: Arc::default(),
             row_limit: None,
             read_ahead: true,
+            fast_decode: true,
         }
     }
 }
@@ -129,9 +135,10 @@ impl Ec2Clients {
         region: &str,
         request: &DescribeRequest,
         token: Option<String>,
-        stats: &Arc<CallStats>,
+        options: &PageOptions,
         early: EarlyToken,
     ) -> Result<Page, AwsError> {
+        let stats = &options.stats;
         let started = Instant::now();
         let _slot = self.limits.acquire(region).await;
         let mut call = self
@@ -158,12 +165,14 @@ impl Ec2Clients {
         let this_call = Arc::new(CallStats::default());
         // Counted before it is sent: a call read ahead and then dropped was still made.
         CallStats::add(&stats.calls, 1);
-        let result = call
+        let mut call = call
             .customize()
             .interceptor(CountAttempts(Arc::clone(&this_call)))
-            .interceptor(early)
-            .send()
-            .await;
+            .interceptor(early);
+        if options.fast_decode {
+            call = call.interceptor(FastDecode(Arc::clone(&this_call)));
+        }
+        let result = call.send().await;
         CallStats::add(&stats.wait_nanos, started.elapsed().as_nanos() as u64);
         let attempts = this_call
             .attempts
@@ -173,6 +182,12 @@ impl Ec2Clients {
             .load(std::sync::atomic::Ordering::Relaxed);
         CallStats::add(&stats.attempts, attempts.max(1));
         CallStats::add(&stats.throttled, throttled);
+        CallStats::add(
+            &stats.sdk_decoded,
+            this_call
+                .sdk_decoded
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         for _ in 1..attempts {
             self.metrics.aws_call(region, ACTION, "retried");
         }
@@ -252,8 +267,7 @@ impl Pager {
         let asked = token.clone();
         let page = tokio::spawn(
             async move {
-                let fetch =
-                    clients.fetch_page(&region, &request, asked.clone(), &options.stats, early);
+                let fetch = clients.fetch_page(&region, &request, asked.clone(), &options, early);
                 clients
                     .cache
                     .get_or_fetch(
@@ -421,6 +435,8 @@ mod tests {
         assert_eq!(emulator.requests().len(), 5);
         // Every later call started from the raw answer's token, before the SDK's decoding.
         assert_eq!(stats.read_ahead.load(Ordering::Relaxed), 4);
+        // The emulator's answers are all decoded by the one-pass decoder.
+        assert_eq!(stats.sdk_decoded.load(Ordering::Relaxed), 0);
         assert_eq!(stats.calls.load(Ordering::Relaxed), 5);
 
         // Without read-ahead, only what the consumer asked for.
@@ -516,6 +532,41 @@ mod tests {
             .map(|t| t.ami_id.as_deref().unwrap())
             .collect();
         assert_eq!(amis, ["ami-1", "ami-2"]);
+        server.abort();
+    }
+
+    #[tokio::test]
+    async fn answers_the_fast_decoder_declines_are_decoded_by_the_sdk() {
+        // A comment inside a field is valid XML the one-pass decoder leaves to the SDK.
+        async fn answer() -> ([(&'static str, &'static str); 1], &'static str) {
+            let xml = "<DescribeStoreImageTasksResponse><storeImageTaskResultSet><item>\
+                       <amiId><!-- c -->ami-1</amiId></item></storeImageTaskResultSet>\
+                       </DescribeStoreImageTasksResponse>";
+            ([("content-type", "text/xml")], xml)
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().route("/", axum::routing::post(answer));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let clients = clients(url).await;
+        for fast_decode in [true, false] {
+            let opts = PageOptions {
+                fast_decode,
+                ..options(true)
+            };
+            let stats = Arc::clone(&opts.stats);
+            let pages: Vec<TaskPage> = clients
+                .describe_store_image_tasks("us-east-1", DescribeRequest::default(), opts)
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(pages[0].tasks[0].ami_id.as_deref(), Some("ami-1"));
+            // Counted only when the fast decoder was installed and declined.
+            assert_eq!(
+                stats.sdk_decoded.load(Ordering::Relaxed),
+                u64::from(fast_decode)
+            );
+        }
         server.abort();
     }
 }

@@ -27,6 +27,9 @@ pub struct CallStats {
     pub cache_hits: AtomicU64,
     /// Calls started from the raw answer's `NextToken`, before the page before was decoded.
     pub read_ahead: AtomicU64,
+    /// Successful answers this crate's decoder left to the SDK's (an answer shaped in a way
+    /// it does not know; 0 against AWS and the emulator).
+    pub sdk_decoded: AtomicU64,
     /// Nanoseconds spent waiting for AWS answers (and for rate-limit slots).
     pub wait_nanos: AtomicU64,
 }

@@ -101,6 +101,10 @@ fn record(metrics: &ExecutionPlanMetricsSet, partition: usize, stats: &CallStats
     count("throttled", stats.throttled.load(Ordering::Relaxed));
     count("cache_hits", stats.cache_hits.load(Ordering::Relaxed));
     count("calls_read_ahead", stats.read_ahead.load(Ordering::Relaxed));
+    count(
+        "pages_sdk_decoded",
+        stats.sdk_decoded.load(Ordering::Relaxed),
+    );
     MetricBuilder::new(metrics)
         .subset_time("aws_wait_time", partition)
         .add_duration(Duration::from_nanos(
