@@ -1,8 +1,8 @@
 //! The AWS side: per-region EC2 clients built from the standard aws-config chain, the
 //! `DescribeStoreImageTasks` page stream (each call started from the previous raw answer's
-//! `NextToken`, while the SDK decodes that page), exactly-once creates, limits, retries, the
-//! response cache, call statistics, and the error type of this layer. Nothing here knows
-//! about Flight or DataFusion.
+//! `NextToken`, while that page is decoded), the one-pass decoder of its answers,
+//! exactly-once creates, limits, retries, the response cache, call statistics, and the error
+//! type of this layer. Nothing here knows about Flight or DataFusion.
 
 mod cache;
 mod client;

@@ -1,6 +1,6 @@
 //! `DescribeStoreImageTasks` as a stream of pages: one API call per page, each in a task of
 //! its own, the next started as soon as the previous answer's `NextToken` is known (so the
-//! SDK's decoding of one page overlaps the wait for the next), at most one ahead of the page
+//! decoding of one page overlaps the wait for the next), at most one ahead of the page
 //! handed out; dropping the stream aborts it, so paging stops. Each call goes through the
 //! limits, the response cache and the call counters.
 
@@ -433,7 +433,7 @@ mod tests {
         let rest: Vec<TaskPage> = pages.try_collect().await.unwrap();
         assert_eq!(rest.len(), 4);
         assert_eq!(emulator.requests().len(), 5);
-        // Every later call started from the raw answer's token, before the SDK's decoding.
+        // Every later call started from the raw answer's token, before the page was decoded.
         assert_eq!(stats.read_ahead.load(Ordering::Relaxed), 4);
         // The emulator's answers are all decoded by the one-pass decoder.
         assert_eq!(stats.sdk_decoded.load(Ordering::Relaxed), 0);
