@@ -10,9 +10,13 @@
 //! it knows how to read exactly as the SDK would (elements matched on their local names,
 //! text read and unescaped by the SDK's rules, the same timestamp and integer parsing,
 //! "last one wins" for repeated elements, unknown elements skipped), and otherwise hands
-//! the answer to the SDK's own deserialiser unchanged: XML it finds malformed, comments or
+//! the answer to the SDK's own deserialiser unchanged: XML quick-xml finds malformed, XML
+//! outside the plain subset that quick-xml and the SDK's tokenizer (xmlparser) read alike
+//! (attributes but the root's `xmlns`, processing instructions, a byte order mark, names
+//! or characters outside the plain ASCII forms, an unusual declaration), comments or
 //! CDATA inside a field, a field that does not parse, an unexpected root. A differential
-//! test holds it to the SDK's output on emulator pages and on generated documents.
+//! test holds it to the SDK's output on emulator pages and on generated documents that mix
+//! AWS's form with each of these variations.
 //!
 //! One difference: the SDK records the `x-amzn-requestid` header of a successful answer
 //! in its output (`RequestId::request_id`), a field only the SDK can set; this decoder
@@ -123,6 +127,10 @@ impl std::fmt::Display for Declined {
 /// at the first thing that is not plainly a well-formed answer of the documented shape.
 pub(crate) fn decode(body: &[u8]) -> Result<DescribeStoreImageTasksOutput, Declined> {
     let text = std::str::from_utf8(body).map_err(|_| Declined("body is not UTF-8"))?;
+    // quick-xml skips a byte order mark without counting it in its positions.
+    if text.starts_with('\u{FEFF}') {
+        return Err(Declined("byte order mark"));
+    }
     let mut xml = quick_xml::Reader::from_str(text);
     xml.config_mut().check_comments = true;
     let mut reader = Reader { xml, input: text };
@@ -157,7 +165,10 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// The next event. quick-xml accepts some things the SDK's tokenizer (xmlparser)
-    /// rejects; those are declined here, so that both read what is accepted the same way.
+    /// rejects, on which the SDK stops reading and returns what it has; characters XML does
+    /// not allow and `]]>` in text are declined here. Start tags and the declaration are
+    /// checked by [`Reader::opened`] and [`Reader::root`]; processing instructions, whose
+    /// targets quick-xml does not check, are declined wherever they appear.
     fn event(&mut self) -> Result<Event<'a>, Declined> {
         let event = match self.xml.read_event() {
             Ok(Event::Eof) => return Err(Declined("document ends inside an element")),
@@ -167,7 +178,7 @@ impl<'a> Reader<'a> {
         let content: &[u8] = match &event {
             Event::Text(t) | Event::Comment(t) => t,
             Event::CData(t) => t,
-            Event::PI(t) => t,
+            Event::GeneralRef(r) => r,
             _ => &[],
         };
         if !plain_chars(content) {
@@ -180,24 +191,19 @@ impl<'a> Reader<'a> {
         Ok(event)
     }
 
-    /// Checks a start tag's attributes the way the SDK's tokenizer reads them.
-    fn opened(&self, element: BytesStart<'a>) -> Result<BytesStart<'a>, Declined> {
+    /// Accepts a start tag only in the plain form AWS sends, which both tokenizers read
+    /// alike: an ASCII name, no attributes but the root's `xmlns="..."` (quick-xml does not
+    /// check attribute syntax as xmlparser does, and the SDK unescapes attribute values).
+    fn opened(&self, element: BytesStart<'a>, root: bool) -> Result<BytesStart<'a>, Declined> {
         if !plain_name(element.name().as_ref()) {
             return Err(Declined("an element name outside plain ASCII names"));
         }
-        let raw = element.attributes_raw();
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            return Ok(element);
+        let raw = trim_xml_space(element.attributes_raw());
+        if raw.is_empty() || (root && plain_xmlns(raw)) {
+            Ok(element)
+        } else {
+            Err(Declined("attributes other than the root's xmlns"))
         }
-        // The SDK unescapes attribute values when it looks for an element and stops
-        // looking if one fails; none of this answer's attributes carries a reference.
-        if memchr::memchr3(b'&', b'<', b'>', raw).is_some() || !plain_chars(raw) {
-            return Err(Declined("reference or markup in an attribute"));
-        }
-        for attribute in element.attributes() {
-            attribute.map_err(|_| Declined("malformed attribute"))?;
-        }
-        Ok(element)
     }
 
     /// The root element, and whether it is empty (`<x/>`).
@@ -206,10 +212,10 @@ impl<'a> Reader<'a> {
         let mut first = true;
         loop {
             match self.event()? {
-                Event::Start(e) => return Ok((self.opened(e)?, false)),
-                Event::Empty(e) => return Ok((self.opened(e)?, true)),
-                Event::Decl(_) if first => {}
-                Event::Comment(_) | Event::PI(_) => {}
+                Event::Start(e) => return Ok((self.opened(e, true)?, false)),
+                Event::Empty(e) => return Ok((self.opened(e, true)?, true)),
+                Event::Decl(d) if first && plain_declaration(&d) => {}
+                Event::Comment(_) => {}
                 Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
                 _ => return Err(Declined("unexpected content before the root element")),
             }
@@ -218,20 +224,16 @@ impl<'a> Reader<'a> {
     }
 
     /// The next child element of the element being read and whether it is empty, or `None`
-    /// at that element's end tag. Text, comments and processing instructions between
-    /// children are skipped, as the SDK skips them.
+    /// at that element's end tag. Text, comments and CDATA between children are skipped, as
+    /// the SDK skips them in a well-formed document.
     fn child(&mut self) -> Result<Option<(BytesStart<'a>, bool)>, Declined> {
         loop {
             match self.event()? {
-                Event::Start(e) => return Ok(Some((self.opened(e)?, false))),
-                Event::Empty(e) => return Ok(Some((self.opened(e)?, true))),
+                Event::Start(e) => return Ok(Some((self.opened(e, false)?, false))),
+                Event::Empty(e) => return Ok(Some((self.opened(e, false)?, true))),
                 Event::End(_) => return Ok(None),
-                Event::Text(_)
-                | Event::GeneralRef(_)
-                | Event::Comment(_)
-                | Event::PI(_)
-                | Event::CData(_) => {}
-                Event::Decl(_) | Event::DocType(_) | Event::Eof => {
+                Event::Text(_) | Event::GeneralRef(_) | Event::Comment(_) | Event::CData(_) => {}
+                Event::Decl(_) | Event::PI(_) | Event::DocType(_) | Event::Eof => {
                     return Err(Declined("unexpected content in an element"))
                 }
             }
@@ -252,7 +254,10 @@ impl<'a> Reader<'a> {
         loop {
             match self.event()? {
                 Event::Text(_) | Event::GeneralRef(_) => end = self.position(),
-                Event::End(_) => return unescape(&self.input[start..end]),
+                Event::End(_) => {
+                    let text = self.input.get(start..end);
+                    return unescape(text.ok_or(Declined("text outside the body"))?);
+                }
                 _ => return Err(Declined("a field holds more than text")),
             }
         }
@@ -271,22 +276,18 @@ impl<'a> Reader<'a> {
         while depth > 0 {
             match self.event()? {
                 Event::Start(e) => {
-                    self.opened(e)?;
+                    self.opened(e, false)?;
                     if depth == MAX_DEPTH {
                         return Err(Declined("elements nested too deeply"));
                     }
                     depth += 1;
                 }
                 Event::Empty(e) => {
-                    self.opened(e)?;
+                    self.opened(e, false)?;
                 }
                 Event::End(_) => depth -= 1,
-                Event::Text(_)
-                | Event::GeneralRef(_)
-                | Event::Comment(_)
-                | Event::PI(_)
-                | Event::CData(_) => {}
-                Event::Decl(_) | Event::DocType(_) | Event::Eof => {
+                Event::Text(_) | Event::GeneralRef(_) | Event::Comment(_) | Event::CData(_) => {}
+                Event::Decl(_) | Event::PI(_) | Event::DocType(_) | Event::Eof => {
                     return Err(Declined("unexpected content in an element"))
                 }
             }
@@ -360,6 +361,35 @@ fn plain_name(name: &[u8]) -> bool {
         Some(colon) => part(&name[..colon]) && part(&name[colon + 1..]),
         None => part(name),
     }
+}
+
+/// `raw` without the XML white space (space, tab, line feed, carriage return) around it.
+fn trim_xml_space(raw: &[u8]) -> &[u8] {
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let start = raw.iter().position(|b| !space(b)).unwrap_or(raw.len());
+    let end = raw
+        .iter()
+        .rposition(|b| !space(b))
+        .map_or(start, |at| at + 1);
+    &raw[start..end]
+}
+
+/// Whether the (trimmed) attributes are exactly `xmlns="..."` with a plain value.
+fn plain_xmlns(raw: &[u8]) -> bool {
+    raw.strip_prefix(b"xmlns=\"")
+        .and_then(|value| value.strip_suffix(b"\""))
+        .is_some_and(|value| {
+            memchr::memchr3(b'"', b'&', b'<', value).is_none() && plain_chars(value)
+        })
+}
+
+/// Whether an XML declaration is one of the two AWS sends (quick-xml does not check a
+/// declaration's content; xmlparser does).
+fn plain_declaration(declaration: &[u8]) -> bool {
+    matches!(
+        trim_xml_space(declaration),
+        b"xml version=\"1.0\"" | b"xml version=\"1.0\" encoding=\"UTF-8\""
+    )
 }
 
 /// Whether `content` holds only characters XML allows (no control characters but tab, line
@@ -565,7 +595,7 @@ mod tests {
             if self.chance(0.7) {
                 ""
             } else if self.chance(0.9) {
-                self.pick(&["\n  ", " ", "<!-- note -->", "<?pi data?>", "\t\n", "&amp;"])
+                self.pick(&["\n  ", " ", "<!-- note -->", "\t\n", "&amp;"])
             } else {
                 self.pick(&[
                     "&bogus;",
@@ -574,6 +604,10 @@ mod tests {
                     "\u{1}",
                     "\u{FFFE}",
                     "]]>",
+                    "&\u{1};",
+                    "<?1?>",
+                    "<? x?>",
+                    "<?pi data?>",
                 ])
             }
         }
@@ -627,6 +661,10 @@ mod tests {
                         "a=\"<\"",
                         "a",
                         "xmlns:p=\"urn:p\"",
+                        "1=\"x\"",
+                        "-a=\"x\"",
+                        "a=\"1\"b=\"2\"",
+                        "\u{c}",
                     ]);
                     format!("<{name} {attribute}>{value}</{name}>")
                 }
@@ -752,7 +790,7 @@ mod tests {
             } else {
                 "CreateStoreImageTaskResponse"
             };
-            let (open, close) = if self.chance(0.1) {
+            let (open, close) = if self.chance(0.03) {
                 (
                     format!("<ec2:{root} xmlns:ec2=\"urn:x\">"),
                     format!("</ec2:{root}>"),
@@ -763,15 +801,21 @@ mod tests {
                     format!("</{root}>"),
                 )
             };
-            let decl = if self.chance(0.7) {
-                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-            } else {
-                ""
+            let decl = match self.0.random_range(0..40) {
+                0 => "<?xml foo=\"1\"?>",
+                1 => "<?xml version=\"2.0\"?>",
+                2 => "<?xml version=\"1.0\" standalone=\"maybe\"?>",
+                3 => "\u{FEFF}<?xml version=\"1.0\"?>",
+                4 => "<?xml version=\"1.0\"?>",
+                5..=12 => "",
+                _ => "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n",
             };
             let j = self.junk();
             let before = match self.0.random_range(0..40) {
                 0 => self.junk(),
                 1 => "<?xml version=\"1.0\"?>",
+                2 => "\u{FEFF}",
+                3 => "<?1?>",
                 _ => "",
             };
             let mut doc = format!("{decl}{before}{open}{j}{}{close}", children.join("\n  "));
@@ -808,8 +852,29 @@ mod tests {
         // Most documents are ordinary and must be decoded here, not by the SDK; some are
         // built to be declined.
         eprintln!("decoded {decoded}, declined {declined}");
-        assert!(decoded > 2500, "decoded {decoded}, declined {declined}");
+        assert!(decoded > 1500, "decoded {decoded}, declined {declined}");
         assert!(declined > 500, "decoded {decoded}, declined {declined}");
+    }
+
+    #[test]
+    fn found_in_review_byte_order_mark_attributes_and_instructions_are_declined() {
+        // quick-xml skips a BOM without counting it in its positions: the text would be
+        // cut from the wrong place (here inside a two-byte character).
+        let bom = "\u{FEFF}<DescribeStoreImageTasksResponse><nextToken>éé</nextToken>\
+                   </DescribeStoreImageTasksResponse>";
+        assert_eq!(decode(bom.as_bytes()), Err(Declined("byte order mark")));
+        assert_eq!(sdk(bom).unwrap().next_token(), Some("éé"));
+        // xmlparser stops at these (the SDK returns what it read before); quick-xml does not.
+        for body in [
+            "<DescribeStoreImageTasksResponse><nextToken 1=\"x\">t</nextToken></DescribeStoreImageTasksResponse>",
+            "<DescribeStoreImageTasksResponse><?1?><nextToken>t</nextToken></DescribeStoreImageTasksResponse>",
+            "<DescribeStoreImageTasksResponse><x>&\u{1};</x><nextToken>t</nextToken></DescribeStoreImageTasksResponse>",
+            "<?xml foo=\"1\"?><DescribeStoreImageTasksResponse/>",
+            "<DescribeStoreImageTasksResponse \u{c}/>",
+        ] {
+            assert!(decode(body.as_bytes()).is_err(), "accepted {body:?}");
+            assert_ne!(sdk(body).map(|o| o.next_token().map(str::to_owned)), Ok(Some("t".into())));
+        }
     }
 
     #[test]
