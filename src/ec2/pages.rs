@@ -398,6 +398,31 @@ mod tests {
         .expect("emulator")
     }
 
+    /// An HTTP server on port 0 that answers every POST with `answer`, standing in for EC2
+    /// where a test needs answers the emulator never gives; its URL and its task.
+    async fn stand_in(
+        answer: axum::routing::MethodRouter,
+    ) -> (String, tokio::task::JoinHandle<std::io::Result<()>>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = axum::Router::new().route("/", answer);
+        (
+            url,
+            tokio::spawn(async move { axum::serve(listener, app).await }),
+        )
+    }
+
+    /// Every page of one listing of us-east-1, and the listing's call counters.
+    async fn all_pages(clients: &Ec2Clients, opts: PageOptions) -> (Vec<TaskPage>, Arc<CallStats>) {
+        let stats = Arc::clone(&opts.stats);
+        let pages = clients
+            .describe_store_image_tasks("us-east-1", DescribeRequest::default(), opts)
+            .try_collect()
+            .await
+            .unwrap();
+        (pages, stats)
+    }
+
     fn options(read_ahead: bool) -> PageOptions {
         PageOptions {
             use_cache: false,
@@ -512,18 +537,9 @@ mod tests {
             };
             ([("content-type", "text/xml")], xml)
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = axum::Router::new().route("/", axum::routing::post(answer));
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let (url, server) = stand_in(axum::routing::post(answer)).await;
         let clients = clients(url).await;
-        let opts = options(true);
-        let stats = Arc::clone(&opts.stats);
-        let pages: Vec<TaskPage> = clients
-            .describe_store_image_tasks("us-east-1", DescribeRequest::default(), opts)
-            .try_collect()
-            .await
-            .unwrap();
+        let (pages, stats) = all_pages(&clients, options(true)).await;
         // The call with the misleading token was started (and then dropped).
         assert_eq!(stats.read_ahead.load(Ordering::Relaxed), 1);
         let amis: Vec<_> = pages
@@ -544,22 +560,14 @@ mod tests {
                        </DescribeStoreImageTasksResponse>";
             ([("content-type", "text/xml")], xml)
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let app = axum::Router::new().route("/", axum::routing::post(answer));
-        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let (url, server) = stand_in(axum::routing::post(answer)).await;
         let clients = clients(url).await;
         for fast_decode in [true, false] {
             let opts = PageOptions {
                 fast_decode,
                 ..options(true)
             };
-            let stats = Arc::clone(&opts.stats);
-            let pages: Vec<TaskPage> = clients
-                .describe_store_image_tasks("us-east-1", DescribeRequest::default(), opts)
-                .try_collect()
-                .await
-                .unwrap();
+            let (pages, stats) = all_pages(&clients, opts).await;
             assert_eq!(pages[0].tasks[0].ami_id.as_deref(), Some("ami-1"));
             // Counted only when the fast decoder was installed and declined.
             assert_eq!(
