@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs each cargo-fuzz target for a bounded time (FUZZ_SECONDS, default 120 s each): tickets
-# and prepared-statement handles, the EC2 emulator's request pipeline, the SQL depth check.
+# and prepared-statement handles, the EC2 emulator's request pipeline, the SQL depth check,
+# the server's decoder of DescribeStoreImageTasks answers (held to the SDK's own decoder).
 # Needs the nightly toolchain and cargo-fuzz (installed here when missing). Not part of CI.
 #   scripts/fuzz.sh                   # every target
 #   FUZZ_SECONDS=600 scripts/fuzz.sh tickets
@@ -13,7 +14,7 @@ seconds="${FUZZ_SECONDS:-120}"
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  targets=(tickets emulator_request sql_depth)
+  targets=(tickets emulator_request sql_depth describe_answer)
 fi
 if ! rustup toolchain list | grep -q '^nightly'; then
   rustup toolchain install nightly --profile minimal

@@ -36,6 +36,7 @@ use aws_smithy_runtime_api::client::interceptors::context::{Error, Output};
 use aws_smithy_runtime_api::client::orchestrator::{HttpResponse, OrchestratorError};
 use aws_smithy_runtime_api::client::runtime_plugin::RuntimePlugin;
 use aws_smithy_runtime_api::client::ser_de::{DeserializeResponse, SharedResponseDeserializer};
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::config_bag::FrozenLayer;
 use aws_smithy_types::date_time::Format;
 use aws_smithy_types::primitive::Parse;
@@ -111,6 +112,45 @@ pub(crate) fn sdk_deserializer() -> &'static SharedResponseDeserializer {
         })
         .load::<SharedResponseDeserializer>()
         .expect("DescribeStoreImageTasks installs a response deserialiser")
+}
+
+/// Holds [`decode`] to the SDK's deserialiser on `body` (as a 200 answer): panics if
+/// `decode` accepts it and reads it differently. True if `decode` accepted it. For the
+/// differential test and the `describe_answer` fuzz target.
+pub(crate) fn check_against_sdk(body: &[u8]) -> bool {
+    match decode(body) {
+        Ok(ours) => {
+            assert_eq!(
+                sdk_decode(body),
+                Ok(ours),
+                "decoded differently from the SDK: {:?}",
+                String::from_utf8_lossy(body)
+            );
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// What the SDK's own deserialiser makes of `body` as a 200 answer (its error as text).
+fn sdk_decode(body: &[u8]) -> Result<DescribeStoreImageTasksOutput, String> {
+    let response = HttpResponse::new(
+        200.try_into().expect("a valid status"),
+        SdkBody::from(body.to_vec()),
+    );
+    output(sdk_deserializer().deserialize_nonstreaming_with_config(&response, &ConfigBag::base()))
+}
+
+/// A deserialiser's result as this operation's output, or its error as text.
+fn output(
+    result: Result<Output, OrchestratorError<Error>>,
+) -> Result<DescribeStoreImageTasksOutput, String> {
+    result
+        .map(|o| {
+            o.downcast::<DescribeStoreImageTasksOutput>()
+                .expect("output type")
+        })
+        .map_err(|e| format!("{e:?}"))
 }
 
 /// Why [`decode`] left an answer to the SDK.
@@ -439,7 +479,6 @@ mod tests {
 
     use aws_sdk_ec2::error::ProvideErrorMetadata;
     use aws_sdk_ec2::operation::describe_store_image_tasks::DescribeStoreImageTasksError;
-    use aws_smithy_types::body::SdkBody;
     use ec2_emulator::{Emulator, EmulatorOptions};
     use rand::rngs::StdRng;
     use rand::{Rng, SeedableRng};
@@ -453,38 +492,12 @@ mod tests {
         )
     }
 
-    fn output(
-        result: Result<Output, OrchestratorError<Error>>,
-    ) -> Result<DescribeStoreImageTasksOutput, String> {
-        result
-            .map(|o| {
-                o.downcast::<DescribeStoreImageTasksOutput>()
-                    .expect("output type")
-            })
-            .map_err(|e| format!("{e:?}"))
-    }
-
-    /// What the SDK's own deserialiser makes of a 200 answer.
     fn sdk(body: &str) -> Result<DescribeStoreImageTasksOutput, String> {
-        output(
-            sdk_deserializer()
-                .deserialize_nonstreaming_with_config(&response(200, body), &ConfigBag::base()),
-        )
+        sdk_decode(body.as_bytes())
     }
 
-    /// Holds `decode` to the SDK on `body`; true if `decode` took it (false: declined).
     fn agrees_with_the_sdk(body: &str) -> bool {
-        match decode(body.as_bytes()) {
-            Ok(ours) => {
-                assert_eq!(
-                    sdk(body),
-                    Ok(ours),
-                    "decoded differently from the SDK: {body}"
-                );
-                true
-            }
-            Err(_) => false,
-        }
+        check_against_sdk(body.as_bytes())
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ mod create;
 mod decode;
 mod early_token;
 mod error;
+pub mod fuzzing;
 mod limits;
 mod pages;
 mod stats;
