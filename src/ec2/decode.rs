@@ -256,7 +256,7 @@ impl<'a> Reader<'a> {
                 Event::Empty(e) => return Ok((self.opened(e, true)?, true)),
                 Event::Decl(d) if first && plain_declaration(&d) => {}
                 Event::Comment(_) => {}
-                Event::Text(t) if t.iter().all(u8::is_ascii_whitespace) => {}
+                Event::Text(t) if t.iter().all(is_xml_space) => {}
                 _ => return Err(Declined("unexpected content before the root element")),
             }
             first = false;
@@ -403,15 +403,23 @@ fn plain_name(name: &[u8]) -> bool {
     }
 }
 
-/// `raw` without the XML white space (space, tab, line feed, carriage return) around it.
+/// `raw` without the XML white space around it.
 fn trim_xml_space(raw: &[u8]) -> &[u8] {
-    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    let start = raw.iter().position(|b| !space(b)).unwrap_or(raw.len());
+    let start = raw
+        .iter()
+        .position(|b| !is_xml_space(b))
+        .unwrap_or(raw.len());
     let end = raw
         .iter()
-        .rposition(|b| !space(b))
+        .rposition(|b| !is_xml_space(b))
         .map_or(start, |at| at + 1);
     &raw[start..end]
+}
+
+/// XML's white space: space, tab, line feed, carriage return (not form feed, which
+/// `u8::is_ascii_whitespace` also counts).
+fn is_xml_space(b: &u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
 /// Whether the (trimmed) attributes are exactly `xmlns="..."` with a plain value.

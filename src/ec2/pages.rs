@@ -170,7 +170,7 @@ impl Ec2Clients {
             .interceptor(CountAttempts(Arc::clone(&this_call)))
             .interceptor(early);
         if options.fast_decode {
-            call = call.interceptor(FastDecode(Arc::clone(&this_call)));
+            call = call.interceptor(FastDecode(Arc::clone(stats)));
         }
         let result = call.send().await;
         CallStats::add(&stats.wait_nanos, started.elapsed().as_nanos() as u64);
@@ -182,12 +182,6 @@ impl Ec2Clients {
             .load(std::sync::atomic::Ordering::Relaxed);
         CallStats::add(&stats.attempts, attempts.max(1));
         CallStats::add(&stats.throttled, throttled);
-        CallStats::add(
-            &stats.sdk_decoded,
-            this_call
-                .sdk_decoded
-                .load(std::sync::atomic::Ordering::Relaxed),
-        );
         for _ in 1..attempts {
             self.metrics.aws_call(region, ACTION, "retried");
         }
