@@ -546,6 +546,43 @@ async fn a_read_user_cannot_write_by_any_path_whatever_the_session_says() {
     assert!(err.message().contains("tickets never"), "{}", err.message());
     assert!(!ami.is_empty());
     assert_eq!(fx.calls("CreateStoreImageTask"), 1);
+
+    // EXPLAIN ANALYZE would run the INSERT where the role check and the run-once rule do
+    // not look: refused for every caller and by every path, before any AWS call.
+    let analyze = format!("EXPLAIN ANALYZE {}", insert_sql(&fx, 2));
+    for (who, client, credentials) in [
+        ("bob", &mut bob, basic(BOB)),
+        ("alice", &mut alice, basic(ALICE)),
+    ] {
+        let prepared = "EXPLAIN ANALYZE INSERT INTO store_image_tasks (region, amiId, bucket) \
+                        VALUES ($1, $2, $3)";
+        let wrapped = [
+            client.execute(analyze.clone(), None).await.map(drop),
+            client.execute_update(analyze.clone(), None).await.map(drop),
+            client.prepare(prepared.into(), None).await.map(drop),
+        ];
+        for (i, outcome) in wrapped.into_iter().enumerate() {
+            let status = outcome.map_err(to_status).unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument, "{who} {i}: {status}");
+            assert!(
+                status
+                    .message()
+                    .contains("EXPLAIN ANALYZE of an INSERT is refused"),
+                "{who} {i}: {status}"
+            );
+        }
+        let forged = raw
+            .do_get(with_auth(
+                forged_insert_ticket(&analyze),
+                Some(&credentials),
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(forged.code(), Code::InvalidArgument, "{who}: {forged}");
+    }
+    // EXPLAIN alone plans and never writes, for a read user too.
+    assert!(count_rows(&mut bob, &format!("EXPLAIN {}", insert_sql(&fx, 2))).await > 0);
+    assert_eq!(fx.calls("CreateStoreImageTask"), 1, "a wrapper wrote");
 }
 
 /// GetSqlInfo's boolean answers for `ids`, as `client`'s user sees them.
@@ -873,7 +910,7 @@ async fn sql_message_and_header_sizes_are_limited() {
             max_sql_bytes: 1000,
             max_message_bytes: 256 * 1024,
             max_header_bytes: 16 * 1024,
-            max_expression_depth: 256,
+            ..ServerLimits::default()
         };
     })
     .await;
