@@ -6,8 +6,8 @@
 //! are never cut off halfway, which would lose the report of what was created: each AWS
 //! call has its own timeout and an INSERT at most 1,000 rows.
 //! The other size limits live where the data is read: message size in the Flight service,
-//! header size in the HTTP/2 server, SQL length and expression depth in the Flight handler
-//! ([`expression_depth`] measures the latter before the SQL is parsed).
+//! header size in the HTTP/2 server, the SQL text's length and shape in the Flight handler
+//! (measured by [`crate::sql_limits`] before the SQL is parsed).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -20,10 +20,6 @@ use http_body::{Body as HttpBody, Frame};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
 use tonic::body::Body;
-
-use datafusion::sql::sqlparser::dialect::Dialect;
-use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use crate::flight::ServiceError;
 use crate::rpc_layer::{BoxFuture, Inner, RpcMiddleware};
@@ -228,8 +224,28 @@ pub struct ServerLimits {
     pub max_message_bytes: usize,
     /// Largest HTTP/2 header list (all request headers together).
     pub max_header_bytes: u32,
-    /// Deepest expression accepted, as [`expression_depth`] measures it.
+    /// Deepest expression accepted, as [`crate::sql_limits::SqlShape`] measures it.
     pub max_expression_depth: usize,
+    /// Most query blocks (SELECT, VALUES) in one statement.
+    pub max_query_blocks: usize,
+    /// Most joins in one statement.
+    pub max_joins: usize,
+    /// Memory all running statements together may hold, in bytes.
+    pub max_memory: usize,
+    /// Most AWS calls one query may make.
+    pub max_aws_calls_per_query: usize,
+}
+
+impl ServerLimits {
+    /// The limits on a statement's text.
+    pub fn sql(&self) -> crate::sql_limits::SqlLimits {
+        crate::sql_limits::SqlLimits {
+            max_bytes: self.max_sql_bytes,
+            max_depth: self.max_expression_depth,
+            max_blocks: self.max_query_blocks,
+            max_joins: self.max_joins,
+        }
+    }
 }
 
 /// Default largest SQL statement: 1 MiB.
@@ -262,157 +278,10 @@ impl Default for ServerLimits {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_expression_depth: DEFAULT_MAX_EXPRESSION_DEPTH,
+            max_query_blocks: crate::sql_limits::DEFAULT_MAX_QUERY_BLOCKS,
+            max_joins: crate::sql_limits::DEFAULT_MAX_JOINS,
+            max_memory: crate::catalog::DEFAULT_MAX_MEMORY,
+            max_aws_calls_per_query: crate::ec2::DEFAULT_MAX_CALLS_PER_QUERY,
         }
-    }
-}
-
-/// An upper bound on how deep the expressions of `sql` nest, measured on its tokens (the
-/// tokenizer is iterative, so this is safe on any input): in each group of parentheses,
-/// brackets or braces, the operators of one comma-separated item (symbols, and AND, OR, NOT,
-/// IS, LIKE, BETWEEN, IN, CASE, ...) each add at most one level, and a group adds one to the
-/// item it sits in. `None` when the SQL does not tokenize (the parser then reports why,
-/// without building anything deep).
-pub fn expression_depth(sql: &str, dialect: &dyn Dialect) -> Option<usize> {
-    let tokens = Tokenizer::new(dialect, sql).tokenize().ok()?;
-    #[derive(Default)]
-    struct Group {
-        /// The deepest item of the group so far.
-        deepest: usize,
-        /// Operators of the current item.
-        ops: usize,
-        /// The deepest group inside the current item.
-        inner: usize,
-    }
-    impl Group {
-        fn end_item(&mut self) {
-            self.deepest = self.deepest.max(self.ops + self.inner);
-            self.ops = 0;
-            self.inner = 0;
-        }
-        fn depth(mut self) -> usize {
-            self.end_item();
-            self.deepest
-        }
-    }
-    let mut groups = vec![Group::default()];
-    let close = |groups: &mut Vec<Group>| {
-        if groups.len() > 1 {
-            let depth = groups.pop().expect("an open group").depth() + 1;
-            let parent = groups.last_mut().expect("the root group");
-            parent.inner = parent.inner.max(depth);
-        }
-    };
-    for token in tokens {
-        match token {
-            Token::LParen | Token::LBracket | Token::LBrace => groups.push(Group::default()),
-            Token::RParen | Token::RBracket | Token::RBrace => close(&mut groups),
-            Token::Comma | Token::SemiColon => groups.last_mut().expect("a group").end_item(),
-            Token::Word(word) => {
-                if OPERATOR_KEYWORDS.contains(&word.keyword) {
-                    groups.last_mut().expect("a group").ops += 1;
-                }
-            }
-            Token::EOF
-            | Token::Whitespace(_)
-            | Token::Number(..)
-            | Token::Char(_)
-            | Token::SingleQuotedString(_)
-            | Token::DoubleQuotedString(_)
-            | Token::TripleSingleQuotedString(_)
-            | Token::TripleDoubleQuotedString(_)
-            | Token::DollarQuotedString(_)
-            | Token::SingleQuotedByteStringLiteral(_)
-            | Token::DoubleQuotedByteStringLiteral(_)
-            | Token::TripleSingleQuotedByteStringLiteral(_)
-            | Token::TripleDoubleQuotedByteStringLiteral(_)
-            | Token::SingleQuotedRawStringLiteral(_)
-            | Token::DoubleQuotedRawStringLiteral(_)
-            | Token::TripleSingleQuotedRawStringLiteral(_)
-            | Token::TripleDoubleQuotedRawStringLiteral(_)
-            | Token::NationalStringLiteral(_)
-            | Token::QuoteDelimitedStringLiteral(_)
-            | Token::NationalQuoteDelimitedStringLiteral(_)
-            | Token::EscapedStringLiteral(_)
-            | Token::UnicodeStringLiteral(_)
-            | Token::HexStringLiteral(_)
-            | Token::Placeholder(_)
-            | Token::Period => {}
-            // Every other token is an operator of some kind.
-            _ => groups.last_mut().expect("a group").ops += 1,
-        }
-    }
-    while groups.len() > 1 {
-        close(&mut groups);
-    }
-    Some(groups.pop().expect("the root group").depth())
-}
-
-/// Keywords that make an expression node with operands.
-const OPERATOR_KEYWORDS: [Keyword; 16] = [
-    Keyword::AND,
-    Keyword::OR,
-    Keyword::NOT,
-    Keyword::XOR,
-    Keyword::IS,
-    Keyword::LIKE,
-    Keyword::ILIKE,
-    Keyword::SIMILAR,
-    Keyword::BETWEEN,
-    Keyword::IN,
-    Keyword::CASE,
-    Keyword::COLLATE,
-    Keyword::AT,
-    Keyword::DIV,
-    Keyword::REGEXP,
-    Keyword::RLIKE,
-];
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-
-    fn depth(sql: &str) -> usize {
-        expression_depth(sql, &GenericDialect {}).unwrap()
-    }
-
-    #[test]
-    fn chains_and_nesting_count_and_lists_do_not() {
-        assert!(depth("SELECT 1") <= 1);
-        let sum = format!("SELECT {}", vec!["1"; 500].join(" + "));
-        assert!(depth(&sum) >= 499);
-        let parens = format!("SELECT {}1{}", "(".repeat(300), ")".repeat(300));
-        assert!(depth(&parens) >= 300);
-        let calls = format!("SELECT {}1{}", "abs(".repeat(300), ")".repeat(300));
-        assert!(depth(&calls) >= 300);
-        let ors = (0..300)
-            .map(|i| format!("amiId = 'ami-{i}'"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        assert!(depth(&format!("SELECT * FROM t WHERE {ors}")) >= 599);
-        let cases = format!(
-            "SELECT {} 1 {}",
-            "CASE WHEN true THEN ".repeat(300),
-            " END".repeat(300)
-        );
-        assert!(depth(&cases) >= 300, "{}", depth(&cases));
-        // Long lists are wide, not deep.
-        let list = (0..5000)
-            .map(|i| format!("'ami-{i}'"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        assert!(depth(&format!("SELECT * FROM t WHERE amiId IN ({list})")) < 10);
-        let columns = (0..2000)
-            .map(|i| format!("c{i} + 1 AS x{i}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        assert!(depth(&format!("SELECT {columns} FROM t")) < 10);
-        // Unbalanced or untokenizable SQL does not trip it up.
-        assert!(depth("SELECT ((((1") >= 4);
-        assert!(depth("SELECT 1))))") <= 2);
-        assert_eq!(
-            expression_depth("SELECT 'unterminated", &GenericDialect {}),
-            None
-        );
     }
 }

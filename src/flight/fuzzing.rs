@@ -45,9 +45,9 @@ fn prepared(bytes: &[u8]) {
     }
 }
 
-/// Measures the expression depth of `sql` (the check made before parsing).
+/// Measures the shape of `sql` (the check made before parsing).
 pub fn expression_depth(sql: &str) {
-    let _ = crate::limits::expression_depth(
+    let _ = crate::sql_limits::SqlShape::measure(
         sql,
         &datafusion::sql::sqlparser::dialect::GenericDialect {},
     );

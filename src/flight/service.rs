@@ -90,9 +90,8 @@ pub struct FlightSqlHandler {
     queries: RunningQueries,
     metrics: Arc<Metrics>,
     slow_query: Option<Duration>,
-    max_sql_bytes: usize,
+    sql_limits: crate::sql_limits::SqlLimits,
     max_message_bytes: usize,
-    max_expression_depth: usize,
 }
 
 impl std::fmt::Debug for FlightSqlHandler {
@@ -124,18 +123,15 @@ impl FlightSqlHandler {
             queries: RunningQueries::default(),
             metrics: Arc::default(),
             slow_query: None,
-            max_sql_bytes: crate::limits::DEFAULT_MAX_SQL_BYTES,
+            sql_limits: crate::limits::ServerLimits::default().sql(),
             max_message_bytes: MAX_DECODING_MESSAGE_SIZE,
-            max_expression_depth: crate::limits::DEFAULT_MAX_EXPRESSION_DEPTH,
         }
     }
 
-    /// Refuses SQL longer or expressions deeper than `limits` allow, and gRPC messages
-    /// larger.
+    /// Refuses SQL longer, deeper or bigger than `limits` allow, and gRPC messages larger.
     pub fn with_limits(mut self, limits: &crate::limits::ServerLimits) -> Self {
-        self.max_sql_bytes = limits.max_sql_bytes;
+        self.sql_limits = limits.sql();
         self.max_message_bytes = limits.max_message_bytes;
-        self.max_expression_depth = limits.max_expression_depth;
         self
     }
 
@@ -170,26 +166,16 @@ impl FlightSqlHandler {
         settings: &Settings,
         parameters: &[RecordBatch],
     ) -> Result<Planned, ServiceError> {
-        if sql.len() > self.max_sql_bytes {
-            return Err(ServiceError::bad_request(format!(
-                "the SQL statement is {} bytes long; this server accepts at most {} \
-                 (--max-sql-bytes)",
-                sql.len(),
-                self.max_sql_bytes
-            )));
-        }
         let ctx = session::open(&self.catalog, settings)?;
-        let dialect = ctx.state().config().options().sql_parser.dialect;
-        if let Some(dialect) = datafusion::sql::sqlparser::dialect::dialect_from_str(dialect) {
-            let depth = crate::limits::expression_depth(sql, dialect.as_ref()).unwrap_or(0);
-            if depth > self.max_expression_depth {
-                return Err(ServiceError::bad_request(format!(
-                    "the statement's expressions nest or chain about {depth} operators deep; \
-                     this server accepts at most {} (--max-expression-depth): use IN lists \
-                     instead of long OR chains, or split the statement",
-                    self.max_expression_depth
-                )));
-            }
+        {
+            let dialect = ctx.state().config().options().sql_parser.dialect;
+            let dialect = datafusion::sql::sqlparser::dialect::dialect_from_str(dialect)
+                .unwrap_or_else(|| {
+                    Box::new(datafusion::sql::sqlparser::dialect::GenericDialect {})
+                });
+            self.sql_limits
+                .check(sql, dialect.as_ref())
+                .map_err(ServiceError::BadRequest)?;
         }
         let sql = number_question_marks(sql);
         let planned = statement::plan(&self.catalog, &ctx, &sql, parameters).await?;
