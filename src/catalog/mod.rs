@@ -3,6 +3,7 @@
 //! names work unquoted. The Flight layer asks it for a context per statement.
 
 mod aliases;
+mod options;
 mod params;
 
 use std::sync::Arc;
@@ -19,21 +20,32 @@ use datafusion::catalog::{
 };
 use datafusion::common::{Result, TableReference};
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionConfig;
 
 use crate::ec2::Ec2Clients;
 use crate::table::{AwsOptions, RegionSet, StoreImageTasksTable, TABLE_NAME};
+use options::check_client_option;
 
 /// The catalog every table lives in.
 pub const CATALOG: &str = "aws";
 /// The schema of the EC2 tables.
 pub const SCHEMA: &str = "ec2";
 
+/// Default memory all running statements together may hold for sorts, joins, aggregates
+/// and buffers (`--max-memory`): 1 GiB, for a server on a small machine.
+pub const DEFAULT_MAX_MEMORY: usize = 1024 * 1024 * 1024;
+
 /// The server's tables, shared by every statement.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     catalog: Arc<MemoryCatalogProvider>,
     default_regions: RegionSet,
+    /// Shared by every session: one memory pool for the whole server.
+    runtime: Arc<RuntimeEnv>,
+    /// Most AWS calls one statement may make; `None` = no limit.
+    max_aws_calls: Option<usize>,
 }
 
 impl Catalog {
@@ -49,7 +61,24 @@ impl Catalog {
         Ok(Catalog {
             catalog,
             default_regions: regions,
+            runtime: runtime(DEFAULT_MAX_MEMORY)?,
+            max_aws_calls: Some(crate::ec2::DEFAULT_MAX_CALLS_PER_QUERY),
         })
+    }
+
+    /// The same catalog, where one statement may make at most `calls` AWS read calls
+    /// (`--max-aws-calls-per-query`; `None` = no limit): a plan that needs more is refused
+    /// before the first call, and a scan that reaches the budget stops with an error.
+    pub fn with_max_aws_calls_per_query(mut self, calls: Option<usize>) -> Self {
+        self.max_aws_calls = calls;
+        self
+    }
+
+    /// The same catalog, with at most `bytes` of memory for all running statements together
+    /// (`--max-memory`): a statement that needs more fails with RESOURCE_EXHAUSTED.
+    pub fn with_max_memory(mut self, bytes: usize) -> Result<Self> {
+        self.runtime = runtime(bytes)?;
+        Ok(self)
     }
 
     /// The regions asked when a query names none.
@@ -59,8 +88,8 @@ impl Catalog {
 
     /// A fresh session over the shared tables, with `catalog`/`schema` as the defaults for
     /// unqualified names (`aws`/`ec2` when `None`) and `options` set as by `SET key = value`
-    /// (DataFusion's settings and the `aws.*` ones). An unknown option is an error that
-    /// names it.
+    /// (DataFusion's settings and the `aws.*` ones). An unknown option, one clients may not
+    /// set, or a value out of its range is an error that names it.
     pub fn session<'a>(
         &self,
         catalog: Option<&str>,
@@ -73,6 +102,10 @@ impl Catalog {
             .with_default_catalog_and_schema(catalog.unwrap_or(CATALOG), schema.unwrap_or(SCHEMA))
             .with_create_default_catalog_and_schema(false)
             .with_information_schema(true);
+        if let Some(max) = self.max_aws_calls {
+            // A session is opened per statement: each gets a budget of its own.
+            config = config.with_extension(Arc::new(crate::ec2::CallBudget::new(max)));
+        }
         let options = config.options_mut();
         // Column names are the seed's camelCase (amiId, storeTaskState): keep identifiers
         // as written instead of renaming the columns.
@@ -80,6 +113,12 @@ impl Catalog {
         // Flight SQL clients (JDBC 18.x in particular) cannot read the View types.
         options.sql_parser.map_string_types_to_utf8view = false;
         for (key, value) in options_iter {
+            check_client_option(key, value, |name| {
+                options
+                    .entries()
+                    .iter()
+                    .any(|e| e.key.eq_ignore_ascii_case(name))
+            })?;
             // A value that does not parse is the client's mistake: say which option.
             options.set(key, value).map_err(|e| {
                 use datafusion::error::DataFusionError;
@@ -91,7 +130,7 @@ impl Catalog {
                 }
             })?;
         }
-        let ctx = SessionContext::new_with_config(config);
+        let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
         ctx.register_catalog(
             CATALOG,
             Arc::clone(&self.catalog) as Arc<dyn CatalogProvider>,
@@ -181,6 +220,17 @@ impl Catalog {
         out.sort_by(|a, b| (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name)));
         Ok(out)
     }
+}
+
+/// The runtime every session shares: a memory pool of `max_memory` bytes (the error names
+/// the largest consumers), and no spilling: the server writes no temporary files.
+fn runtime(max_memory: usize) -> Result<Arc<RuntimeEnv>> {
+    RuntimeEnvBuilder::new()
+        .with_memory_limit(max_memory, 1.0)
+        .with_disk_manager_builder(
+            DiskManagerBuilder::default().with_mode(DiskManagerMode::Disabled),
+        )
+        .build_arc()
 }
 
 /// One table as the Flight SQL metadata commands list it.

@@ -144,6 +144,7 @@ fn kind_code(kind: AwsErrorKind) -> Code {
         AwsErrorKind::PermissionDenied => Code::PermissionDenied,
         AwsErrorKind::NotFound => Code::NotFound,
         AwsErrorKind::InvalidRequest => Code::InvalidArgument,
+        AwsErrorKind::OverBudget => Code::ResourceExhausted,
     }
 }
 
@@ -209,7 +210,16 @@ fn datafusion_code_ref(e: &DataFusionError) -> (Code, String) {
         | DataFusionError::Diagnostic(_, _)
         | DataFusionError::Collection(_) => Code::InvalidArgument,
         DataFusionError::NotImplemented(_) => Code::Unimplemented,
-        DataFusionError::ResourcesExhausted(_) => Code::ResourceExhausted,
+        DataFusionError::ResourcesExhausted(detail) => {
+            return (
+                Code::ResourceExhausted,
+                format!(
+                    "the statement needs more memory than this server lets all running \
+                     statements share (--max-memory): narrow it (WHERE, fewer groups or \
+                     columns, LIMIT) or retry when fewer statements run. {detail}"
+                ),
+            )
+        }
         DataFusionError::Execution(_)
         | DataFusionError::ExecutionJoin(_)
         | DataFusionError::Internal(_)
