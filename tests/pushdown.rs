@@ -359,3 +359,59 @@ async fn an_insert_invalidates_its_regions_cached_pages() {
     .unwrap();
     assert_eq!(n(&fx.query(count).await.unwrap().1), before + 1);
 }
+
+#[tokio::test]
+async fn a_query_past_its_budget_of_aws_calls_is_refused_or_stopped() {
+    let fx = Fixture::start_configured(
+        EmulatorOptions {
+            regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+            tasks_per_region: 1000,
+            freeze_time: true,
+            ..EmulatorOptions::default()
+        },
+        |server| server.limits.max_aws_calls_per_query = 12,
+    )
+    .await;
+    fx.emulator.clear_requests();
+    // 30,000 AMI ids are 1,500 calls per region: refused before the first call, saying why.
+    let ids = (0..30_000)
+        .map(|i| format!("'ami-{i:017x}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let err = fx
+        .query(&format!(
+            "SELECT * FROM store_image_tasks WHERE amiId IN ({ids})"
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
+    assert!(
+        err.message().contains("4500 DescribeStoreImageTasks calls")
+            && err.message().contains("--max-aws-calls-per-query"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(describes(&fx).len(), 0);
+    // Three regions of 1,000 tasks are 15 pages of 200: the scan stops at the 12th call.
+    let err = fx
+        .query("SELECT * FROM store_image_tasks")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+    assert!(
+        err.message().contains("budget of 12 AWS calls"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(describes(&fx).len(), 12);
+    // Within the budget, a query runs as always, and each statement has a budget of its own.
+    fx.emulator.clear_requests();
+    for _ in 0..2 {
+        let got = select(
+            &fx,
+            "SELECT * FROM store_image_tasks WHERE region = 'eu-west-1' AND amiId IS NOT NULL",
+        )
+        .await;
+        assert_eq!(got.len(), 1000);
+    }
+}

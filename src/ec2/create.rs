@@ -153,7 +153,8 @@ impl Ec2Clients {
                     AwsErrorKind::Credentials
                     | AwsErrorKind::PermissionDenied
                     | AwsErrorKind::NotFound
-                    | AwsErrorKind::InvalidRequest => Failure::Refused(err),
+                    | AwsErrorKind::InvalidRequest
+                    | AwsErrorKind::OverBudget => Failure::Refused(err),
                 })
             }
         }

@@ -19,6 +19,8 @@ pub enum AwsErrorKind {
     NotFound,
     /// AWS refused the request's parameters (4xx other than the above).
     InvalidRequest,
+    /// Not sent: the statement used up its budget of AWS calls (`--max-aws-calls-per-query`).
+    OverBudget,
 }
 
 /// A failed AWS call.
@@ -98,6 +100,23 @@ impl AwsError {
             message,
             request_id,
             kind,
+        }
+    }
+
+    /// A call not sent because the statement used up its budget of `max` calls.
+    pub(crate) fn over_budget(region: &str, operation: &'static str, max: usize) -> Self {
+        AwsError {
+            region: region.to_owned(),
+            operation,
+            code: None,
+            message: format!(
+                "not sent: this statement reached its budget of {max} AWS calls \
+                 (--max-aws-calls-per-query) and was stopped; narrow it (WHERE region = ..., \
+                 amiId IN (...) with fewer ids, storeTaskState = ..., LIMIT) or ask the \
+                 server's operator to raise the budget"
+            ),
+            request_id: None,
+            kind: AwsErrorKind::OverBudget,
         }
     }
 

@@ -23,4 +23,4 @@ pub use create::{CreateOutcome, CreateRequest};
 pub use error::{AwsError, AwsErrorKind};
 pub use limits::LimitsConfig;
 pub use pages::{DescribeRequest, PageOptions, StoreImageTask, TaskPage};
-pub use stats::CallStats;
+pub use stats::{CallBudget, CallStats, DEFAULT_MAX_CALLS_PER_QUERY};

@@ -79,6 +79,8 @@ pub struct PageOptions {
     /// decodes errors and any answer that one declines); `false` leaves all decoding to the
     /// SDK, for comparison.
     pub fast_decode: bool,
+    /// The statement's budget of calls, shared by its listings; `None` = no limit.
+    pub budget: Option<Arc<super::CallBudget>>,
 }
 
 impl Default for PageOptions {
@@ -89,6 +91,7 @@ impl Default for PageOptions {
             row_limit: None,
             read_ahead: true,
             fast_decode: true,
+            budget: None,
         }
     }
 }
@@ -160,6 +163,11 @@ impl Ec2Clients {
                         .set_values(Some(values.clone()))
                         .build(),
                 );
+            }
+        }
+        if let Some(budget) = &options.budget {
+            if !budget.take() {
+                return Err(AwsError::over_budget(region, ACTION, budget.max()));
             }
         }
         let this_call = Arc::new(CallStats::default());

@@ -3,7 +3,7 @@
 //! updated by the pager and by an SDK interceptor on each attempt; the scan turns them into
 //! `EXPLAIN ANALYZE` metrics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use aws_sdk_ec2::config::interceptors::FinalizerInterceptorContextRef;
@@ -70,5 +70,42 @@ impl Intercept for CountAttempts {
             CallStats::add(&self.0.throttled, 1);
         }
         Ok(())
+    }
+}
+
+/// Default most `DescribeStoreImageTasks` calls one statement may make
+/// (`--max-aws-calls-per-query`): a whole listing of 16 regions of 1,000 tasks takes 80, and
+/// the account's EC2 API budget is shared with everything else that uses it.
+pub const DEFAULT_MAX_CALLS_PER_QUERY: usize = 500;
+
+/// How many AWS read calls one statement may still make: shared by every scan partition
+/// of the statement, taken before each call is sent.
+#[derive(Debug)]
+pub struct CallBudget {
+    max: usize,
+    used: AtomicUsize,
+}
+
+impl CallBudget {
+    /// A budget of `max` calls.
+    pub fn new(max: usize) -> Self {
+        CallBudget {
+            max,
+            used: AtomicUsize::new(0),
+        }
+    }
+
+    /// The budget's size.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// Takes one call from the budget; `false` when none is left.
+    pub fn take(&self) -> bool {
+        self.used
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |used| {
+                (used < self.max).then_some(used + 1)
+            })
+            .is_ok()
     }
 }

@@ -23,7 +23,7 @@ use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
 use super::sink::StoreImageTasksSink;
 use super::validate::is_region_name;
-use crate::ec2::Ec2Clients;
+use crate::ec2::{CallBudget, Ec2Clients, MAX_IMAGE_IDS};
 
 /// The regions a query asks when its `WHERE` names none.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl TableProvider for StoreImageTasksTable {
             Some(chosen) => chosen.into_iter().filter(|r| is_region_name(r)).collect(),
             None => self.default_regions().await?.into_iter().collect(),
         };
-        let partitions = regions
+        let partitions: Vec<ScanPartition> = regions
             .iter()
             .flat_map(|region| {
                 api.requests.iter().map(|request| ScanPartition {
@@ -127,15 +127,35 @@ impl TableProvider for StoreImageTasksTable {
                 })
             })
             .collect();
+        // The statement's budget of AWS calls: each partition makes at least one call, so
+        // a plan with more partitions than the budget is refused before the first.
+        let budget = state.config().get_extension::<CallBudget>();
+        if let Some(budget) = &budget {
+            if partitions.len() > budget.max() {
+                return Err(refused(format!(
+                    "this query needs at least {} DescribeStoreImageTasks calls ({} region(s) \
+                     x {} request(s): AWS takes at most {MAX_IMAGE_IDS} AMI ids per call); \
+                     this server allows {} per statement (--max-aws-calls-per-query). Narrow \
+                     it: fewer regions (WHERE region = ...) or fewer AMI ids, or split it",
+                    partitions.len(),
+                    regions.len(),
+                    api.requests.len(),
+                    budget.max()
+                )));
+            }
+        }
         let projected = project_schema(&self.schema(), projection)?;
-        Ok(Arc::new(StoreImageTasksExec::new(
-            self.clients.clone(),
-            partitions,
-            projection.cloned(),
-            projected,
-            limit,
-            use_cache,
-        )))
+        Ok(Arc::new(
+            StoreImageTasksExec::new(
+                self.clients.clone(),
+                partitions,
+                projection.cloned(),
+                projected,
+                limit,
+                use_cache,
+            )
+            .with_budget(budget),
+        ))
     }
 
     async fn insert_into(

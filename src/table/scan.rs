@@ -25,7 +25,7 @@ use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder,
 use futures::StreamExt;
 
 use super::schema::tasks_to_batch;
-use crate::ec2::{CallStats, DescribeRequest, Ec2Clients, PageOptions};
+use crate::ec2::{CallBudget, CallStats, DescribeRequest, Ec2Clients, PageOptions};
 
 /// Pages fetched ahead of the consumer, per partition.
 const PAGES_BUFFERED: usize = 2;
@@ -47,6 +47,7 @@ pub struct StoreImageTasksExec {
     projection: Option<Vec<usize>>,
     limit: Option<usize>,
     use_cache: bool,
+    budget: Option<Arc<CallBudget>>,
     metrics: ExecutionPlanMetricsSet,
     properties: Arc<PlanProperties>,
 }
@@ -76,9 +77,16 @@ impl StoreImageTasksExec {
             projection,
             limit,
             use_cache,
+            budget: None,
             metrics: ExecutionPlanMetricsSet::new(),
             properties: Arc::new(properties),
         }
+    }
+
+    /// Makes at most as many AWS calls as `budget` allows, all partitions together.
+    pub fn with_budget(mut self, budget: Option<Arc<CallBudget>>) -> Self {
+        self.budget = budget;
+        self
     }
 
     /// What each partition asks.
@@ -207,6 +215,7 @@ impl ExecutionPlan for StoreImageTasksExec {
             use_cache: self.use_cache,
             stats: Arc::clone(&stats),
             row_limit: self.limit,
+            budget: self.budget.clone(),
             ..PageOptions::default()
         };
         let mut pages =
