@@ -300,9 +300,12 @@ fn init_logging(format: LogFormat) {
     // EC2); the server says once, briefly, when no region was found at all.
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,aws_config::imds::region=error"));
+    // Colour only on a terminal: escape codes in files and log collectors are noise. The
+    // SDK prints access key ids at debug and trace: every line is masked.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(crate::redact::Redacting);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder

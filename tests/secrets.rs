@@ -307,6 +307,8 @@ async fn no_secret_reaches_logs_errors_or_metrics_at_trace_level() {
         .unwrap();
     // The log really is at trace level, with the HTTP/2 and AWS SDK internals in it.
     assert!(log.contains("TRACE"), "not a trace log");
+    // Written to a file, not a terminal: no colour escape codes.
+    assert!(!log.contains('\u{1b}'), "colour escape codes in a log file");
     for noisy in ["h2::", "hyper", "aws_smithy", "tonic"] {
         assert!(log.contains(noisy), "no {noisy} lines in the trace log");
     }
@@ -319,6 +321,8 @@ async fn no_secret_reaches_logs_errors_or_metrics_at_trace_level() {
         TOKEN_SECRET.to_owned(),
         AWS_SECRET_KEY.to_owned(),
         AWS_SESSION_TOKEN.to_owned(),
+        // The access key id is not a secret by itself, but it names the credentials.
+        "AKIASECRETSTEST00001".to_owned(),
         // What travels in the headers.
         basic("alice", ALICE_PASSWORD)
             .trim_start_matches("Basic ")
