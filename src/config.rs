@@ -131,6 +131,23 @@ pub struct Settings {
     /// a 257-term sum, 128 ORs, or 256 nested calls; IN lists are not deep). [default: 256]
     #[arg(long, env = "AWS_FLIGHTSQL_MAX_EXPRESSION_DEPTH")]
     pub max_expression_depth: Option<usize>,
+    /// Most query blocks (SELECT or VALUES: union arms, CTEs, subqueries) in one statement.
+    /// [default: 128]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_QUERY_BLOCKS")]
+    pub max_query_blocks: Option<usize>,
+    /// Most joins (JOIN, or tables listed with commas) in one statement. [default: 32]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_JOINS")]
+    pub max_joins: Option<usize>,
+    /// Memory all running statements together may use for sorts, joins, aggregates and
+    /// buffers, e.g. 1GiB or 512MiB; a statement that needs more fails with
+    /// RESOURCE_EXHAUSTED. [default: 1GiB]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MEMORY")]
+    pub max_memory: Option<bytesize::ByteSize>,
+    /// Most DescribeStoreImageTasks calls one statement may make; a plan that needs more is
+    /// refused before the first call, a scan that reaches it is stopped; 0 = no limit.
+    /// [default: 500]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_AWS_CALLS_PER_QUERY")]
+    pub max_aws_calls_per_query: Option<usize>,
     /// Time allowed to connect to AWS, per call. [default: 5s]
     #[arg(long, env = "AWS_FLIGHTSQL_AWS_CONNECT_TIMEOUT", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
@@ -194,6 +211,10 @@ impl Settings {
             max_message_bytes,
             max_header_bytes,
             max_expression_depth,
+            max_query_blocks,
+            max_joins,
+            max_memory,
+            max_aws_calls_per_query,
             aws_connect_timeout,
             aws_attempt_timeout
         )
@@ -247,6 +268,16 @@ impl Settings {
             max_expression_depth: self
                 .max_expression_depth
                 .unwrap_or(server_limits.max_expression_depth),
+            max_query_blocks: self
+                .max_query_blocks
+                .unwrap_or(server_limits.max_query_blocks),
+            max_joins: self.max_joins.unwrap_or(server_limits.max_joins),
+            max_memory: self
+                .max_memory
+                .unwrap_or(bytesize::ByteSize::b(server_limits.max_memory as u64)),
+            max_aws_calls_per_query: self
+                .max_aws_calls_per_query
+                .unwrap_or(server_limits.max_aws_calls_per_query),
             aws_connect_timeout: self.aws_connect_timeout.unwrap_or(defaults.connect_timeout),
             aws_attempt_timeout: self.aws_attempt_timeout.unwrap_or(defaults.attempt_timeout),
         };
@@ -264,6 +295,12 @@ impl Settings {
         }
         if config.max_expression_depth < 16 {
             bail!("max_expression_depth must be at least 16");
+        }
+        if config.max_query_blocks == 0 || config.max_joins == 0 {
+            bail!("max_query_blocks and max_joins must be at least 1");
+        }
+        if config.max_memory.as_u64() < 16 * 1024 * 1024 {
+            bail!("max_memory must be at least 16MiB");
         }
         if config.max_header_bytes < 8 * 1024 {
             bail!("max_header_bytes must be at least 8192 (gRPC clients send several headers)");
@@ -354,6 +391,14 @@ pub struct Config {
     pub max_header_bytes: u32,
     /// Deepest expression.
     pub max_expression_depth: usize,
+    /// Most query blocks per statement.
+    pub max_query_blocks: usize,
+    /// Most joins per statement.
+    pub max_joins: usize,
+    /// Memory for all running statements.
+    pub max_memory: bytesize::ByteSize,
+    /// AWS calls per statement; 0 = no limit.
+    pub max_aws_calls_per_query: usize,
     /// AWS connect timeout.
     #[serde(with = "humantime_serde")]
     pub aws_connect_timeout: Duration,
@@ -425,6 +470,10 @@ impl Config {
                 max_message_bytes: self.max_message_bytes,
                 max_header_bytes: self.max_header_bytes,
                 max_expression_depth: self.max_expression_depth,
+                max_query_blocks: self.max_query_blocks,
+                max_joins: self.max_joins,
+                max_memory: usize::try_from(self.max_memory.as_u64()).unwrap_or(usize::MAX),
+                max_aws_calls_per_query: self.max_aws_calls_per_query,
             },
         }
     }

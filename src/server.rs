@@ -151,7 +151,12 @@ impl Server {
             Regions::All => RegionSet::AllEnabled,
             Regions::List(list) => RegionSet::Fixed(list),
         };
-        let catalog = Catalog::new(clients, regions, options.read_only)?;
+        let limits = &options.limits;
+        let catalog = Catalog::new(clients, regions, options.read_only)?
+            .with_max_memory(limits.max_memory)?
+            .with_max_aws_calls_per_query(
+                (limits.max_aws_calls_per_query > 0).then_some(limits.max_aws_calls_per_query),
+            );
         let handler = FlightSqlHandler::new(catalog, options.read_only)
             .with_metrics(Arc::clone(&metrics))
             .with_slow_query_log(options.slow_query)

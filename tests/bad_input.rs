@@ -1202,17 +1202,18 @@ impl Drop for Binary {
     }
 }
 
-#[tokio::test]
-async fn expressions_at_the_depth_limit_run_in_the_server_binary() {
+/// Starts the server binary (`serve --demo` and `args`) on 127.0.0.1:0; its URI.
+fn start_binary(args: &[&str]) -> (Binary, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_aws-flightsql"))
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let _server = Binary(child);
+    let server = Binary(child);
     let uri = std::io::BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
@@ -1221,11 +1222,200 @@ async fn expressions_at_the_depth_limit_run_in_the_server_binary() {
                 .map(str::to_owned)
         })
         .expect("the server starts");
-    let channel = Endpoint::from_shared(uri.trim().replace("grpc://", "http://"))
+    (server, uri.trim().replace("grpc://", "http://"))
+}
+
+async fn corpus_for(uri: &str) -> Corpus {
+    let channel = Endpoint::from_shared(uri.to_owned())
         .unwrap()
         .connect()
         .await
         .unwrap();
+    Corpus {
+        raw: FlightServiceClient::new(channel.clone()),
+        sql: FlightSqlServiceClient::new(channel),
+        cases: Vec::new(),
+    }
+}
+
+/// Long chains of every shape that makes DataFusion recurse or grow (UNION, VALUES, CTE,
+/// JOIN, comma joins, nested subqueries, CASE, sums, ORs, IN lists), at lengths around and
+/// far past the limits, sent to the server binary (a stack overflow aborts the process, a
+/// quadratic plan takes the machine's memory): each is answered or refused with
+/// INVALID_ARGUMENT, and the server is still there afterwards.
+#[tokio::test]
+async fn long_chains_of_every_shape_are_answered_or_refused_and_the_server_lives() {
+    let (mut server, uri) = start_binary(&[]);
+    let mut c = corpus_for(&uri).await;
+    let join = |n: usize, f: &dyn Fn(usize) -> String, sep: &str| {
+        (0..n).map(f).collect::<Vec<_>>().join(sep)
+    };
+    type Shape = (&'static str, Box<dyn Fn(usize) -> String>);
+    let shapes: Vec<Shape> = vec![
+        (
+            "UNION ALL",
+            Box::new(move |n| join(n, &|i| format!("SELECT {i} AS v"), " UNION ALL ")),
+        ),
+        (
+            "VALUES union",
+            Box::new(move |n| join(n, &|i| format!("VALUES ({i})"), " UNION ")),
+        ),
+        (
+            "CTE chain",
+            Box::new(move |n| {
+                let ctes = join(
+                    n,
+                    &|i| format!("c{} AS (SELECT v + 1 AS v FROM c{i})", i + 1),
+                    ", ",
+                );
+                format!("WITH c0 AS (SELECT 1 AS v), {ctes} SELECT * FROM c{n}")
+            }),
+        ),
+        (
+            "JOIN chain",
+            Box::new(move |n| {
+                let joins = join(
+                    n,
+                    &|i| format!(" JOIN (SELECT 1 AS v) t{} ON t{}.v = t0.v", i + 1, i + 1),
+                    "",
+                );
+                format!("SELECT count(*) FROM (SELECT 1 AS v) t0{joins}")
+            }),
+        ),
+        (
+            "comma joins",
+            Box::new(move |n| {
+                format!(
+                    "SELECT count(*) FROM {}",
+                    join(n + 1, &|i| format!("(SELECT 1) t{i}"), ", ")
+                )
+            }),
+        ),
+        (
+            "nested subqueries",
+            Box::new(|n| {
+                (0..n).fold("SELECT 1 AS v".to_owned(), |inner, i| {
+                    format!("SELECT * FROM ({inner}) t{i}")
+                })
+            }),
+        ),
+        (
+            "nested CASE",
+            Box::new(|n| {
+                format!(
+                    "SELECT {}1{}",
+                    "CASE WHEN true THEN ".repeat(n),
+                    " END".repeat(n)
+                )
+            }),
+        ),
+        (
+            "sum",
+            Box::new(move |n| format!("SELECT {}", join(n + 1, &|_| "1".into(), " + "))),
+        ),
+        (
+            "OR chain",
+            Box::new(move |n| {
+                let ors = join(n, &|i| format!("amiId = 'ami-{i:017x}'"), " OR ");
+                format!("SELECT count(amiId) FROM store_image_tasks WHERE {ors}")
+            }),
+        ),
+        (
+            "IN list",
+            Box::new(move |n| {
+                let ids = join(n, &|i| format!("'x{i}'"), ", ");
+                format!("SELECT count(*) FROM (SELECT 'x' AS v) WHERE v IN ({ids})")
+            }),
+        ),
+    ];
+    for (name, make) in &shapes {
+        for n in [8, 100, 300, 1_000, 6_000] {
+            let sql = make(n);
+            if sql.len() > 1024 * 1024 {
+                continue;
+            }
+            let outcome = c.run(statement(&sql)).await;
+            if let Err(status) = &outcome {
+                assert_eq!(
+                    status.code(),
+                    Code::InvalidArgument,
+                    "{name} x {n}: {}",
+                    status.message()
+                );
+                // Past 256 the server's own limits refuse before parsing and name their
+                // setting; below, the parser's own nesting limit may refuse (50 levels).
+                assert!(
+                    n < 300 || status.message().contains("--max-"),
+                    "{name} x {n}: the refusal names no limit: {}",
+                    status.message()
+                );
+            }
+            assert!(
+                server.0.try_wait().unwrap().is_none(),
+                "{name} x {n} killed the server"
+            );
+            assert_eq!(
+                c.run(statement("SELECT 1")).await.unwrap(),
+                1,
+                "{name} x {n}"
+            );
+        }
+        // Short chains of every shape run.
+        c.run(statement(&make(8))).await.unwrap();
+    }
+    // The chains the issue reported: 6,000 union arms, 5,000 CTEs, refused before planning.
+    for sql in [shapes[0].1(6_000), shapes[2].1(5_000)] {
+        let err = c.run(statement(&sql)).await.unwrap_err();
+        assert!(err.message().contains("--max-query-blocks"), "{err}");
+    }
+}
+
+/// Session settings a client may not raise past what the server allows, and a statement
+/// that needs more memory than `--max-memory` fails with RESOURCE_EXHAUSTED while the
+/// server lives.
+#[tokio::test]
+async fn settings_are_bounded_and_memory_is_pooled() {
+    let (mut server, uri) = start_binary(&["--max-memory", "32MiB"]);
+    let mut c = corpus_for(&uri).await;
+    for (set, says) in [
+        (
+            "SET datafusion.execution.target_partitions = 10000",
+            "between 1 and 16",
+        ),
+        (
+            "SET datafusion.sql_parser.recursion_limit = 100000",
+            "between 1 and 1000",
+        ),
+        (
+            "SET datafusion.execution.max_spill_file_size_bytes = 1",
+            "cannot be set by clients",
+        ),
+    ] {
+        let err = c.run(statement(set)).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{set}: {err}");
+        assert!(err.message().contains(says), "{set}: {}", err.message());
+    }
+    c.run(statement("SET datafusion.execution.target_partitions = 4"))
+        .await
+        .unwrap();
+    let err = c
+        .run(statement(
+            // Five million groups in no order: the hash table must hold them all.
+            "SELECT count(*) FROM (SELECT (value * 7919) % 5000011 AS k, count(*) AS n \
+             FROM generate_series(1, 5000000) GROUP BY 1)",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert!(err.message().contains("--max-memory"), "{err}");
+    assert!(server.0.try_wait().unwrap().is_none());
+    assert_eq!(c.run(statement("SELECT 1")).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn expressions_at_the_depth_limit_run_in_the_server_binary() {
+    let (_server, uri) = start_binary(&[]);
+    let channel = Endpoint::from_shared(uri).unwrap().connect().await.unwrap();
     let mut c = Corpus {
         raw: FlightServiceClient::new(channel.clone()),
         sql: FlightSqlServiceClient::new(channel),
@@ -1240,7 +1430,7 @@ async fn expressions_at_the_depth_limit_run_in_the_server_binary() {
     let response = c
         .raw
         .get_flight_info(statement(
-            "SET datafusion.sql_parser.recursion_limit = 100000",
+            "SET datafusion.sql_parser.recursion_limit = 1000",
         ))
         .await
         .unwrap();
