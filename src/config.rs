@@ -117,6 +117,12 @@ pub struct Settings {
     #[arg(long, env = "AWS_FLIGHTSQL_QUERY_TIMEOUT", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub query_timeout: Option<Duration>,
+    /// How long a query's response may have data ready that its client does not read before
+    /// the stream is stopped (DEADLINE_EXCEEDED) and its slot given back, e.g. 30s; 0s = no
+    /// limit. [default: 60s]
+    #[arg(long, env = "AWS_FLIGHTSQL_CLIENT_STALL_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub client_stall_timeout: Option<Duration>,
     /// Longest SQL statement accepted, in bytes. [default: 1048576]
     #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES")]
     pub max_sql_bytes: Option<usize>,
@@ -207,6 +213,7 @@ impl Settings {
             tls_client_ca,
             max_concurrent_queries,
             query_timeout,
+            client_stall_timeout,
             max_sql_bytes,
             max_message_bytes,
             max_header_bytes,
@@ -257,6 +264,10 @@ impl Settings {
             query_timeout: self
                 .query_timeout
                 .or(server_limits.queries.query_timeout)
+                .unwrap_or_default(),
+            client_stall_timeout: self
+                .client_stall_timeout
+                .or(server_limits.queries.client_stall_timeout)
                 .unwrap_or_default(),
             max_sql_bytes: self.max_sql_bytes.unwrap_or(server_limits.max_sql_bytes),
             max_message_bytes: self
@@ -383,6 +394,9 @@ pub struct Config {
     /// Query timeout; 0s = none.
     #[serde(with = "humantime_serde")]
     pub query_timeout: Duration,
+    /// Client stall timeout; 0s = none.
+    #[serde(with = "humantime_serde")]
+    pub client_stall_timeout: Duration,
     /// Longest SQL, bytes.
     pub max_sql_bytes: usize,
     /// Largest decoded message, bytes.
@@ -465,6 +479,8 @@ impl Config {
                 queries: QueryLimits {
                     max_concurrent_queries: self.max_concurrent_queries,
                     query_timeout: (!self.query_timeout.is_zero()).then_some(self.query_timeout),
+                    client_stall_timeout: (!self.client_stall_timeout.is_zero())
+                        .then_some(self.client_stall_timeout),
                 },
                 max_sql_bytes: self.max_sql_bytes,
                 max_message_bytes: self.max_message_bytes,
@@ -512,6 +528,26 @@ mod tests {
         assert_eq!(config.cache_ttl, Duration::from_secs(2));
         assert!(config.read_only);
         assert_eq!(config.max_attempts, 5);
+    }
+
+    #[test]
+    fn the_client_stall_timeout_defaults_to_60s_and_0s_turns_it_off() {
+        let limits =
+            |settings: Settings| settings.resolve().unwrap().server_options().limits.queries;
+        let default = limits(Settings::default());
+        assert_eq!(default.client_stall_timeout, Some(Duration::from_secs(60)));
+        let file: Settings = toml::from_str("client_stall_timeout = \"0s\"").unwrap();
+        assert_eq!(limits(file.clone()).client_stall_timeout, None);
+        let flags = Settings {
+            client_stall_timeout: Some(Duration::from_secs(5)),
+            ..Settings::default()
+        };
+        assert_eq!(
+            limits(flags.or(file)).client_stall_timeout,
+            Some(Duration::from_secs(5))
+        );
+        let err = toml::from_str::<Settings>("client_stall_timeout = \"never\"").unwrap_err();
+        assert!(err.to_string().contains("client_stall_timeout"), "{err}");
     }
 
     #[test]

@@ -1,27 +1,60 @@
 //! Limits on the RPCs that run statements, as a tower layer: at most
 //! `--max-concurrent-queries` of them at once (RESOURCE_EXHAUSTED past it, at once rather
-//! than queued), and a query timeout on DoGet, where queries run and stream
-//! (`--query-timeout`, DEADLINE_EXCEEDED). A timed-out stream is dropped, and with it the
-//! DataFusion stream and the AWS paging behind it. Writes (INSERT at GetFlightInfo or DoPut)
-//! are never cut off halfway, which would lose the report of what was created: each AWS
-//! call has its own timeout and an INSERT at most 1,000 rows.
+//! than queued), a query timeout on DoGet, where queries run and stream (`--query-timeout`,
+//! DEADLINE_EXCEEDED), and a stall timeout on every response they stream
+//! (`--client-stall-timeout`). A stopped stream is dropped, and with it the DataFusion
+//! stream and the AWS paging behind it. Writes (INSERT at GetFlightInfo or DoPut) are never
+//! cut off halfway, which would lose the report of what was created: each AWS call has its
+//! own timeout and an INSERT at most 1,000 rows, the query timeout does not apply to them,
+//! and their response exists only once the write is done (so the stall timeout, which acts
+//! on responses, never stops one).
+//!
+//! # Timeouts and stalled clients
+//!
+//! A limited response body (`LimitedBody`) holds the RPC's slot. hyper's HTTP/2 server
+//! stops polling a body while the stream has no send capacity (its client does not read, so
+//! it sends no WINDOW_UPDATE): nothing inside `poll_frame` would run again, and the slot
+//! would be held until the socket closes. So each limited body has a watchdog task, aborted
+//! when the body ends or is dropped, sharing the body's state (the inner body, the slot,
+//! whether a frame handed out has not been followed by another poll, and since when). It
+//! ends the stream when
+//! - the query timeout passes (wall time from the start of the call, whether the client
+//!   reads or not), or
+//! - data has been ready and not taken for the stall timeout: the body handed out a frame
+//!   and hyper has not asked for the next one since. A body whose last poll returned
+//!   `Pending` is waiting on AWS, not on its client, and is never stalled.
+//!
+//! Ending drops the inner stream (which stops the query and its AWS paging) and gives the
+//! slot back at once, counts it (`aws_flightsql_streams_ended_total{reason}`) and logs a
+//! line. The client gets the status (DEADLINE_EXCEEDED, naming the setting) in the trailers
+//! when hyper next polls the body: at once when the body was waiting on AWS (its waker is
+//! woken), or when the client reads again. hyper cannot be made to reset a stalled stream
+//! from the body: while the stream has no capacity, its `PipeToSendStream` holds one chunk
+//! and waits for capacity or the peer's RST_STREAM without polling the body, and a wake-up
+//! only makes it check those again. So a stalled stream stays open, holding at most the
+//! data already handed to hyper (hyper's send buffer, 400 KiB per stream), until its client
+//! reads, resets it or closes the connection (or stops answering the server's keepalive
+//! PINGs); it no longer holds a slot, a query or AWS paging.
+//!
 //! The other size limits live where the data is read: message size in the Flight service,
 //! header size in the HTTP/2 server, the SQL text's length and shape in the Flight handler
 //! (measured by [`crate::sql_limits`] before the SQL is parsed).
 
-use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio::time::Sleep;
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tonic::body::Body;
+use tracing::Instrument;
 
 use crate::flight::ServiceError;
+use crate::metrics::Metrics;
 use crate::rpc_layer::{BoxFuture, Inner, RpcMiddleware};
 
 /// The Flight RPCs that run statements (and metadata fetches), counted against the limit.
@@ -35,13 +68,22 @@ const QUERY_METHODS: [&str; 6] = [
 ];
 const FLIGHT_PREFIX: &str = "/arrow.flight.protocol.FlightService/";
 
+/// Default stall timeout: long enough for a client that pauses between batches, short
+/// enough that stalled clients do not hold slots for the whole query timeout.
+pub const DEFAULT_CLIENT_STALL_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// The limits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QueryLimits {
     /// Statement RPCs running at once.
     pub max_concurrent_queries: usize,
-    /// How long a DoGet may run, stream included; `None` = no limit.
+    /// How long a DoGet may run, stream included, whether its client reads or not; `None` =
+    /// no limit.
     pub query_timeout: Option<Duration>,
+    /// How long a response of a statement RPC may have data ready that its client does not
+    /// take (it does not read: no HTTP/2 WINDOW_UPDATE) before the stream is ended and its
+    /// slot given back; `None` = no limit.
+    pub client_stall_timeout: Option<Duration>,
 }
 
 impl Default for QueryLimits {
@@ -49,24 +91,33 @@ impl Default for QueryLimits {
         QueryLimits {
             max_concurrent_queries: 64,
             query_timeout: Some(Duration::from_secs(300)),
+            client_stall_timeout: Some(DEFAULT_CLIENT_STALL_TIMEOUT),
         }
     }
 }
 
-/// The middleware, installed as `RpcLayer(QueryLimiter::new(limits))`.
+/// The middleware, installed as `RpcLayer(QueryLimiter::new(limits).with_metrics(m))`.
 #[derive(Debug, Clone)]
 pub struct QueryLimiter {
     limits: QueryLimits,
     permits: Arc<Semaphore>,
+    metrics: Arc<Metrics>,
 }
 
 impl QueryLimiter {
-    /// Enforces `limits`.
+    /// Enforces `limits` (counting what it stops in metrics of its own until
+    /// [`with_metrics`](Self::with_metrics)).
     pub fn new(limits: QueryLimits) -> QueryLimiter {
         QueryLimiter {
             limits,
             permits: Arc::new(Semaphore::new(limits.max_concurrent_queries)),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts the streams it stops in `metrics`.
+    pub fn with_metrics(self, metrics: Arc<Metrics>) -> QueryLimiter {
+        QueryLimiter { metrics, ..self }
     }
 }
 
@@ -97,33 +148,75 @@ impl RpcMiddleware for QueryLimiter {
             }
         };
         let timeout = limits.query_timeout.filter(|_| method == "DoGet");
+        let metrics = Arc::clone(&self.metrics);
         let fut = inner.call(request);
         Box::pin(async move {
-            let Some(timeout) = timeout else {
-                let response = fut.await?;
-                return Ok(response.map(|body| Body::new(LimitedBody::new(body, permit, None))));
+            // (A timeout too long to add to the clock is none.)
+            let deadline =
+                timeout.and_then(|timeout| Some((Instant::now().checked_add(timeout)?, timeout)));
+            let response = match deadline {
+                None => fut.await?,
+                Some((at, timeout)) => match tokio::time::timeout_at(at, fut).await {
+                    Ok(response) => response?,
+                    // Dropping the call's future stops whatever it had started.
+                    Err(_) => {
+                        Ending::Timeout(timeout).record(&metrics);
+                        return Ok(Ending::Timeout(timeout).status().into_http());
+                    }
+                },
             };
-            let deadline = tokio::time::Instant::now() + timeout;
-            match tokio::time::timeout_at(deadline, fut).await {
-                Ok(response) => {
-                    let sleep = Box::pin(tokio::time::sleep_until(deadline));
-                    Ok(response?.map(|body| {
-                        Body::new(LimitedBody::new(body, permit, Some((sleep, timeout))))
-                    }))
-                }
-                // Dropping the call's future stops whatever it had started.
-                Err(_) => Ok(timed_out(timeout).into_http()),
-            }
+            let watch = Watch {
+                deadline,
+                stall: limits.client_stall_timeout,
+                metrics,
+            };
+            Ok(response.map(|body| Body::new(LimitedBody::new(body, permit, watch))))
         })
     }
 }
 
-fn timed_out(timeout: Duration) -> tonic::Status {
-    tonic::Status::from(ServiceError::TimedOut(format!(
-        "the query ran for longer than the query timeout ({}, --query-timeout) and was \
-         stopped",
-        humantime::format_duration(timeout)
-    )))
+/// Why the server ended a stream.
+#[derive(Debug, Clone, Copy)]
+enum Ending {
+    /// The query timeout passed.
+    Timeout(Duration),
+    /// The client took no data for the stall timeout.
+    Stalled(Duration),
+}
+
+impl Ending {
+    fn status(self) -> tonic::Status {
+        tonic::Status::from(ServiceError::TimedOut(match self {
+            Ending::Timeout(timeout) => format!(
+                "the query ran for longer than the query timeout ({}, --query-timeout) and \
+                 was stopped",
+                humantime::format_duration(timeout)
+            ),
+            Ending::Stalled(stall) => format!(
+                "the client took no data for {} (--client-stall-timeout): the query was \
+                 stopped and its slot given to others",
+                humantime::format_duration(stall)
+            ),
+        }))
+    }
+
+    /// Counts and logs it.
+    fn record(self, metrics: &Metrics) {
+        match self {
+            Ending::Timeout(timeout) => {
+                metrics.stream_ended("timeout");
+                tracing::info!(timeout = ?timeout, "query timeout: stream stopped");
+            }
+            Ending::Stalled(stall) => {
+                metrics.stream_ended("stalled");
+                tracing::warn!(
+                    stall_timeout = ?stall,
+                    "client stalled: it took no data for the stall timeout; stream stopped \
+                     and its slot released"
+                );
+            }
+        }
+    }
 }
 
 /// The `grpc-status` / `grpc-message` trailers of `status`.
@@ -138,26 +231,136 @@ fn status_trailers(status: tonic::Status) -> http::HeaderMap {
     trailers
 }
 
-pin_project_lite::pin_project! {
-    /// A response body that holds the query's permit until it ends or is dropped, and ends
-    /// with DEADLINE_EXCEEDED when the timeout passes first.
-    struct LimitedBody {
-        inner: Option<Body>,
-        deadline: Option<(Pin<Box<Sleep>>, Duration)>,
-        permit: Option<OwnedSemaphorePermit>,
+/// What a limited body's watchdog enforces.
+struct Watch {
+    /// The query timeout's instant, and the timeout.
+    deadline: Option<(Instant, Duration)>,
+    /// The stall timeout.
+    stall: Option<Duration>,
+    metrics: Arc<Metrics>,
+}
+
+/// A response body that holds the query's slot until it ends or is dropped, while its
+/// watchdog ends it with DEADLINE_EXCEEDED when the query timeout passes or its client
+/// stalls (see the [module documentation](self)).
+struct LimitedBody {
+    shared: Arc<Shared>,
+    watchdog: Option<AbortHandle>,
+}
+
+/// The state a body shares with its watchdog.
+struct Shared {
+    state: Mutex<State>,
+    /// Tells the watchdog that a frame was handed out, when it waits for one.
+    handed_out: Notify,
+}
+
+struct State {
+    /// The response body; `None` once the watchdog ended the stream.
+    inner: Option<Body>,
+    /// The slot; `None` once the stream ended.
+    permit: Option<OwnedSemaphorePermit>,
+    /// Since when the last frame handed out has not been followed by another poll (data
+    /// ready, not taken); `None` while a poll waits on the inner body.
+    ready_since: Option<Instant>,
+    /// The watchdog waits for `ready_since` to be set.
+    watchdog_waits: bool,
+    /// The waker of the last poll that returned `Pending`.
+    waker: Option<Waker>,
+    /// The trailers of the status the watchdog ended the stream with, for the next poll.
+    ending: Option<http::HeaderMap>,
+    /// The stream ended (its status is on its way): nothing left to watch.
+    finished: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
 impl LimitedBody {
-    fn new(
-        inner: Body,
-        permit: OwnedSemaphorePermit,
-        deadline: Option<(Pin<Box<Sleep>>, Duration)>,
-    ) -> Self {
-        LimitedBody {
-            inner: Some(inner),
-            deadline,
-            permit: Some(permit),
+    fn new(inner: Body, permit: OwnedSemaphorePermit, watch: Watch) -> Self {
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                inner: Some(inner),
+                permit: Some(permit),
+                // The response (its headers) is out: hyper polls the body next.
+                ready_since: Some(Instant::now()),
+                watchdog_waits: false,
+                waker: None,
+                ending: None,
+                finished: false,
+            }),
+            handed_out: Notify::new(),
+        });
+        let watchdog = (watch.deadline.is_some() || watch.stall.is_some()).then(|| {
+            // In the RPC's span, so its log line carries the query id.
+            tokio::spawn(watchdog(Arc::clone(&shared), watch).in_current_span()).abort_handle()
+        });
+        LimitedBody { shared, watchdog }
+    }
+}
+
+/// Ends the stream of `shared` when the query timeout passes or its client stalls.
+async fn watchdog(shared: Arc<Shared>, watch: Watch) {
+    loop {
+        let (wake_at, wait_for_frame) = {
+            let mut state = shared.lock();
+            if state.finished {
+                return;
+            }
+            let now = Instant::now();
+            let stalls_at = watch
+                .stall
+                .zip(state.ready_since)
+                .and_then(|(stall, since)| since.checked_add(stall));
+            let ending = match (watch.deadline, watch.stall) {
+                (Some((at, timeout)), _) if now >= at => Some(Ending::Timeout(timeout)),
+                (_, Some(stall)) if stalls_at.is_some_and(|at| now >= at) => {
+                    Some(Ending::Stalled(stall))
+                }
+                _ => None,
+            };
+            if let Some(ending) = ending {
+                // Drop the stream now: that stops the query and its AWS paging.
+                let inner = state.inner.take();
+                state.permit.take();
+                state.ready_since = None;
+                state.ending = Some(status_trailers(ending.status()));
+                let waker = state.waker.take();
+                drop(state);
+                drop(inner);
+                ending.record(&watch.metrics);
+                // A body waiting on AWS is polled again at once and ends with the status.
+                if let Some(waker) = waker {
+                    waker.wake();
+                }
+                return;
+            }
+            // While a poll waits on the inner body, the stall clock starts only when a
+            // frame is handed out: be told then.
+            let wait_for_frame = watch.stall.is_some() && state.ready_since.is_none();
+            state.watchdog_waits = wait_for_frame;
+            let wake_at = [watch.deadline.map(|(at, _)| at), stalls_at]
+                .into_iter()
+                .flatten()
+                .min();
+            (wake_at, wait_for_frame)
+        };
+        let sleep = async {
+            match wake_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        if wait_for_frame {
+            tokio::select! {
+                _ = shared.handed_out.notified() => {}
+                _ = sleep => {}
+            }
+        } else {
+            sleep.await;
         }
     }
 }
@@ -170,46 +373,75 @@ impl HttpBody for LimitedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        let this = self.project();
-        let Some(inner) = this.inner.as_mut() else {
+        let this = self.get_mut();
+        let mut state = this.shared.lock();
+        if let Some(trailers) = state.ending.take() {
+            state.finished = true;
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        let Some(inner) = state.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        if let Some((sleep, timeout)) = this.deadline.as_mut() {
-            if sleep.as_mut().poll(cx).is_ready() {
-                let timeout = *timeout;
-                // Drop the stream now: that stops the query and its AWS paging.
-                *this.inner = None;
-                *this.deadline = None;
-                this.permit.take();
-                tracing::info!(timeout = ?timeout, "query timeout: stream stopped");
-                return Poll::Ready(Some(Ok(Frame::trailers(status_trailers(timed_out(
-                    timeout,
-                ))))));
-            }
-        }
         let polled = Pin::new(inner).poll_frame(cx);
-        let ended = match &polled {
-            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => true,
-            Poll::Ready(Some(Ok(frame))) => frame.is_trailers(),
-            Poll::Pending => false,
-        };
-        if ended {
-            // The status is on its way: the timeout can no longer replace it.
-            this.permit.take();
-            *this.deadline = None;
+        match &polled {
+            Poll::Pending => {
+                state.ready_since = None;
+                if !state
+                    .waker
+                    .as_ref()
+                    .is_some_and(|waker| waker.will_wake(cx.waker()))
+                {
+                    state.waker = Some(cx.waker().clone());
+                }
+            }
+            Poll::Ready(Some(Ok(frame))) if !frame.is_trailers() => {
+                state.ready_since = Some(Instant::now());
+                if std::mem::take(&mut state.watchdog_waits) {
+                    this.shared.handed_out.notify_one();
+                }
+            }
+            Poll::Ready(_) => {
+                // The status is on its way: the watchdog can no longer replace it.
+                state.finished = true;
+                state.ready_since = None;
+                state.permit.take();
+                drop(state);
+                if let Some(watchdog) = this.watchdog.take() {
+                    watchdog.abort();
+                }
+            }
         }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(HttpBody::is_end_stream)
+        let state = self.shared.lock();
+        state.ending.is_none() && state.inner.as_ref().is_none_or(HttpBody::is_end_stream)
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
-        match &self.inner {
-            Some(inner) => inner.size_hint(),
-            None => http_body::SizeHint::with_exact(0),
+        let state = self.shared.lock();
+        match (&state.inner, &state.ending) {
+            (Some(inner), None) => inner.size_hint(),
+            (None, None) => http_body::SizeHint::with_exact(0),
+            (_, Some(_)) => http_body::SizeHint::default(),
         }
+    }
+}
+
+impl Drop for LimitedBody {
+    fn drop(&mut self) {
+        if let Some(watchdog) = self.watchdog.take() {
+            watchdog.abort();
+        }
+        // Give the slot back and stop the query now, not when the aborted watchdog's
+        // share of the state is dropped.
+        let mut state = self.shared.lock();
+        state.finished = true;
+        let inner = state.inner.take();
+        state.permit.take();
+        drop(state);
+        drop(inner);
     }
 }
 

@@ -1,7 +1,8 @@
 //! The server's Prometheus metrics (prometheus-client, one registry per server, no global
 //! state): Flight RPCs by method and status with latency, RPCs in flight, bytes and rows
-//! streamed, AWS API calls by region, action and outcome, cache hits and misses, and store
-//! tasks created. Served as text on `--metrics-listen` (`GET /metrics`).
+//! streamed, AWS API calls by region, action and outcome, cache hits and misses, store
+//! tasks created, and queries the server stopped early (query timeout, stalled client).
+//! Served as text on `--metrics-listen` (`GET /metrics`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -41,6 +42,14 @@ pub struct CacheLabels {
     pub result: String,
 }
 
+/// Labels of a query the server stopped early.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StreamEndLabels {
+    /// `timeout` (`--query-timeout`) or `stalled` (the client took no data for
+    /// `--client-stall-timeout`).
+    pub reason: String,
+}
+
 /// All metrics of one server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -53,6 +62,7 @@ pub struct Metrics {
     aws_calls: Family<AwsLabels, Counter>,
     cache: Family<CacheLabels, Counter>,
     store_tasks_created: Counter,
+    streams_ended: Family<StreamEndLabels, Counter>,
 }
 
 /// `metric`, registered in `registry` under `name` (after the prefix) with `help`.
@@ -115,6 +125,13 @@ impl Default for Metrics {
                 "store_tasks_created",
                 "Store image tasks created by INSERT",
                 Counter::default(),
+            ),
+            streams_ended: registered(
+                &mut r,
+                "streams_ended",
+                "Queries the server stopped early, by reason: timeout (--query-timeout) or \
+                 stalled (the client took no data for --client-stall-timeout)",
+                Family::default(),
             ),
             registry: Mutex::new(r),
         }
@@ -185,6 +202,15 @@ impl Metrics {
         self.store_tasks_created.inc();
     }
 
+    /// The server stopped a query early for `reason` (`timeout` or `stalled`).
+    pub(crate) fn stream_ended(&self, reason: &str) {
+        self.streams_ended
+            .get_or_create(&StreamEndLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
     /// RPCs being served now.
     pub fn in_flight(&self) -> i64 {
         self.rpcs_in_flight.get()
@@ -234,6 +260,7 @@ mod tests {
         m.rpc_finished("DoGet", "Ok", 0.01);
         m.aws_call("us-east-1", "DescribeStoreImageTasks", "ok");
         m.cache_lookup(true);
+        m.stream_ended("stalled");
         let text = m.encode();
         assert!(
             text.contains("aws_flightsql_flight_rpcs_total{method=\"DoGet\",status=\"Ok\"} 1"),
@@ -242,6 +269,10 @@ mod tests {
         assert!(text.contains("aws_flightsql_aws_calls_total{region=\"us-east-1\",action=\"DescribeStoreImageTasks\",outcome=\"ok\"} 1"), "{text}");
         assert!(
             text.contains("aws_flightsql_cache_lookups_total{result=\"hit\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aws_flightsql_streams_ended_total{reason=\"stalled\"} 1"),
             "{text}"
         );
     }

@@ -196,7 +196,10 @@ impl Server {
                 .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
                 .layer(RpcLayer(Observe(Arc::clone(&state))))
                 .layer(RpcLayer(Authenticate(authenticator)))
-                .layer(RpcLayer(QueryLimiter::new(options.limits.queries)))
+                .layer(RpcLayer(
+                    QueryLimiter::new(options.limits.queries)
+                        .with_metrics(Arc::clone(&state.metrics)),
+                ))
                 .add_service(health_service)
                 .add_service(flight)
                 .serve_with_incoming_shutdown(connections(listener), async {

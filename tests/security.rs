@@ -1044,3 +1044,246 @@ async fn the_sql_and_health_commands_speak_grpc_tls_with_a_user() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "SERVING");
 }
+
+/// The stream window of the stalled client's DoGet streams: data beyond it is never asked
+/// for.
+const STALL_WINDOW: u32 = 1024;
+
+/// A DoGet from a raw HTTP/2 client that never reads: its stream's initial window is
+/// [`STALL_WINDOW`] bytes and it never releases what it received, so it never sends a
+/// WINDOW_UPDATE. (Its connection task still answers the server's PINGs and SETTINGS, as a
+/// live client's does.)
+struct StalledDoGet {
+    body: h2::RecvStream,
+    /// Bytes received and not released.
+    held: usize,
+    _client: h2::client::SendRequest<bytes::Bytes>,
+}
+
+impl StalledDoGet {
+    /// Sends DoGet `ticket` to `addr` and waits for the response and the first data.
+    async fn start(addr: std::net::SocketAddr, ticket: &Ticket) -> StalledDoGet {
+        let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let (client, connection) = h2::client::Builder::new()
+            .initial_window_size(STALL_WINDOW)
+            .handshake::<_, bytes::Bytes>(tcp)
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        let mut client = client.ready().await.unwrap();
+        let request = http::Request::post(format!(
+            "http://{addr}/arrow.flight.protocol.FlightService/DoGet"
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+        let (response, mut send) = client.send_request(request, false).unwrap();
+        // A gRPC message: no compression, length, the protobuf `Ticket`.
+        let ticket = ticket.encode_to_vec();
+        let mut message = vec![0];
+        message.extend_from_slice(&u32::try_from(ticket.len()).unwrap().to_be_bytes());
+        message.extend_from_slice(&ticket);
+        send.send_data(message.into(), true).unwrap();
+        let response = response.await.unwrap();
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert!(
+            response.headers().get("grpc-status").is_none(),
+            "DoGet refused: {:?}",
+            response.headers()
+        );
+        let mut body = response.into_body();
+        let first = body.data().await.expect("data").unwrap();
+        assert!(first.len() <= STALL_WINDOW as usize);
+        StalledDoGet {
+            body,
+            held: first.len(),
+            _client: client,
+        }
+    }
+
+    /// Reads again: what the server had sent, then the status in its trailers.
+    async fn read_to_end(mut self) -> tonic::Status {
+        let read = async {
+            self.body
+                .flow_control()
+                .release_capacity(self.held)
+                .unwrap();
+            while let Some(data) = self.body.data().await {
+                let data = data.unwrap();
+                self.body
+                    .flow_control()
+                    .release_capacity(data.len())
+                    .unwrap();
+            }
+            self.body.trailers().await.unwrap().expect("trailers")
+        };
+        let trailers = tokio::time::timeout(Duration::from_secs(30), read)
+            .await
+            .expect("the stream ends once the client reads");
+        tonic::Status::from_header_map(&trailers).expect("a grpc-status")
+    }
+}
+
+/// A server on an emulator of 2000 tasks (10 pages, far more than [`STALL_WINDOW`]) with
+/// `limits`, its metrics, and a DoGet ticket for all of them.
+async fn stall_fixture(
+    limits: QueryLimits,
+) -> (Fixture, Arc<aws_flightsql::metrics::Metrics>, Ticket) {
+    let metrics = Arc::new(aws_flightsql::metrics::Metrics::default());
+    let server_metrics = Arc::clone(&metrics);
+    let fx = Fixture::start_configured(EmulatorOptions::one_frozen_region(2000), |options| {
+        options.aws.metrics = server_metrics;
+        options.limits.queries = limits;
+    })
+    .await;
+    let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await);
+    let info = raw
+        .get_flight_info(statement("SELECT * FROM store_image_tasks"))
+        .await
+        .unwrap()
+        .into_inner();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    (fx, metrics, ticket)
+}
+
+/// Runs `sql` as soon as a slot is free (RESOURCE_EXHAUSTED until then, for at most 20 s);
+/// returns its row count.
+async fn rows_once_a_slot_is_free(fx: &Fixture, sql: &str) -> usize {
+    let mut client = fx.client().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match aws_flightsql::client::query(&mut client, sql)
+            .await
+            .map_err(to_status)
+        {
+            Ok((_, batches)) => return batches.iter().map(RecordBatch::num_rows).sum(),
+            Err(e) if e.code() == Code::ResourceExhausted && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("no slot was freed: {e}"),
+        }
+    }
+}
+
+/// Waits (at most 10 s) until the metrics text contains `line`.
+async fn metric_line(metrics: &aws_flightsql::metrics::Metrics, line: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !metrics.encode().contains(line) {
+        assert!(
+            Instant::now() < deadline,
+            "no `{line}` in\n{}",
+            metrics.encode()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn stalled_clients_lose_their_slots_after_the_client_stall_timeout() {
+    const STALL: Duration = Duration::from_secs(1);
+    let (fx, metrics, ticket) = stall_fixture(QueryLimits {
+        max_concurrent_queries: 2,
+        client_stall_timeout: Some(STALL),
+        ..QueryLimits::default()
+    })
+    .await;
+    let started = Instant::now();
+    let addr = fx.server.local_addr();
+    let stalled = [
+        StalledDoGet::start(addr, &ticket).await,
+        StalledDoGet::start(addr, &ticket).await,
+    ];
+    // Two clients that do not read hold both slots...
+    let err = fx.query("SELECT 1").await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert!(started.elapsed() < STALL, "too slow to see the slots held");
+    // ...until the stall timeout ends their streams: then everyone else's queries run.
+    assert_eq!(
+        rows_once_a_slot_is_free(&fx, "SELECT * FROM store_image_tasks").await,
+        2000
+    );
+    assert!(started.elapsed() >= STALL, "{:?}", started.elapsed());
+    metric_line(
+        &metrics,
+        "aws_flightsql_streams_ended_total{reason=\"stalled\"} 2",
+    )
+    .await;
+    assert!(!metrics.encode().contains("reason=\"timeout\""));
+    // Both slots are free: two queries at once run.
+    let (a, b) = tokio::join!(fx.query("SELECT 1"), fx.query("SELECT 2"));
+    a.unwrap();
+    b.unwrap();
+    // A stalled client that reads again gets what the server had sent, then the reason.
+    for stream in stalled {
+        let status = stream.read_to_end().await;
+        assert_eq!(status.code(), Code::DeadlineExceeded, "{status}");
+        assert!(
+            status.message().contains("--client-stall-timeout"),
+            "{}",
+            status.message()
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_query_timeout_ends_a_stalled_stream_when_the_stall_timeout_is_off() {
+    const TIMEOUT: Duration = Duration::from_secs(1);
+    let (fx, metrics, ticket) = stall_fixture(QueryLimits {
+        max_concurrent_queries: 1,
+        query_timeout: Some(TIMEOUT),
+        client_stall_timeout: None,
+    })
+    .await;
+    let started = Instant::now();
+    let stalled = StalledDoGet::start(fx.server.local_addr(), &ticket).await;
+    let err = fx.query("SELECT 1").await.unwrap_err();
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert!(started.elapsed() < TIMEOUT, "too slow to see the slot held");
+    // The query timeout counts wall time, read or not.
+    assert_eq!(rows_once_a_slot_is_free(&fx, "SELECT 1").await, 1);
+    assert!(started.elapsed() >= TIMEOUT, "{:?}", started.elapsed());
+    metric_line(
+        &metrics,
+        "aws_flightsql_streams_ended_total{reason=\"timeout\"} 1",
+    )
+    .await;
+    assert!(!metrics.encode().contains("reason=\"stalled\""));
+    let status = stalled.read_to_end().await;
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status}");
+    assert!(
+        status.message().contains("--query-timeout"),
+        "{}",
+        status.message()
+    );
+}
+
+#[tokio::test]
+async fn a_stream_waiting_on_slow_aws_pages_is_not_a_stalled_client() {
+    // 3 pages of 200, each answered after 700 ms; the stall timeout is 300 ms.
+    let metrics = Arc::new(aws_flightsql::metrics::Metrics::default());
+    let server_metrics = Arc::clone(&metrics);
+    let fx = Fixture::start_configured(EmulatorOptions::one_frozen_region(600), |options| {
+        options.aws.metrics = server_metrics;
+        options.limits.queries.client_stall_timeout = Some(Duration::from_millis(300));
+    })
+    .await;
+    fx.emulator
+        .update_config(ConfigUpdate {
+            latency_ms: Some(700),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let mut client = fx.client().await;
+    assert_eq!(
+        count_rows(&mut client, "SELECT * FROM store_image_tasks").await,
+        600
+    );
+    assert!(
+        !metrics.encode().contains("streams_ended_total{"),
+        "{}",
+        metrics.encode()
+    );
+}

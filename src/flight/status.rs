@@ -45,7 +45,8 @@ pub enum ServiceError {
     /// A server limit is reached for now (concurrent queries).
     #[error("{0}")]
     Busy(String),
-    /// The statement ran past the query timeout and was stopped.
+    /// The statement ran past the query timeout, or its client took no data for the stall
+    /// timeout, and was stopped.
     #[error("{0}")]
     TimedOut(String),
 }
