@@ -1,7 +1,7 @@
 //! The server's Prometheus metrics (prometheus-client, one registry per server, no global
 //! state): Flight RPCs by method and status with latency, RPCs in flight, bytes and rows
-//! streamed, AWS API calls by region, action and outcome, cache hits and misses, and store
-//! tasks created. Served as text on `--metrics-listen` (`GET /metrics`).
+//! streamed, AWS API calls by region, action and outcome, cache hits and misses, store
+//! tasks created, and logins refused by the login throttle. Served as text on `--metrics-listen` (`GET /metrics`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -41,6 +41,14 @@ pub struct CacheLabels {
     pub result: String,
 }
 
+/// Labels of a login refused by the login throttle.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ThrottleLabels {
+    /// `locked_out` (the user name failed too often from the address) or `address` (the
+    /// address failed too often, all user names together).
+    pub reason: String,
+}
+
 /// All metrics of one server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -53,6 +61,7 @@ pub struct Metrics {
     aws_calls: Family<AwsLabels, Counter>,
     cache: Family<CacheLabels, Counter>,
     store_tasks_created: Counter,
+    logins_throttled: Family<ThrottleLabels, Counter>,
 }
 
 /// `metric`, registered in `registry` under `name` (after the prefix) with `help`.
@@ -115,6 +124,12 @@ impl Default for Metrics {
                 "store_tasks_created",
                 "Store image tasks created by INSERT",
                 Counter::default(),
+            ),
+            logins_throttled: registered(
+                &mut r,
+                "logins_throttled",
+                "Password checks refused unchecked by the login throttle, by reason",
+                Family::default(),
             ),
             registry: Mutex::new(r),
         }
@@ -185,6 +200,15 @@ impl Metrics {
         self.store_tasks_created.inc();
     }
 
+    /// A login was refused unchecked by the login throttle.
+    pub(crate) fn login_throttled(&self, reason: &str) {
+        self.logins_throttled
+            .get_or_create(&ThrottleLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
     /// RPCs being served now.
     pub fn in_flight(&self) -> i64 {
         self.rpcs_in_flight.get()
@@ -234,6 +258,7 @@ mod tests {
         m.rpc_finished("DoGet", "Ok", 0.01);
         m.aws_call("us-east-1", "DescribeStoreImageTasks", "ok");
         m.cache_lookup(true);
+        m.login_throttled("locked_out");
         let text = m.encode();
         assert!(
             text.contains("aws_flightsql_flight_rpcs_total{method=\"DoGet\",status=\"Ok\"} 1"),
@@ -242,6 +267,10 @@ mod tests {
         assert!(text.contains("aws_flightsql_aws_calls_total{region=\"us-east-1\",action=\"DescribeStoreImageTasks\",outcome=\"ok\"} 1"), "{text}");
         assert!(
             text.contains("aws_flightsql_cache_lookups_total{result=\"hit\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aws_flightsql_logins_throttled_total{reason=\"locked_out\"} 1"),
             "{text}"
         );
     }

@@ -15,7 +15,7 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandStatementIngest, ProstMessageExt, SqlInfo, TicketStatementQuery};
 use arrow_flight::{Action, Criteria, Empty, HandshakeRequest, Ticket};
-use aws_flightsql::auth::{token, AuthOptions};
+use aws_flightsql::auth::{token, AuthOptions, LoginLimits};
 use aws_flightsql::client::{connect_with, ConnectOptions};
 use aws_flightsql::flight::session::proto::{
     session_option_value::OptionValue, SessionOptionValue, SetSessionOptionsRequest,
@@ -23,6 +23,7 @@ use aws_flightsql::flight::session::proto::{
 };
 use aws_flightsql::flight::SESSION_COOKIE;
 use aws_flightsql::limits::{QueryLimits, ServerLimits};
+use aws_flightsql::metrics::Metrics;
 use aws_flightsql::server::{Server, ServerOptions};
 use aws_flightsql::tls::{ClientTls, TlsFiles};
 use base64::Engine;
@@ -40,16 +41,29 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
 
 /// A server with a users file (alice writes, bob reads) and a known token secret.
 async fn secured(emulator: EmulatorOptions, dir: &TempDir) -> Fixture {
+    secured_with(emulator, dir, LoginLimits::default()).await.0
+}
+
+/// Like `secured`, with the login throttle set to `login`; also returns the server's metrics.
+async fn secured_with(
+    emulator: EmulatorOptions,
+    dir: &TempDir,
+    login: LoginLimits,
+) -> (Fixture, Arc<Metrics>) {
     let users = users_file(dir, &[(ALICE.0, ALICE.1, "write"), (BOB.0, BOB.1, "read")]);
     let secret = dir.write("token.key", SECRET);
-    Fixture::start_configured(emulator, |server| {
+    let metrics = Arc::new(Metrics::default());
+    let fx = Fixture::start_configured(emulator, |server| {
         server.auth = AuthOptions {
             users_file: Some(users),
             token_secret_file: Some(secret),
+            login,
             ..AuthOptions::default()
         };
+        server.aws.metrics = Arc::clone(&metrics);
     })
-    .await
+    .await;
+    (fx, metrics)
 }
 
 fn small() -> EmulatorOptions {
@@ -195,7 +209,16 @@ async fn basic_credentials_work_on_every_call_without_a_handshake() {
 #[tokio::test]
 async fn calls_without_good_credentials_are_unauthenticated_and_health_stays_open() {
     let dir = TempDir::new();
-    let fx = secured(small(), &dir).await;
+    // 14 wrong passwords for alice: no lockout or delay here (the login throttle is tested
+    // on its own), so every refusal says what was wrong.
+    let lenient = LoginLimits {
+        max_failures: 1000,
+        first_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+        address_failures: 0,
+        ..LoginLimits::default()
+    };
+    let (fx, _) = secured_with(small(), &dir, lenient).await;
     let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await);
     let good = handshake(&mut raw, ALICE).await.unwrap();
     let expired = format!(
