@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::AuthOptions;
+use crate::auth::{AuthOptions, LoginLimits};
 use crate::ec2::{AwsConfig, LimitsConfig};
 use crate::limits::{QueryLimits, ServerLimits};
 use crate::server::{Regions, ServerOptions};
@@ -98,6 +98,21 @@ pub struct Settings {
     /// balancer share it. [default: a random key per start]
     #[arg(long, env = "AWS_FLIGHTSQL_TOKEN_SECRET_FILE")]
     pub token_secret_file: Option<PathBuf>,
+    /// Failed logins of one user name from one client address that lock that name out from
+    /// that address for --login-lockout (every password is refused then, the right one
+    /// too). [default: 5]
+    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_MAX_FAILURES")]
+    pub login_max_failures: Option<u32>,
+    /// How long a user name stays locked out from an address, e.g. 5m; failed logins are
+    /// also forgotten after this long without one. [default: 5m]
+    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_LOCKOUT", value_parser = humantime::parse_duration)]
+    #[serde(default, with = "humantime_serde")]
+    pub login_lockout: Option<Duration>,
+    /// Failed logins per minute one client address may make, all user names together;
+    /// past them its password checks are refused until the budget comes back; 0 = no
+    /// limit. [default: 30]
+    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_ADDRESS_FAILURES_PER_MINUTE")]
+    pub login_address_failures_per_minute: Option<u32>,
     /// PEM certificate chain: serve TLS (grpc+tls://). Needs --tls-key. [default: plaintext]
     #[arg(long, env = "AWS_FLIGHTSQL_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
@@ -208,6 +223,9 @@ impl Settings {
             allow_unauthenticated,
             token_ttl,
             token_secret_file,
+            login_max_failures,
+            login_lockout,
+            login_address_failures_per_minute,
             tls_cert,
             tls_key,
             tls_client_ca,
@@ -255,6 +273,13 @@ impl Settings {
             allow_unauthenticated: self.allow_unauthenticated.unwrap_or(false),
             token_ttl: self.token_ttl.unwrap_or(crate::auth::DEFAULT_TOKEN_TTL),
             token_secret_file: self.token_secret_file,
+            login_max_failures: self
+                .login_max_failures
+                .unwrap_or(crate::auth::DEFAULT_MAX_FAILURES),
+            login_lockout: self.login_lockout.unwrap_or(crate::auth::DEFAULT_LOCKOUT),
+            login_address_failures_per_minute: self
+                .login_address_failures_per_minute
+                .unwrap_or(crate::auth::DEFAULT_ADDRESS_FAILURES_PER_MINUTE),
             tls_cert: self.tls_cert,
             tls_key: self.tls_key,
             tls_client_ca: self.tls_client_ca,
@@ -331,6 +356,7 @@ impl Settings {
             bail!("tls_client_ca (mutual TLS) needs tls_cert and tls_key");
         }
         config.auth_options().check_exposure(config.listen)?;
+        config.auth_options().login.check()?;
         if let Some(url) = &config.endpoint_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {
                 bail!("endpoint_url must be an http:// or https:// URL, not `{url}`");
@@ -383,6 +409,13 @@ pub struct Config {
     pub token_ttl: Duration,
     /// The token signing key's file; none = random per start.
     pub token_secret_file: Option<PathBuf>,
+    /// Failed logins of a user name from an address before a lockout.
+    pub login_max_failures: u32,
+    /// Lockout duration (and how long failures are remembered).
+    #[serde(with = "humantime_serde")]
+    pub login_lockout: Duration,
+    /// Failed logins per minute from one address, all names; 0 = no limit.
+    pub login_address_failures_per_minute: u32,
     /// TLS certificate chain.
     pub tls_cert: Option<PathBuf>,
     /// TLS private key.
@@ -501,6 +534,13 @@ impl Config {
             token_secret_file: self.token_secret_file.clone(),
             token_ttl: self.token_ttl,
             allow_unauthenticated: self.allow_unauthenticated,
+            login: LoginLimits {
+                max_failures: self.login_max_failures,
+                lockout: self.login_lockout,
+                address_failures: self.login_address_failures_per_minute,
+                address_period: Duration::from_secs(60),
+                ..LoginLimits::default()
+            },
         }
     }
 }
@@ -565,6 +605,29 @@ mod tests {
         .resolve()
         .unwrap_err();
         assert!(err.to_string().contains("max_attempts"), "{err}");
+    }
+
+    #[test]
+    fn login_throttle_settings_reach_the_auth_options() {
+        let defaults = Settings::default().resolve().unwrap().auth_options().login;
+        assert_eq!(defaults, LoginLimits::default());
+        let file: Settings = toml::from_str(
+            "login_max_failures = 3\nlogin_lockout = \"90s\"\nlogin_address_failures_per_minute = 0\n",
+        )
+        .unwrap();
+        let login = file.resolve().unwrap().auth_options().login;
+        assert_eq!(login.max_failures, 3);
+        assert_eq!(login.lockout, Duration::from_secs(90));
+        assert_eq!(login.address_failures, 0);
+        let err = Settings {
+            login_max_failures: Some(0),
+            ..Settings::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("login_max_failures"), "{err}");
+        let err = toml::from_str::<Settings>("login_lockout = \"a while\"").unwrap_err();
+        assert!(err.to_string().contains("login_lockout"), "{err}");
     }
 
     #[test]

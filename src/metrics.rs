@@ -1,8 +1,9 @@
 //! The server's Prometheus metrics (prometheus-client, one registry per server, no global
 //! state): Flight RPCs by method and status with latency, RPCs in flight, bytes and rows
 //! streamed, AWS API calls by region, action and outcome, cache hits and misses, store
-//! tasks created, and queries the server stopped early (query timeout, stalled client).
-//! Served as text on `--metrics-listen` (`GET /metrics`).
+//! tasks created, queries the server stopped early (query timeout, stalled client), and
+//! logins refused by the login throttle. Served as text on `--metrics-listen`
+//! (`GET /metrics`).
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -50,6 +51,14 @@ pub struct StreamEndLabels {
     pub reason: String,
 }
 
+/// Labels of a login refused by the login throttle.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ThrottleLabels {
+    /// `locked_out` (the user name failed too often from the address) or `address` (the
+    /// address failed too often, all user names together).
+    pub reason: String,
+}
+
 /// All metrics of one server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -63,6 +72,7 @@ pub struct Metrics {
     cache: Family<CacheLabels, Counter>,
     store_tasks_created: Counter,
     streams_ended: Family<StreamEndLabels, Counter>,
+    logins_throttled: Family<ThrottleLabels, Counter>,
 }
 
 /// `metric`, registered in `registry` under `name` (after the prefix) with `help`.
@@ -131,6 +141,12 @@ impl Default for Metrics {
                 "streams_ended",
                 "Queries the server stopped early, by reason: timeout (--query-timeout) or \
                  stalled (the client took no data for --client-stall-timeout)",
+                Family::default(),
+            ),
+            logins_throttled: registered(
+                &mut r,
+                "logins_throttled",
+                "Password checks refused unchecked by the login throttle, by reason",
                 Family::default(),
             ),
             registry: Mutex::new(r),
@@ -211,6 +227,15 @@ impl Metrics {
             .inc();
     }
 
+    /// A login was refused unchecked by the login throttle.
+    pub(crate) fn login_throttled(&self, reason: &str) {
+        self.logins_throttled
+            .get_or_create(&ThrottleLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
     /// RPCs being served now.
     pub fn in_flight(&self) -> i64 {
         self.rpcs_in_flight.get()
@@ -261,6 +286,7 @@ mod tests {
         m.aws_call("us-east-1", "DescribeStoreImageTasks", "ok");
         m.cache_lookup(true);
         m.stream_ended("stalled");
+        m.login_throttled("locked_out");
         let text = m.encode();
         assert!(
             text.contains("aws_flightsql_flight_rpcs_total{method=\"DoGet\",status=\"Ok\"} 1"),
@@ -273,6 +299,10 @@ mod tests {
         );
         assert!(
             text.contains("aws_flightsql_streams_ended_total{reason=\"stalled\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("aws_flightsql_logins_throttled_total{reason=\"locked_out\"} 1"),
             "{text}"
         );
     }

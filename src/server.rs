@@ -138,7 +138,12 @@ impl Server {
     /// Loads the AWS configuration, binds `options.listen` and starts serving.
     pub async fn start(options: ServerOptions) -> anyhow::Result<Server> {
         // Refusals first: no AWS configuration is loaded for a server that cannot start.
-        let authenticator = Arc::new(options.auth.authenticator(options.listen)?);
+        let authenticator = Arc::new(
+            options
+                .auth
+                .authenticator(options.listen)?
+                .with_metrics(Arc::clone(&options.aws.metrics)),
+        );
         let tls = options
             .tls
             .as_ref()

@@ -313,6 +313,17 @@ async fn no_secret_reaches_logs_errors_or_metrics_at_trace_level() {
         assert!(log.contains(noisy), "no {noisy} lines in the trace log");
     }
     assert!(log.contains("authentication failed"), "failures are logged");
+    // With the client's address (the login throttle's key), found for the connection.
+    let failures: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("authentication failed"))
+        .collect();
+    assert!(
+        failures
+            .iter()
+            .all(|l| l.contains("address") && l.contains("127.0.0.1")),
+        "failures are logged with the client's address: {failures:?}"
+    );
 
     let mut secrets = vec![
         ALICE_PASSWORD.to_owned(),

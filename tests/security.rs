@@ -1,8 +1,9 @@
 //! Who may connect and who may write: the users file, the Flight handshake and its bearer
 //! tokens, Basic credentials on every call, roles (a `read` user's writes refused by every
 //! path before any AWS call, whatever the session says), TLS and mutual TLS, the
-//! unauthenticated-exposure refusal, and the limits (concurrent queries, query timeout, SQL,
-//! message and header sizes).
+//! unauthenticated-exposure refusal, the login throttle (delays, lockout per user name and
+//! address, failure budget per address), and the limits (concurrent queries, query timeout,
+//! SQL, message and header sizes).
 
 mod common;
 
@@ -15,7 +16,7 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandStatementIngest, ProstMessageExt, SqlInfo, TicketStatementQuery};
 use arrow_flight::{Action, Criteria, Empty, HandshakeRequest, Ticket};
-use aws_flightsql::auth::{token, AuthOptions};
+use aws_flightsql::auth::{token, AuthOptions, LoginLimits};
 use aws_flightsql::client::{connect_with, ConnectOptions};
 use aws_flightsql::flight::session::proto::{
     session_option_value::OptionValue, SessionOptionValue, SetSessionOptionsRequest,
@@ -23,6 +24,7 @@ use aws_flightsql::flight::session::proto::{
 };
 use aws_flightsql::flight::SESSION_COOKIE;
 use aws_flightsql::limits::{QueryLimits, ServerLimits};
+use aws_flightsql::metrics::Metrics;
 use aws_flightsql::server::{Server, ServerOptions};
 use aws_flightsql::tls::{ClientTls, TlsFiles};
 use base64::Engine;
@@ -40,16 +42,29 @@ const SECRET: &str = "0123456789abcdef0123456789abcdef-test-secret";
 
 /// A server with a users file (alice writes, bob reads) and a known token secret.
 async fn secured(emulator: EmulatorOptions, dir: &TempDir) -> Fixture {
+    secured_with(emulator, dir, LoginLimits::default()).await.0
+}
+
+/// Like `secured`, with the login throttle set to `login`; also returns the server's metrics.
+async fn secured_with(
+    emulator: EmulatorOptions,
+    dir: &TempDir,
+    login: LoginLimits,
+) -> (Fixture, Arc<Metrics>) {
     let users = users_file(dir, &[(ALICE.0, ALICE.1, "write"), (BOB.0, BOB.1, "read")]);
     let secret = dir.write("token.key", SECRET);
-    Fixture::start_configured(emulator, |server| {
+    let metrics = Arc::new(Metrics::default());
+    let fx = Fixture::start_configured(emulator, |server| {
         server.auth = AuthOptions {
             users_file: Some(users),
             token_secret_file: Some(secret),
+            login,
             ..AuthOptions::default()
         };
+        server.aws.metrics = Arc::clone(&metrics);
     })
-    .await
+    .await;
+    (fx, metrics)
 }
 
 fn small() -> EmulatorOptions {
@@ -195,7 +210,16 @@ async fn basic_credentials_work_on_every_call_without_a_handshake() {
 #[tokio::test]
 async fn calls_without_good_credentials_are_unauthenticated_and_health_stays_open() {
     let dir = TempDir::new();
-    let fx = secured(small(), &dir).await;
+    // 14 wrong passwords for alice: no lockout or delay here (the login throttle is tested
+    // on its own), so every refusal says what was wrong.
+    let lenient = LoginLimits {
+        max_failures: 1000,
+        first_delay: Duration::ZERO,
+        max_delay: Duration::ZERO,
+        address_failures: 0,
+        ..LoginLimits::default()
+    };
+    let (fx, _) = secured_with(small(), &dir, lenient).await;
     let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await);
     let good = handshake(&mut raw, ALICE).await.unwrap();
     let expired = format!(
@@ -337,6 +361,267 @@ async fn calls_without_good_credentials_are_unauthenticated_and_health_stays_ope
     aws_flightsql::client::health(&fx.server.uri(), &ClientTls::default())
         .await
         .unwrap();
+}
+
+const WRONG: &str = "wrong user name or password";
+const LOCKED_OUT: &str =
+    "too many failed logins for this user name from your address: try again in about";
+const ADDRESS_SPENT: &str = "too many failed logins from your address: try again in about";
+
+/// A Flight SQL client's handshake (arrow-flight's `FlightSqlServiceClient::handshake`, Basic
+/// credentials) on `channel`.
+async fn login(channel: &Channel, (user, password): (&str, &str)) -> Result<(), tonic::Status> {
+    FlightSqlServiceClient::new(channel.clone())
+        .handshake(user, password)
+        .await
+        .map(drop)
+        .map_err(handshake_status)
+}
+
+/// The server's status in a failed handshake: arrow-flight reports it as text (`Can't
+/// handshake code: '<the code's description>', message: "..."`).
+fn handshake_status(e: arrow_flight::error::FlightError) -> tonic::Status {
+    match e {
+        arrow_flight::error::FlightError::Arrow(arrow::error::ArrowError::IpcError(text)) => {
+            let code = (0..=16)
+                .map(Code::from_i32)
+                .find(|c| text.contains(&format!("code: '{}'", c.description())))
+                .unwrap_or(Code::Unknown);
+            tonic::Status::new(code, text)
+        }
+        other => to_status(other),
+    }
+}
+
+/// The message of `result`, which must be UNAUTHENTICATED saying `says`.
+fn refused_with(result: Result<(), tonic::Status>, says: &str) -> String {
+    let status = result.expect_err(&format!("accepted; expected a refusal saying `{says}`"));
+    assert_eq!(status.code(), Code::Unauthenticated, "{status}");
+    assert!(status.message().contains(says), "{}", status.message());
+    status.message().to_owned()
+}
+
+/// The login throttle's refusals for `reason` the server counted.
+fn throttled(metrics: &Metrics, reason: &str) -> u64 {
+    let prefix = format!("aws_flightsql_logins_throttled_total{{reason=\"{reason}\"}} ");
+    metrics
+        .encode()
+        .lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Short delays, so the tests do not wait the default ones.
+fn quick_delays(login: LoginLimits) -> LoginLimits {
+    LoginLimits {
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(40),
+        ..login
+    }
+}
+
+#[tokio::test]
+async fn after_max_failures_even_the_right_password_is_refused_until_the_lockout_ends() {
+    let dir = TempDir::new();
+    let lockout = Duration::from_secs(2);
+    let (fx, metrics) = secured_with(
+        small(),
+        &dir,
+        quick_delays(LoginLimits {
+            max_failures: 3,
+            lockout,
+            ..LoginLimits::default()
+        }),
+    )
+    .await;
+    // A bearer token from before the lockout.
+    let mut with_token = client_as(&fx, ALICE).await;
+    let channel = channel(&fx.server.uri()).await;
+    let wrong = (ALICE.0, "not-alices-password");
+    for _ in 0..2 {
+        refused_with(login(&channel, wrong).await, WRONG);
+    }
+    let before_last_failure = Instant::now();
+    refused_with(login(&channel, wrong).await, WRONG);
+
+    // Locked out: the right password gets the refusal a wrong one gets (the password is not
+    // checked), in a handshake and as Basic credentials on a call.
+    let right = refused_with(login(&channel, ALICE).await, LOCKED_OUT);
+    let wrong_again = refused_with(login(&channel, wrong).await, LOCKED_OUT);
+    let without_time = |m: &str| m.split(" about ").next().unwrap().to_owned();
+    assert_eq!(without_time(&right), without_time(&wrong_again));
+    let mut basic_client = FlightSqlServiceClient::new(channel.clone());
+    basic_client.set_header("authorization", basic(ALICE));
+    let on_a_call = basic_client
+        .execute("SELECT 1".into(), None)
+        .await
+        .map(drop)
+        .map_err(to_status);
+    refused_with(on_a_call, LOCKED_OUT);
+    assert_eq!(throttled(&metrics, "locked_out"), 3);
+    assert_eq!(throttled(&metrics, "address"), 0);
+
+    // The token issued before still works, and bob logs in from the same address.
+    assert_eq!(
+        count_rows(&mut with_token, "SELECT * FROM store_image_tasks").await,
+        15
+    );
+    login(&channel, BOB).await.unwrap();
+
+    // The lockout ends `lockout` after the last failure: then the right password works.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match login(&channel, ALICE).await {
+            Ok(()) => break,
+            Err(status) => {
+                refused_with(Err(status), LOCKED_OUT);
+                assert!(Instant::now() < deadline, "the lockout never ended");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    assert!(before_last_failure.elapsed() >= lockout);
+    // The failures are forgotten: a wrong password is just wrong again.
+    refused_with(login(&channel, wrong).await, WRONG);
+    login(&channel, ALICE).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_wrong_passwords_for_one_name_locks_out_no_other_user() {
+    let dir = TempDir::new();
+    // The default limits (5 failures, 5 minutes, 30 failures a minute per address), with
+    // short delays.
+    let (fx, metrics) = secured_with(small(), &dir, quick_delays(LoginLimits::default())).await;
+    let mut channels = Vec::new();
+    for _ in 0..4 {
+        channels.push(channel(&fx.server.uri()).await);
+    }
+    let channels = &channels;
+    let mallory = futures::future::join_all((0..40).map(|i| async move {
+        let guess = format!("guess-{i}");
+        login(&channels[i % 4], ("mallory", &guess)).await
+    }));
+    let alice = futures::future::join_all(
+        (0..10).map(|i| login(&channels[i % 4], (ALICE.0, "alice-guess"))),
+    );
+    // Bob logs in again and again during the flood, from the same address.
+    let bob = async {
+        for i in 0..5 {
+            login(&channels[i % 4], BOB).await.unwrap();
+        }
+    };
+    let (mallory, alice, ()) = tokio::join!(mallory, alice, bob);
+
+    // Each flooded name was checked 5 times, then refused unchecked, however concurrent.
+    let count = |results: &[Result<(), tonic::Status>], says: &str| {
+        results
+            .iter()
+            .filter(|r| matches!(r, Err(s) if s.code() == Code::Unauthenticated && s.message().contains(says)))
+            .count()
+    };
+    assert_eq!(
+        (count(&mallory, WRONG), count(&mallory, LOCKED_OUT)),
+        (5, 35)
+    );
+    assert_eq!((count(&alice, WRONG), count(&alice, LOCKED_OUT)), (5, 5));
+    assert_eq!(throttled(&metrics, "locked_out"), 40);
+    assert_eq!(throttled(&metrics, "address"), 0);
+    // Bob still logs in; alice is locked out from this address, her password too.
+    login(&channels[1], BOB).await.unwrap();
+    refused_with(login(&channels[1], ALICE).await, LOCKED_OUT);
+}
+
+#[tokio::test]
+async fn wrong_passwords_are_answered_ever_more_slowly_one_by_one_or_all_at_once() {
+    let dir = TempDir::new();
+    let limits = LoginLimits {
+        max_failures: 20,
+        first_delay: Duration::from_millis(25),
+        max_delay: Duration::from_millis(200),
+        ..LoginLimits::default()
+    };
+    // 25 + 50 + 100 + 5 x 200 ms.
+    let delays: Duration = (1..=8).map(|n| limits.delay_after(n)).sum();
+    assert_eq!(delays, Duration::from_millis(1175));
+    let (fx, _) = secured_with(small(), &dir, limits).await;
+    let channel = channel(&fx.server.uri()).await;
+
+    let started = Instant::now();
+    for _ in 0..8 {
+        refused_with(login(&channel, (ALICE.0, "alice-guess")).await, WRONG);
+    }
+    let one_by_one = started.elapsed();
+    assert!(one_by_one >= delays, "8 failures in {one_by_one:?}");
+
+    // Sent at once on one connection, a name's checks take turns: the delays add up alike.
+    let started = Instant::now();
+    let at_once =
+        futures::future::join_all((0..8).map(|_| login(&channel, (BOB.0, "bob-guess")))).await;
+    let all_at_once = started.elapsed();
+    for result in at_once {
+        refused_with(result, WRONG);
+    }
+    assert!(all_at_once >= delays, "8 failures in {all_at_once:?}");
+
+    // Below the lockout the right password works at once (a success is not delayed).
+    login(&channel, ALICE).await.unwrap();
+}
+
+#[tokio::test]
+async fn guessing_many_user_names_from_one_address_spends_its_failure_budget() {
+    let dir = TempDir::new();
+    // 4 failures per 8 s from one address: one comes back every 2 s.
+    let (fx, metrics) = secured_with(
+        small(),
+        &dir,
+        quick_delays(LoginLimits {
+            address_failures: 4,
+            address_period: Duration::from_secs(8),
+            ..LoginLimits::default()
+        }),
+    )
+    .await;
+    // Good logins do not spend the budget, and a token from before keeps working.
+    for _ in 0..6 {
+        login(&channel(&fx.server.uri()).await, BOB).await.unwrap();
+    }
+    let mut with_token = client_as(&fx, ALICE).await;
+    let channel = channel(&fx.server.uri()).await;
+    let mut results = Vec::new();
+    for i in 0..10 {
+        results.push(login(&channel, (&format!("user{i}"), "guess")).await);
+    }
+    for result in results.drain(..4) {
+        refused_with(result, WRONG);
+    }
+    // The failure that finds the budget spent was checked; the next ones are not.
+    let last = results.pop().unwrap();
+    refused_with(last, ADDRESS_SPENT);
+    for result in results {
+        let status = result.unwrap_err();
+        assert!(
+            status.message().contains(WRONG) || status.message().contains(ADDRESS_SPENT),
+            "{status}"
+        );
+    }
+    // Every check from the address is refused now, a known user's right password too...
+    refused_with(login(&channel, BOB).await, ADDRESS_SPENT);
+    assert!(throttled(&metrics, "address") >= 2);
+    assert_eq!(throttled(&metrics, "locked_out"), 0);
+    // ...bearer tokens are no password checks...
+    assert_eq!(count_rows(&mut with_token, "SELECT 1").await, 1);
+    // ...and when a failure's worth comes back, a check is let through.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match login(&channel, BOB).await {
+            Ok(()) => break,
+            Err(status) => {
+                refused_with(Err(status), ADDRESS_SPENT);
+                assert!(Instant::now() < deadline, "the budget never came back");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
 }
 
 /// An INSERT of one task into eu-west-1.

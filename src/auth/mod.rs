@@ -4,15 +4,20 @@
 //! the tower layer (`layer`) checks before any service sees the call (the gRPC health
 //! service excepted). The layer puts the [`Caller`] into the request's extensions, and the
 //! Flight layer refuses a write by a `read` caller after planning the statement, before any
-//! AWS call: a value the client can `SET` never decides it.
+//! AWS call: a value the client can `SET` never decides it. Password checks are throttled
+//! per (user name, client address) and per client address ([`LoginLimits`]).
 
 mod layer;
+mod throttle;
 pub mod token;
 pub mod users;
 
 use serde::{Deserialize, Serialize};
 
 pub use layer::{Authenticate, Authenticator};
+pub use throttle::{
+    LoginLimits, DEFAULT_ADDRESS_FAILURES_PER_MINUTE, DEFAULT_LOCKOUT, DEFAULT_MAX_FAILURES,
+};
 pub use token::Tokens;
 pub use users::{hash_password, Users};
 
@@ -86,6 +91,8 @@ pub struct AuthOptions {
     pub token_ttl: std::time::Duration,
     /// Serve a non-loopback address without authentication.
     pub allow_unauthenticated: bool,
+    /// How failed logins are slowed down and locked out.
+    pub login: LoginLimits,
 }
 
 /// Default bearer token lifetime.
@@ -98,6 +105,7 @@ impl Default for AuthOptions {
             token_secret_file: None,
             token_ttl: DEFAULT_TOKEN_TTL,
             allow_unauthenticated: false,
+            login: LoginLimits::default(),
         }
     }
 }
@@ -131,7 +139,8 @@ impl AuthOptions {
         if self.token_ttl.is_zero() {
             anyhow::bail!("token_ttl must be more than 0s");
         }
-        Ok(Authenticator::new(users, tokens))
+        self.login.check()?;
+        Ok(Authenticator::new(users, tokens).with_login_limits(self.login.clone()))
     }
 }
 
