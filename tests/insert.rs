@@ -352,3 +352,69 @@ async fn dry_run_creates_nothing_and_reports_what_would_be_created() {
         "{status}"
     );
 }
+
+/// What one INSERT reported: rows created by it, and rows it could not attribute.
+fn reported(outcome: &Result<i64, tonic::Status>) -> (usize, usize) {
+    let number_before = |text: &str, marker: &str| -> usize {
+        text.find(marker)
+            .and_then(|at| text[..at].split_whitespace().last()?.parse().ok())
+            .unwrap_or(0)
+    };
+    match outcome {
+        Ok(n) => (*n as usize, 0),
+        Err(status) if status.message().starts_with("INSERT failed") => {
+            let headline = status.message().lines().next().unwrap();
+            (
+                number_before(headline, " created"),
+                number_before(headline, " created by this or a concurrent"),
+            )
+        }
+        // Refused before any create (the pre-check found the other statement's tasks, or
+        // met faults of its own).
+        Err(_) => (0, 0),
+    }
+}
+
+#[tokio::test]
+async fn two_statements_storing_the_same_amis_under_faults_never_claim_one_task_twice() {
+    let fx = fixture().await;
+    let bucket = fx.emulator.buckets("us-east-1")[0].clone();
+    let amis = fx.emulator.storable_amis("us-east-1");
+    assert!(amis.len() >= 12, "{}", amis.len());
+    fx.emulator
+        .update_config(ConfigUpdate {
+            fail_rate: Some(0.2),
+            fail_after_commit_rate: Some(0.2),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let mut claimed = 0;
+    for round in amis[..12].chunks(4) {
+        let rows = round
+            .iter()
+            .map(|ami| format!("('us-east-1', '{ami}', '{bucket}')"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO store_image_tasks (region, amiId, bucket) VALUES {rows}");
+        // The sample data holds finished tasks of some AMIs: count the new ones.
+        let tasks = |ami: &String| fx.tasks_of("us-east-1", ami).len();
+        let before: Vec<usize> = round.iter().map(tasks).collect();
+        let (a, b) = tokio::join!(fx.update(&sql), fx.update(&sql));
+        let ((a_created, _), (b_created, _)) = (reported(&a), reported(&b));
+        let new: Vec<usize> = round
+            .iter()
+            .zip(&before)
+            .map(|(ami, before)| tasks(ami) - before)
+            .collect();
+        let real: usize = new.iter().sum();
+        assert!(
+            a_created + b_created <= real,
+            "{a_created} + {b_created} created reported for {real} real tasks: {a:?} {b:?}"
+        );
+        claimed += a_created + b_created;
+        for (ami, new) in round.iter().zip(&new) {
+            assert!(*new <= 1, "{ami} stored twice");
+        }
+    }
+    assert!(claimed > 0, "no statement created anything in three rounds");
+}

@@ -92,6 +92,8 @@ pub struct Ec2Clients {
     pub(crate) limits: Arc<Limits>,
     pub(crate) cache: Arc<PageCache>,
     pub(crate) metrics: Arc<Metrics>,
+    /// Which statement made which store task (shared by every statement).
+    pub(crate) claims: super::claims::Claims,
 }
 
 impl std::fmt::Debug for Ec2Clients {
@@ -152,6 +154,7 @@ impl Ec2Clients {
             limits: Arc::new(Limits::new(config.limits)),
             cache: Arc::new(PageCache::new(config.cache_ttl)),
             metrics: Arc::clone(&config.metrics),
+            claims: Default::default(),
         }
     }
 

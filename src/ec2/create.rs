@@ -4,12 +4,17 @@
 //! connection) `DescribeStoreImageTasks` for that AMI tells whether the first attempt took
 //! effect before anything is re-sent. AWS refuses a second store of an AMI while one is in
 //! progress, which closes the remaining window: a re-sent create that meets "already in
-//! progress" after an ambiguous failure found our own task.
+//! progress" after an ambiguous failure found a task that may be our own. Whether it is
+//! decides [`super::claims`]: creates of one AMI take turns on this server, and a task
+//! another statement already claimed is never claimed again; a task this server cannot
+//! attribute is reported as created by this or a concurrent statement, apart from the
+//! tasks created.
 
 use std::time::Duration;
 
 use aws_sdk_ec2::config::retry::RetryConfig;
 
+use super::claims::{Owner, StatementId};
 use super::client::Ec2Clients;
 use super::error::{AwsError, AwsErrorKind};
 use super::pages::StoreImageTask;
@@ -30,6 +35,8 @@ pub struct CreateRequest {
     pub bucket: String,
     /// Only check permissions and parameters (`DryRun=true`).
     pub dry_run: bool,
+    /// The statement sending it: tasks are claimed per statement.
+    pub statement: StatementId,
 }
 
 /// What a successful create did.
@@ -44,6 +51,13 @@ pub enum CreateOutcome {
     },
     /// Dry run: AWS answered `DryRunOperation`, the request would have succeeded.
     WouldCreate,
+    /// After an ambiguous failure an in-progress task of the AMI was found, but another
+    /// statement of this server claimed that AMI's task before: it was created by this or
+    /// by a concurrent statement, and is not counted as created by this one.
+    Unconfirmed {
+        /// The S3 object key of the task found.
+        object_key: String,
+    },
 }
 
 enum Failure {
@@ -61,12 +75,18 @@ impl Ec2Clients {
         &self,
         request: &CreateRequest,
     ) -> Result<CreateOutcome, AwsError> {
+        // No other statement of this server sends or confirms a create of this AMI until
+        // this one knows its outcome.
+        let _turn = self.claims.lock(&request.region, &request.ami_id).await;
         let mut backoff = FIRST_BACKOFF;
         let mut maybe_applied = false;
         let mut last_error = None;
         for attempt in 1..=MAX_ATTEMPTS {
             match self.send_create(request).await {
                 Ok(object_key) => {
+                    // The AMI's in-progress task is this statement's now.
+                    self.claims
+                        .record(request.statement, &request.region, &request.ami_id);
                     self.metrics.store_task_created();
                     return Ok(CreateOutcome::Created {
                         object_key,
@@ -81,8 +101,7 @@ impl Ec2Clients {
                 Err(Failure::Refused(e)) => {
                     if maybe_applied && is_already_in_progress(&e) {
                         if let Some(task) = self.own_task(request).await? {
-                            self.metrics.store_task_created();
-                            return Ok(created(request, task, attempt));
+                            return Ok(self.found(request, task, attempt));
                         }
                     }
                     return Err(e);
@@ -92,8 +111,7 @@ impl Ec2Clients {
                     if !request.dry_run {
                         maybe_applied = true;
                         if let Ok(Some(task)) = self.own_task(request).await {
-                            self.metrics.store_task_created();
-                            return Ok(created(request, task, attempt));
+                            return Ok(self.found(request, task, attempt));
                         }
                     }
                     last_error = Some(e);
@@ -104,6 +122,19 @@ impl Ec2Clients {
                 backoff *= 2;
             }
         }
+        if maybe_applied {
+            // The last attempt may have taken effect although no look found it yet (or the
+            // looks failed too): look again before reporting it refused.
+            for _ in 0..MAX_ATTEMPTS {
+                if let Ok(found) = self.own_task(request).await {
+                    if let Some(task) = found {
+                        return Ok(self.found(request, task, MAX_ATTEMPTS));
+                    }
+                    break;
+                }
+                tokio::time::sleep(backoff).await;
+            }
+        }
         let mut err = last_error.expect("at least one attempt failed");
         if maybe_applied {
             err.message.push_str(
@@ -112,6 +143,27 @@ impl Ec2Clients {
             );
         }
         Err(err)
+    }
+
+    /// The outcome when `task` was found in progress after an ambiguous failure: created by
+    /// this statement, unless another statement of this server claimed the AMI's task.
+    fn found(&self, request: &CreateRequest, task: StoreImageTask, attempts: u32) -> CreateOutcome {
+        let object_key = task
+            .s3_object_key
+            .unwrap_or_else(|| format!("{}.bin", request.ami_id));
+        match self
+            .claims
+            .claim(request.statement, &request.region, &request.ami_id)
+        {
+            Owner::This => {
+                self.metrics.store_task_created();
+                CreateOutcome::Created {
+                    object_key,
+                    attempts,
+                }
+            }
+            Owner::Other => CreateOutcome::Unconfirmed { object_key },
+        }
     }
 
     async fn send_create(&self, request: &CreateRequest) -> Result<String, Failure> {
@@ -205,15 +257,6 @@ struct InvalidateOnDrop<'a>(&'a Ec2Clients, &'a str);
 impl Drop for InvalidateOnDrop<'_> {
     fn drop(&mut self) {
         self.0.cache.invalidate(self.1);
-    }
-}
-
-fn created(request: &CreateRequest, task: StoreImageTask, attempts: u32) -> CreateOutcome {
-    CreateOutcome::Created {
-        object_key: task
-            .s3_object_key
-            .unwrap_or_else(|| format!("{}.bin", request.ami_id)),
-        attempts,
     }
 }
 

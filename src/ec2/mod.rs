@@ -5,6 +5,7 @@
 //! type of this layer. Nothing here knows about Flight or DataFusion.
 
 mod cache;
+mod claims;
 mod client;
 mod create;
 mod decode;
@@ -18,6 +19,7 @@ mod stats;
 /// The most AMI ids one DescribeStoreImageTasks call takes.
 pub const MAX_IMAGE_IDS: usize = 20;
 
+pub use claims::StatementId;
 pub use client::{AwsConfig, Credentials, Ec2Clients};
 pub use create::{CreateOutcome, CreateRequest};
 pub use error::{AwsError, AwsErrorKind};

@@ -129,9 +129,8 @@ fn table_code(e: &TableError) -> Code {
     match e {
         TableError::ReadOnly => Code::PermissionDenied,
         TableError::Invalid(_) => Code::InvalidArgument,
-        TableError::InsertFailed { .. } => {
-            e.aws_kind().map(kind_code).unwrap_or(Code::InvalidArgument)
-        }
+        // Only unconfirmed rows: a conflict with a concurrent statement.
+        TableError::InsertFailed { .. } => e.aws_kind().map(kind_code).unwrap_or(Code::Aborted),
     }
 }
 

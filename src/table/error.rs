@@ -41,6 +41,9 @@ pub enum TableError {
         created: Vec<CreatedRow>,
         /// Rows AWS refused.
         refused: Vec<RefusedRow>,
+        /// Rows whose create failed ambiguously and whose AMI has an in-progress task that
+        /// another statement of this server claimed: created by this or that statement.
+        unconfirmed: Vec<CreatedRow>,
         /// True when this was a dry run (nothing was created).
         dry_run: bool,
     },
@@ -70,9 +73,10 @@ impl fmt::Display for TableError {
             TableError::InsertFailed {
                 created,
                 refused,
+                unconfirmed,
                 dry_run,
             } => {
-                let total = created.len() + refused.len();
+                let total = created.len() + refused.len() + unconfirmed.len();
                 let verb = if *dry_run {
                     "would be created"
                 } else {
@@ -80,10 +84,18 @@ impl fmt::Display for TableError {
                 };
                 write!(
                     f,
-                    "INSERT failed: AWS refused {} of {total} rows, {} {verb}.",
+                    "INSERT failed: AWS refused {} of {total} rows, {} {verb}",
                     refused.len(),
                     created.len()
                 )?;
+                if !unconfirmed.is_empty() {
+                    write!(
+                        f,
+                        ", {} created by this or a concurrent statement (not counted)",
+                        unconfirmed.len()
+                    )?;
+                }
+                write!(f, ".")?;
                 // Refusals first: they are what the user must act on.
                 for r in refused {
                     let code = r.error.code.as_deref().unwrap_or("error");
@@ -95,6 +107,14 @@ impl fmt::Display for TableError {
                     if let Some(id) = &r.error.request_id {
                         write!(f, " (request id {id})")?;
                     }
+                }
+                for c in unconfirmed {
+                    write!(
+                        f,
+                        "\ncreated by this or a concurrent statement (its create failed \
+                         ambiguously and another statement claimed the AMI's task): {} {} -> {}",
+                        c.region, c.ami_id, c.object_key
+                    )?;
                 }
                 for c in created {
                     write!(f, "\n{verb}: {} {} -> {}", c.region, c.ami_id, c.object_key)?;

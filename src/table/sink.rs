@@ -18,7 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 
 use super::error::{CreatedRow, RefusedRow, TableError};
 use super::validate::{check_ami_id, check_bucket};
-use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients};
+use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients, StatementId};
 
 /// The most rows one INSERT may create: a store task costs money, and every row must fit
 /// in the statement's report.
@@ -62,7 +62,11 @@ fn invalid(message: String) -> DataFusionError {
 
 impl StoreImageTasksSink {
     /// Turns the statement's rows into create requests, or lists every problem found.
-    fn requests(&self, batches: &[RecordBatch]) -> Result<Vec<CreateRequest>> {
+    fn requests(
+        &self,
+        batches: &[RecordBatch],
+        statement: StatementId,
+    ) -> Result<Vec<CreateRequest>> {
         let mut problems = Vec::new();
         let mut given_read_only = Vec::new();
         let mut requests = Vec::new();
@@ -129,6 +133,7 @@ impl StoreImageTasksSink {
                         ami_id: ami.expect("checked"),
                         bucket: bucket.expect("checked"),
                         dry_run: self.dry_run,
+                        statement,
                     });
                 } else {
                     problems.push(format!("row {row_number}: {}", row_problems.join("; ")));
@@ -235,7 +240,8 @@ impl DataSink for StoreImageTasksSink {
             }
             batches.push(batch);
         }
-        let requests = self.requests(&batches)?;
+        // Tasks are claimed per statement (see ec2::claims).
+        let requests = self.requests(&batches, rand::random())?;
         if requests.is_empty() {
             return Ok(0);
         }
@@ -260,6 +266,7 @@ impl DataSink for StoreImageTasksSink {
         });
         let mut created = Vec::new();
         let mut refused = Vec::new();
+        let mut unconfirmed = Vec::new();
         for (request, outcome) in futures::future::join_all(per_region)
             .await
             .into_iter()
@@ -283,6 +290,17 @@ impl DataSink for StoreImageTasksSink {
                     ami_id: request.ami_id.clone(),
                     object_key: format!("{}.bin", request.ami_id),
                 }),
+                Ok(CreateOutcome::Unconfirmed { object_key }) => {
+                    tracing::warn!(region = %request.region, ami = %request.ami_id,
+                        bucket = %request.bucket, %object_key,
+                        "store image task in progress after an ambiguous failure, claimed by \
+                         another statement: created by this or a concurrent statement");
+                    unconfirmed.push(CreatedRow {
+                        region: request.region.clone(),
+                        ami_id: request.ami_id.clone(),
+                        object_key,
+                    });
+                }
                 Err(error) => {
                     tracing::warn!(region = %request.region, ami = %request.ami_id, %error,
                         "store image task refused");
@@ -294,13 +312,14 @@ impl DataSink for StoreImageTasksSink {
                 }
             }
         }
-        if refused.is_empty() {
+        if refused.is_empty() && unconfirmed.is_empty() {
             Ok(created.len() as u64)
         } else {
             Err(DataFusionError::External(Box::new(
                 TableError::InsertFailed {
                     created,
                     refused,
+                    unconfirmed,
                     dry_run: self.dry_run,
                 },
             )))
