@@ -14,7 +14,7 @@ use tonic::transport::server::TcpIncoming;
 
 use crate::auth::{AuthOptions, Authenticate};
 use crate::catalog::Catalog;
-use crate::ec2::{AwsConfig, Ec2Clients};
+use crate::ec2::{AwsConfig, Ec2Clients, WriteGate};
 use crate::flight::FlightSqlHandler;
 use crate::limits::{QueryLimiter, ServerLimits};
 use crate::observe::{Observe, RpcState};
@@ -132,6 +132,7 @@ pub struct Server {
     task: JoinHandle<Result<(), tonic::transport::Error>>,
     metrics_task: Option<JoinHandle<()>>,
     tls: bool,
+    writes: Arc<WriteGate>,
 }
 
 impl Server {
@@ -151,6 +152,7 @@ impl Server {
             .transpose()?;
         let metrics = Arc::clone(&options.aws.metrics);
         let clients = Ec2Clients::load(&options.aws).await;
+        let writes = clients.writes();
         let regions = match options.regions {
             Regions::Default => RegionSet::Fixed(vec![clients.default_region().to_owned()]),
             Regions::All => RegionSet::AllEnabled,
@@ -227,6 +229,7 @@ impl Server {
             task,
             metrics_task,
             tls: with_tls,
+            writes,
         })
     }
 
@@ -264,11 +267,46 @@ impl Server {
         self.state.start_draining();
         let deadline = tokio::time::Instant::now() + grace.min(Duration::from_secs(86_400));
         let drained = async {
-            while self.state.metrics.in_flight() > 0 {
-                tokio::time::sleep(Duration::from_millis(20)).await;
+            loop {
+                while self.state.metrics.in_flight() > 0 {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                // An INSERT that ran as a query just handed its client a ticket of its
+                // count: stay for the fetch (served while draining), or the outcome of the
+                // write would be lost.
+                match self.writes.last_finished() {
+                    Some(at) if at.elapsed() < COUNT_FETCH_TIME => {
+                        tokio::time::sleep_until((at + COUNT_FETCH_TIME).into()).await;
+                    }
+                    _ => break,
+                }
             }
         };
-        let drained = tokio::time::timeout_at(deadline, drained).await.is_ok();
+        let mut drained = tokio::time::timeout_at(deadline, drained).await.is_ok();
+        if !drained && self.writes.running() > 0 {
+            // An INSERT cut off halfway would lose its report: stop sending creates, let
+            // each running INSERT finish the creates in flight and send its report (what it
+            // created, what it did not send), then stop.
+            self.writes.stop();
+            tracing::warn!(
+                inserts = self.writes.running(),
+                "shutdown grace period over: no more creates are sent; waiting for the \
+                 running INSERTs to report"
+            );
+            let reported = tokio::time::timeout(WRITE_REPORT_TIME, self.writes.idle()).await;
+            if reported.is_ok() {
+                // The reports are on their way: give them a moment to leave, not the
+                // queries that still stream.
+                let close_by = tokio::time::Instant::now() + CLOSE_TIME;
+                drained = tokio::time::timeout_at(close_by, async {
+                    while self.state.metrics.in_flight() > 0 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                })
+                .await
+                .is_ok();
+            }
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -303,6 +341,14 @@ impl Server {
         Ok(())
     }
 }
+
+/// How long INSERTs still running when the grace ends may take to finish the creates in
+/// flight and report (each create attempt has its own timeout; no new one is sent).
+const WRITE_REPORT_TIME: Duration = Duration::from_secs(30);
+
+/// How long a drained server waits, after an INSERT finished, for its client to fetch the
+/// ticket that carries the count.
+const COUNT_FETCH_TIME: Duration = Duration::from_secs(2);
 
 /// Time allowed to close idle connections once nothing runs any more.
 const CLOSE_TIME: Duration = Duration::from_secs(2);

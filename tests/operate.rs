@@ -591,3 +591,164 @@ async fn a_missing_region_is_named_once_in_the_log() {
     assert_eq!(warnings.len(), 1, "{logs}");
     assert!(warnings[0].contains("us-east-1"), "{logs}");
 }
+
+/// The binary serving an emulator whose every call takes 100 ms, and an INSERT of `rows`
+/// AMIs of us-east-1 sent as a query (GetFlightInfo), running.
+struct SlowInsert {
+    emu: Emulator,
+    bin: Binary,
+    insert: tokio::task::JoinHandle<Result<arrow_flight::FlightInfo, tonic::Status>>,
+    client: FlightSqlServiceClient<Channel>,
+    amis: Vec<String>,
+}
+
+impl SlowInsert {
+    async fn start(rows: usize, args: &[&str]) -> SlowInsert {
+        let emu = emulator(1000).await;
+        let amis: Vec<String> = emu.storable_amis("us-east-1")[..rows].to_vec();
+        let bucket = emu.buckets("us-east-1")[0].clone();
+        let url = emu.endpoint_url();
+        let mut all_args = vec!["--endpoint-url", &url, "--regions", "us-east-1"];
+        all_args.extend_from_slice(args);
+        let bin = Binary::start(&all_args);
+        emu.update_config(ConfigUpdate {
+            latency_ms: Some(100),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+        let values = amis
+            .iter()
+            .map(|ami| format!("('us-east-1', '{ami}', '{bucket}')"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("INSERT INTO store_image_tasks (region, amiId, bucket) VALUES {values}");
+        let client = aws_flightsql::client::connect(&bin.uri).await.unwrap();
+        let mut inserting = client.clone();
+        let insert = tokio::spawn(async move {
+            inserting
+                .execute(sql, None)
+                .await
+                .map_err(common::to_status)
+        });
+        // SIGTERM once the creates have started.
+        for _ in 0..500 {
+            if creates(&emu) > 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(creates(&emu) > 0, "the INSERT never started creating");
+        SlowInsert {
+            emu,
+            bin,
+            insert,
+            client,
+            amis,
+        }
+    }
+}
+
+/// In-progress tasks the emulator holds for `amis`.
+fn in_progress(emu: &Emulator, amis: &[String]) -> usize {
+    let tasks = emu.tasks("us-east-1");
+    amis.iter()
+        .filter(|ami| {
+            tasks
+                .iter()
+                .any(|t| &t.ami_id == *ami && t.store_task_state == "InProgress")
+        })
+        .count()
+}
+
+fn creates(emu: &Emulator) -> usize {
+    emu.requests()
+        .iter()
+        .filter(|r| r.action == "CreateStoreImageTask")
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_an_insert_lets_it_finish_and_still_serves_its_count() {
+    let SlowInsert {
+        emu: _emu,
+        bin,
+        insert,
+        mut client,
+        amis: _,
+    } = SlowInsert::start(40, &[]).await;
+    bin.sigterm();
+    let info = insert
+        .await
+        .unwrap()
+        .expect("the INSERT finishes within the grace");
+    // The server drains; the ticket of the INSERT's count is still served.
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let batches: Vec<_> = client
+        .do_get(ticket)
+        .await
+        .map_err(common::to_status)
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let count =
+        arrow::compute::cast(batches[0].column(0), &arrow::datatypes::DataType::Int64).unwrap();
+    assert_eq!(
+        count
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap()
+            .value(0),
+        40
+    );
+    // A new query is refused while draining.
+    let err = client
+        .execute("SELECT 1".into(), None)
+        .await
+        .map_err(common::to_status)
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
+    drop(client);
+    let (ok, logs) = bin.wait();
+    assert!(ok, "exit 0; logs:\n{logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn past_the_grace_an_insert_sends_no_new_create_and_reports_every_row() {
+    let SlowInsert {
+        emu,
+        bin,
+        insert,
+        client: _client,
+        amis,
+    } = SlowInsert::start(160, &["--shutdown-grace", "500ms"]).await;
+    bin.sigterm();
+    let err = insert.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
+    let headline = err.message().lines().next().unwrap().to_owned();
+    let number_before = |marker: &str| -> usize {
+        let at = headline
+            .find(marker)
+            .unwrap_or_else(|| panic!("{headline}"));
+        headline[..at]
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (created, not_sent) = (number_before(" created"), number_before(" not sent"));
+    assert_eq!(created + not_sent, 160, "{headline}");
+    assert!(not_sent > 0 && created > 0, "{headline}");
+    // What the report says is what AWS holds, and nothing was sent after the stop.
+    assert_eq!(in_progress(&emu, &amis), created, "{headline}");
+    assert_eq!(creates(&emu), created, "{headline}");
+    let (ok, logs) = bin.wait();
+    assert!(ok, "exit 0; logs:\n{logs}");
+    // The log carries the whole report, every row not sent included.
+    assert_eq!(
+        logs.matches("not sent: us-east-1 ami-").count(),
+        not_sent,
+        "{logs}"
+    );
+}

@@ -94,6 +94,8 @@ pub struct Ec2Clients {
     pub(crate) metrics: Arc<Metrics>,
     /// Which statement made which store task (shared by every statement).
     pub(crate) claims: super::claims::Claims,
+    /// Stops creates at the end of the shutdown grace; counts running INSERTs.
+    pub(crate) writes: Arc<super::WriteGate>,
 }
 
 impl std::fmt::Debug for Ec2Clients {
@@ -155,7 +157,13 @@ impl Ec2Clients {
             cache: Arc::new(PageCache::new(config.cache_ttl)),
             metrics: Arc::clone(&config.metrics),
             claims: Default::default(),
+            writes: Arc::default(),
         }
+    }
+
+    /// The gate of every create these clients send (the server stops it at shutdown).
+    pub fn writes(&self) -> Arc<super::WriteGate> {
+        Arc::clone(&self.writes)
     }
 
     /// The region used when a statement names none.

@@ -10,6 +10,8 @@
 //! attribute is reported as created by this or a concurrent statement, apart from the
 //! tasks created.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ec2::config::retry::RetryConfig;
@@ -58,6 +60,71 @@ pub enum CreateOutcome {
         /// The S3 object key of the task found.
         object_key: String,
     },
+    /// Not sent: the server stopped sending creates (its shutdown grace ended).
+    NotSent,
+}
+
+/// Whether creates may still be sent, and how many INSERTs are running: when the server's
+/// shutdown grace ends it stops new creates (each running INSERT reports what it created
+/// and what it did not send) and waits, bounded, for those reports to leave.
+#[derive(Debug, Default)]
+pub struct WriteGate {
+    stopped: AtomicBool,
+    running: AtomicUsize,
+    idle: tokio::sync::Notify,
+    last_finished: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// One running INSERT, counted until dropped.
+#[derive(Debug)]
+pub struct RunningWrite(Arc<WriteGate>);
+
+impl WriteGate {
+    /// No create is sent from now on.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether creates have been stopped.
+    pub fn stopped(&self) -> bool {
+        self.stopped.load(Ordering::SeqCst)
+    }
+
+    /// Counts an INSERT as running until the guard drops.
+    pub fn enter(self: &Arc<Self>) -> RunningWrite {
+        self.running.fetch_add(1, Ordering::SeqCst);
+        RunningWrite(Arc::clone(self))
+    }
+
+    /// INSERTs running now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::SeqCst)
+    }
+
+    /// When an INSERT last finished.
+    pub fn last_finished(&self) -> Option<std::time::Instant> {
+        *self.last_finished.lock().expect("write gate lock")
+    }
+
+    /// Resolves once no INSERT runs.
+    pub async fn idle(&self) {
+        loop {
+            let notified = self.idle.notified();
+            if self.running() == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for RunningWrite {
+    fn drop(&mut self) {
+        *self.0.last_finished.lock().expect("write gate lock") = Some(std::time::Instant::now());
+        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 enum Failure {
@@ -78,6 +145,9 @@ impl Ec2Clients {
         // No other statement of this server sends or confirms a create of this AMI until
         // this one knows its outcome.
         let _turn = self.claims.lock(&request.region, &request.ami_id).await;
+        if self.writes.stopped() {
+            return Ok(CreateOutcome::NotSent);
+        }
         let mut backoff = FIRST_BACKOFF;
         let mut maybe_applied = false;
         let mut last_error = None;
@@ -116,6 +186,13 @@ impl Ec2Clients {
                     }
                     last_error = Some(e);
                 }
+            }
+            if self.writes.stopped() && !maybe_applied {
+                // Nothing was applied: say so rather than send again past the deadline.
+                return Ok(CreateOutcome::NotSent);
+            }
+            if self.writes.stopped() {
+                break;
             }
             if attempt < MAX_ATTEMPTS {
                 tokio::time::sleep(backoff).await;

@@ -21,7 +21,7 @@ pub const MAX_IMAGE_IDS: usize = 20;
 
 pub use claims::StatementId;
 pub use client::{AwsConfig, Credentials, Ec2Clients};
-pub use create::{CreateOutcome, CreateRequest};
+pub use create::{CreateOutcome, CreateRequest, RunningWrite, WriteGate};
 pub use error::{AwsError, AwsErrorKind};
 pub use limits::LimitsConfig;
 pub use pages::{DescribeRequest, PageOptions, StoreImageTask, TaskPage};

@@ -53,6 +53,7 @@ use super::type_info::xdbc_type_info;
 use crate::auth::Caller;
 use crate::catalog::Catalog;
 use crate::metrics::Metrics;
+use crate::observe::Draining;
 
 type DoGetStream = <FlightSqlHandler as FlightService>::DoGetStream;
 type DoActionStream = <FlightSqlHandler as FlightService>::DoActionStream;
@@ -231,16 +232,20 @@ impl FlightSqlHandler {
             };
             let count = affected_rows(&df.collect().await?)?;
             let result_sql = format!("SELECT arrow_cast({count}, 'UInt64') AS \"count\"");
-            return Box::pin(self.statement_flight_info(
-                caller,
-                result_sql,
-                Settings::default(),
-                Vec::new(),
-                slot,
-                descriptor,
-                false,
-            ))
-            .await;
+            let Planned::Plan(result) = self
+                .plan(caller, &result_sql, &Settings::default(), &[])
+                .await?
+            else {
+                unreachable!("a SELECT is a plan")
+            };
+            let statement = StatementTicket {
+                sql: result_sql,
+                settings: Some(Settings::default()),
+                parameters: Vec::new(),
+                query_id: new_query_id(),
+                affected_rows: Some(count.max(0) as u64),
+            };
+            return statement_info(&result_schema(&result), &statement, descriptor);
         }
         let Planned::Plan(df) = planned else {
             if !schema_only {
@@ -251,21 +256,14 @@ impl FlightSqlHandler {
                 .with_descriptor(descriptor);
             return Ok(Response::new(info));
         };
-        let schema = result_schema(&df);
         let statement = StatementTicket {
             sql,
             settings: Some(settings),
             parameters,
             query_id: new_query_id(),
+            affected_rows: None,
         };
-        let ticket = TicketStatementQuery {
-            statement_handle: statement.encode_to_vec().into(),
-        };
-        Ok(Response::new(flight_info(
-            &schema,
-            ticket.as_any().encode_to_vec(),
-            descriptor,
-        )?))
+        statement_info(&result_schema(&df), &statement, descriptor)
     }
 
     /// Runs a data-changing statement and returns the number of rows it affected. SET and
@@ -295,6 +293,9 @@ impl FlightSqlHandler {
     }
 
     /// Runs a statement and streams it as Flight data; a `query_id` makes it cancellable.
+    /// While the server drains, only a ticket that reports an INSERT's count (`report`) is
+    /// served: a new query goes to another replica, the outcome of a write never gets lost.
+    #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
         caller: &Caller,
@@ -302,7 +303,14 @@ impl FlightSqlHandler {
         settings: &Settings,
         parameters: &[RecordBatch],
         query_id: Option<&str>,
+        draining: bool,
+        report: bool,
     ) -> Result<DoGetStream, ServiceError> {
+        if draining && !report {
+            return Err(ServiceError::ShuttingDown(
+                crate::observe::SHUTTING_DOWN.to_owned(),
+            ));
+        }
         let planned = self.plan(caller, sql, settings, parameters).await?;
         if planned.is_write() {
             // The server's tickets never carry a write (it runs at GetFlightInfo or DoPut,
@@ -624,6 +632,22 @@ fn flight_info(
         .with_ordered(false))
 }
 
+/// A FlightInfo response whose ticket carries `statement`.
+fn statement_info(
+    schema: &Schema,
+    statement: &StatementTicket,
+    descriptor: FlightDescriptor,
+) -> Result<Response<FlightInfo>, ServiceError> {
+    let ticket = TicketStatementQuery {
+        statement_handle: statement.encode_to_vec().into(),
+    };
+    Ok(Response::new(flight_info(
+        schema,
+        ticket.as_any().encode_to_vec(),
+        descriptor,
+    )?))
+}
+
 /// A FlightInfo response for a metadata command, whose ticket is the command itself.
 fn metadata_info(
     schema: &Schema,
@@ -821,6 +845,8 @@ impl FlightSqlService for FlightSqlHandler {
                 &statement.settings.unwrap_or_default(),
                 &parameters,
                 Some(&statement.query_id),
+                request.extensions().get::<Draining>().is_some(),
+                statement.affected_rows.is_some(),
             )
             .await?;
         Ok(Response::new(stream))
@@ -840,6 +866,8 @@ impl FlightSqlService for FlightSqlHandler {
                 &handle.settings.unwrap_or_default(),
                 &parameters,
                 None,
+                request.extensions().get::<Draining>().is_some(),
+                false,
             )
             .await?;
         Ok(Response::new(stream))

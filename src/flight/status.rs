@@ -49,6 +49,9 @@ pub enum ServiceError {
     /// timeout, and was stopped.
     #[error("{0}")]
     TimedOut(String),
+    /// The server is shutting down and takes no new query.
+    #[error("{0}")]
+    ShuttingDown(String),
 }
 
 impl ServiceError {
@@ -84,6 +87,7 @@ impl From<ServiceError> for Status {
             ServiceError::PermissionDenied(m) => (Code::PermissionDenied, m),
             ServiceError::Busy(m) => (Code::ResourceExhausted, m),
             ServiceError::TimedOut(m) => (Code::DeadlineExceeded, m),
+            ServiceError::ShuttingDown(m) => (Code::Unavailable, m),
         };
         Status::new(code, truncate(message))
     }

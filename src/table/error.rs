@@ -27,6 +27,15 @@ pub struct RefusedRow {
     pub error: AwsError,
 }
 
+/// A row an INSERT did not send: the server stopped creates (its shutdown grace ended).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotSentRow {
+    /// The region.
+    pub region: String,
+    /// The AMI.
+    pub ami_id: String,
+}
+
 /// Errors of the `store_image_tasks` table.
 #[derive(Debug, Clone)]
 pub enum TableError {
@@ -44,6 +53,8 @@ pub enum TableError {
         /// Rows whose create failed ambiguously and whose AMI has an in-progress task that
         /// another statement of this server claimed: created by this or that statement.
         unconfirmed: Vec<CreatedRow>,
+        /// Rows not sent: the server stopped creates while shutting down.
+        not_sent: Vec<NotSentRow>,
         /// True when this was a dry run (nothing was created).
         dry_run: bool,
     },
@@ -53,6 +64,9 @@ impl TableError {
     /// The AWS error behind a failed INSERT (the first refusal), if any.
     pub fn aws_kind(&self) -> Option<AwsErrorKind> {
         match self {
+            TableError::InsertFailed {
+                refused, not_sent, ..
+            } if refused.is_empty() && !not_sent.is_empty() => Some(AwsErrorKind::Unavailable),
             TableError::InsertFailed { refused, .. } => refused.first().map(|r| r.error.kind),
             _ => None,
         }
@@ -74,9 +88,10 @@ impl fmt::Display for TableError {
                 created,
                 refused,
                 unconfirmed,
+                not_sent,
                 dry_run,
             } => {
-                let total = created.len() + refused.len() + unconfirmed.len();
+                let total = created.len() + refused.len() + unconfirmed.len() + not_sent.len();
                 let verb = if *dry_run {
                     "would be created"
                 } else {
@@ -93,6 +108,14 @@ impl fmt::Display for TableError {
                         f,
                         ", {} created by this or a concurrent statement (not counted)",
                         unconfirmed.len()
+                    )?;
+                }
+                if !not_sent.is_empty() {
+                    write!(
+                        f,
+                        ", {} not sent: the server was shutting down and its grace period \
+                         ended (no task was created for them; INSERT them again)",
+                        not_sent.len()
                     )?;
                 }
                 write!(f, ".")?;
@@ -118,6 +141,9 @@ impl fmt::Display for TableError {
                 }
                 for c in created {
                     write!(f, "\n{verb}: {} {} -> {}", c.region, c.ami_id, c.object_key)?;
+                }
+                for n in not_sent {
+                    write!(f, "\nnot sent: {} {}", n.region, n.ami_id)?;
                 }
                 Ok(())
             }

@@ -13,7 +13,7 @@ mod schema;
 mod sink;
 mod validate;
 
-pub use error::{CreatedRow, RefusedRow, TableError};
+pub use error::{CreatedRow, NotSentRow, RefusedRow, TableError};
 pub use options::AwsOptions;
 pub use provider::{RegionSet, StoreImageTasksTable};
 pub use scan::{ScanPartition, StoreImageTasksExec};

@@ -16,7 +16,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{StreamExt, TryStreamExt};
 
-use super::error::{CreatedRow, RefusedRow, TableError};
+use super::error::{CreatedRow, NotSentRow, RefusedRow, TableError};
 use super::validate::{check_ami_id, check_bucket};
 use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients, StatementId};
 
@@ -246,6 +246,8 @@ impl DataSink for StoreImageTasksSink {
             return Ok(0);
         }
         self.check_none_in_progress(&requests).await?;
+        // Counted until the report is made: shutdown waits for it (see WriteGate).
+        let _running = self.clients.writes().enter();
 
         let mut by_region: BTreeMap<String, Vec<CreateRequest>> = BTreeMap::new();
         for r in requests {
@@ -267,6 +269,7 @@ impl DataSink for StoreImageTasksSink {
         let mut created = Vec::new();
         let mut refused = Vec::new();
         let mut unconfirmed = Vec::new();
+        let mut not_sent = Vec::new();
         for (request, outcome) in futures::future::join_all(per_region)
             .await
             .into_iter()
@@ -290,6 +293,10 @@ impl DataSink for StoreImageTasksSink {
                     ami_id: request.ami_id.clone(),
                     object_key: format!("{}.bin", request.ami_id),
                 }),
+                Ok(CreateOutcome::NotSent) => not_sent.push(NotSentRow {
+                    region: request.region.clone(),
+                    ami_id: request.ami_id.clone(),
+                }),
                 Ok(CreateOutcome::Unconfirmed { object_key }) => {
                     tracing::warn!(region = %request.region, ami = %request.ami_id,
                         bucket = %request.bucket, %object_key,
@@ -312,17 +319,18 @@ impl DataSink for StoreImageTasksSink {
                 }
             }
         }
-        if refused.is_empty() && unconfirmed.is_empty() {
-            Ok(created.len() as u64)
-        } else {
-            Err(DataFusionError::External(Box::new(
-                TableError::InsertFailed {
-                    created,
-                    refused,
-                    unconfirmed,
-                    dry_run: self.dry_run,
-                },
-            )))
+        if refused.is_empty() && unconfirmed.is_empty() && not_sent.is_empty() {
+            return Ok(created.len() as u64);
         }
+        let report = TableError::InsertFailed {
+            created,
+            refused,
+            unconfirmed,
+            not_sent,
+            dry_run: self.dry_run,
+        };
+        // The log keeps the whole report, whatever reaches the client.
+        tracing::warn!(report = %report, "INSERT did not create every row");
+        Err(DataFusionError::External(Box::new(report)))
     }
 }
