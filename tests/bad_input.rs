@@ -27,7 +27,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 /// The number of cases; the README quotes it.
-const CORPUS_CASES: usize = 95;
+const CORPUS_CASES: usize = 103;
 
 const SQL_TYPE: &str = "type.googleapis.com/arrow.flight.protocol.sql.";
 
@@ -1141,6 +1141,89 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
     c.check(
         "DoPut with an invalid command",
         Error(Code::InvalidArgument, "not valid protobuf"),
+        out,
+    );
+
+    // --- Hardening: hidden writes, plan size, settings, budgets, unbound parameters ------
+    let hostile: [(&str, String, Code, &str); 7] = [
+        (
+            "EXPLAIN ANALYZE of an INSERT",
+            format!(
+                "EXPLAIN ANALYZE INSERT INTO store_image_tasks (region, amiId, bucket) \
+                 VALUES ('us-east-1', '{}', 'b')",
+                "ami-0123456789abcdef0"
+            ),
+            Code::InvalidArgument,
+            "EXPLAIN ANALYZE of an INSERT is refused",
+        ),
+        (
+            "6,000 UNION ALL arms",
+            vec!["SELECT 1"; 6000].join(" UNION ALL "),
+            Code::InvalidArgument,
+            "--max-query-blocks",
+        ),
+        (
+            "a chain of 2,000 CTEs",
+            format!(
+                "WITH c0 AS (SELECT 1 AS v), {} SELECT * FROM c2000",
+                (1..=2000)
+                    .map(|i| format!("c{i} AS (SELECT v FROM c{})", i - 1))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Code::InvalidArgument,
+            "--max-query-blocks",
+        ),
+        (
+            "target_partitions = 10000",
+            "SET datafusion.execution.target_partitions = 10000".into(),
+            Code::InvalidArgument,
+            "between 1 and 16",
+        ),
+        (
+            "a runtime setting",
+            "SET datafusion.execution.max_spill_file_size_bytes = 1".into(),
+            Code::InvalidArgument,
+            "cannot be set by clients",
+        ),
+        (
+            "amiId IN 30,000 ids",
+            format!(
+                "SELECT * FROM store_image_tasks WHERE amiId IN ({})",
+                (0..30_000)
+                    .map(|i| format!("'ami-{i:017x}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Code::InvalidArgument,
+            "--max-aws-calls-per-query",
+        ),
+        (
+            "an unbound $1",
+            "SELECT amiId FROM store_image_tasks WHERE region = $1".into(),
+            Code::InvalidArgument,
+            "have no value",
+        ),
+    ];
+    for (name, sql, code, says) in hostile {
+        let out = c.run(statement(&sql)).await;
+        c.check(name, Error(code, says), out);
+    }
+    let handle = c
+        .handle("SELECT amiId FROM store_image_tasks WHERE region = ?")
+        .await;
+    let out = c
+        .run(FlightDescriptor::new_cmd(
+            CommandPreparedStatementQuery {
+                prepared_statement_handle: handle.into(),
+            }
+            .as_any()
+            .encode_to_vec(),
+        ))
+        .await;
+    c.check(
+        "a prepared query run without binding its parameter",
+        Error(Code::InvalidArgument, "have no value"),
         out,
     );
 

@@ -230,6 +230,7 @@ impl FlightSqlHandler {
             let Planned::Plan(df) = planned else {
                 unreachable!("writes are plans")
             };
+            require_bound(&df)?;
             let count = affected_rows(&df.collect().await?)?;
             let result_sql = format!("SELECT arrow_cast({count}, 'UInt64') AS \"count\"");
             let Planned::Plan(result) = self
@@ -256,6 +257,9 @@ impl FlightSqlHandler {
                 .with_descriptor(descriptor);
             return Ok(Response::new(info));
         };
+        if !schema_only {
+            require_bound(&df)?;
+        }
         let statement = StatementTicket {
             sql,
             settings: Some(settings),
@@ -279,6 +283,7 @@ impl FlightSqlHandler {
         let planned = self.plan(caller, sql, settings, parameters).await?;
         if planned.is_write() {
             if let Planned::Plan(df) = planned {
+                require_bound(&df)?;
                 let batches = df.collect().await?;
                 return affected_rows(&batches);
             }
@@ -325,6 +330,7 @@ impl FlightSqlHandler {
                 "SET and RESET change the session when executed; there is nothing to fetch",
             ));
         };
+        require_bound(&df)?;
         let schema = result_schema(&df);
         let (state, logical) = df.into_parts();
         let physical = state.create_physical_plan(&logical).await?;
@@ -592,6 +598,29 @@ fn affected_rows(batches: &[RecordBatch]) -> Result<i64, ServiceError> {
         total += counts.iter().flatten().sum::<i64>();
     }
     Ok(total)
+}
+
+/// Refuses a statement about to run whose placeholders (`$1`, `?`) have no value.
+fn require_bound(df: &DataFrame) -> Result<(), ServiceError> {
+    let mut unbound: Vec<String> = df
+        .logical_plan()
+        .get_parameter_types()?
+        .into_keys()
+        .collect();
+    if unbound.is_empty() {
+        return Ok(());
+    }
+    unbound.sort_by_key(|name| {
+        name.trim_start_matches('$')
+            .parse::<usize>()
+            .unwrap_or(usize::MAX)
+    });
+    Err(ServiceError::bad_request(format!(
+        "the statement's parameter(s) {} have no value: prepare it and bind the values \
+         (JDBC PreparedStatement.setString, ADBC execute(sql, parameters=...), \
+         flight_sql_client prepared-statement-query -p), or write the values in the SQL",
+        unbound.join(", ")
+    )))
 }
 
 /// The Arrow schema of a statement's placeholders (`$1`, `$2`, ...), empty when it has none.
