@@ -2,7 +2,9 @@
 //! (in a tracing span around the call and its response stream, and in the `x-query-id`
 //! response header), the RPC metrics (method, status, latency to the end of the stream,
 //! in flight, bytes), and draining: while the server shuts down, new RPCs other than health
-//! checks are answered UNAVAILABLE so load balancers move on.
+//! checks and DoGet are answered UNAVAILABLE so load balancers move on; a DoGet is marked
+//! [`Draining`] and the Flight layer serves it only when it fetches an INSERT's count (or a
+//! metadata answer, which runs no query).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -15,13 +15,14 @@ use tracing_subscriber::fmt::MakeWriter;
 /// The prefixes AWS gives key ids: AKIA (long-term), ASIA (temporary), and the other
 /// unique-id prefixes that name a principal.
 static KEY_ID: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\b(AKIA|ASIA|AIDA|AROA|AIPA|ANPA|ANVA|AGPA|ABIA|ACCA)[A-Z0-9]{16}\b")
+    // Not after a letter or digit (but after `%3D`, `=`, quotes, ...): a key id starts there.
+    Regex::new(r"(^|[^A-Za-z0-9])(AKIA|ASIA|AIDA|AROA|AIPA|ANPA|ANVA|AGPA|ABIA|ACCA)[A-Z0-9]{16}")
         .expect("a valid pattern")
 });
 
 /// Masks access key ids in `line`, keeping the prefix (which tells the kind of key).
 pub fn redact(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    KEY_ID.replace_all(line, &b"${1}****************"[..])
+    KEY_ID.replace_all(line, &b"${1}${2}****************"[..])
 }
 
 /// A `MakeWriter` for tracing's fmt layer: writes to stderr with access key ids masked.

@@ -255,6 +255,23 @@ impl Server {
         self.shutdown_within(Duration::MAX).await
     }
 
+    /// Resolves once no RPC runs and no INSERT finished in the last [`COUNT_FETCH_TIME`]:
+    /// an INSERT that ran as a query just handed its client a ticket of its count, served
+    /// while draining, and the server stays for that fetch or the outcome would be lost.
+    async fn drained(&self) {
+        loop {
+            while self.state.metrics.in_flight() > 0 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            match self.writes.last_finished() {
+                Some(at) if at.elapsed() < COUNT_FETCH_TIME => {
+                    tokio::time::sleep_until((at + COUNT_FETCH_TIME).into()).await;
+                }
+                _ => return,
+            }
+        }
+    }
+
     /// Shuts down gracefully: reports NOT_SERVING and refuses new RPCs (health checks
     /// excepted), lets running ones finish for up to `grace`, then stops; RPCs still running
     /// then are cancelled, and with them their AWS paging.
@@ -266,45 +283,34 @@ impl Server {
         }
         self.state.start_draining();
         let deadline = tokio::time::Instant::now() + grace.min(Duration::from_secs(86_400));
-        let drained = async {
-            loop {
-                while self.state.metrics.in_flight() > 0 {
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                // An INSERT that ran as a query just handed its client a ticket of its
-                // count: stay for the fetch (served while draining), or the outcome of the
-                // write would be lost.
-                match self.writes.last_finished() {
-                    Some(at) if at.elapsed() < COUNT_FETCH_TIME => {
-                        tokio::time::sleep_until((at + COUNT_FETCH_TIME).into()).await;
-                    }
-                    _ => break,
-                }
-            }
-        };
-        let mut drained = tokio::time::timeout_at(deadline, drained).await.is_ok();
-        if !drained && self.writes.running() > 0 {
-            // An INSERT cut off halfway would lose its report: stop sending creates, let
-            // each running INSERT finish the creates in flight and send its report (what it
-            // created, what it did not send), then stop.
+        let mut drained = tokio::time::timeout_at(deadline, self.drained())
+            .await
+            .is_ok();
+        if !drained {
+            // An INSERT cut off halfway would lose its report: no create is sent from now
+            // on, the running INSERTs finish the creates in flight and send their reports
+            // (what they created, what they did not send), then the server stops.
             self.writes.stop();
-            tracing::warn!(
-                inserts = self.writes.running(),
-                "shutdown grace period over: no more creates are sent; waiting for the \
-                 running INSERTs to report"
-            );
-            let reported = tokio::time::timeout(WRITE_REPORT_TIME, self.writes.idle()).await;
-            if reported.is_ok() {
-                // The reports are on their way: give them a moment to leave, not the
-                // queries that still stream.
-                let close_by = tokio::time::Instant::now() + CLOSE_TIME;
-                drained = tokio::time::timeout_at(close_by, async {
-                    while self.state.metrics.in_flight() > 0 {
-                        tokio::time::sleep(Duration::from_millis(20)).await;
-                    }
-                })
-                .await
-                .is_ok();
+            if self.writes.running() > 0 {
+                tracing::warn!(
+                    inserts = self.writes.running(),
+                    "shutdown grace period over: no more creates are sent; waiting for the \
+                     running INSERTs to report"
+                );
+                if tokio::time::timeout(WRITE_REPORT_TIME, self.writes.idle())
+                    .await
+                    .is_err()
+                {
+                    tracing::error!(
+                        "INSERTs still running {WRITE_REPORT_TIME:?} after the grace period: \
+                         stopping them; their creates may have been applied (check with SELECT)"
+                    );
+                }
+                // The reports (and count tickets) are on their way: a moment for them to
+                // leave and be fetched, not for the queries that still stream.
+                drained = tokio::time::timeout(CLOSE_TIME + COUNT_FETCH_TIME, self.drained())
+                    .await
+                    .is_ok();
             }
         }
         if let Some(tx) = self.shutdown.take() {

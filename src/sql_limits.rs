@@ -15,6 +15,8 @@ use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 pub const DEFAULT_MAX_QUERY_BLOCKS: usize = 128;
 /// Default most joins (JOIN, and tables listed with commas in FROM) in one statement.
 pub const DEFAULT_MAX_JOINS: usize = 32;
+/// Most columns of one CUBE: DataFusion builds all 2^n grouping sets while planning.
+pub const MAX_CUBE_COLUMNS: usize = 12;
 
 /// The limits on a statement's text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,14 @@ impl SqlLimits {
                 shape.blocks, self.max_blocks
             ));
         }
+        if shape.cube_columns > MAX_CUBE_COLUMNS {
+            return Err(format!(
+                "the statement has a CUBE of {} columns, which makes 2^{} grouping sets; this \
+                 server accepts CUBE of at most {MAX_CUBE_COLUMNS} columns: use ROLLUP or \
+                 GROUPING SETS with the sets you need",
+                shape.cube_columns, shape.cube_columns
+            ));
+        }
         if shape.joins > self.max_joins {
             return Err(format!(
                 "the statement joins {} times; this server accepts at most {} joins \
@@ -82,10 +92,12 @@ pub struct SqlShape {
     /// NOT, IS, LIKE, BETWEEN, IN, CASE, ...) each add at most one level, and a group adds
     /// one to the item it sits in.
     pub depth: usize,
-    /// Query blocks: SELECT and VALUES keywords.
+    /// Query blocks: SELECT and VALUES keywords, and pipe operators (`|>`).
     pub blocks: usize,
     /// Joins: JOIN keywords, and commas between the tables of a FROM clause.
     pub joins: usize,
+    /// Columns of the largest CUBE.
+    pub cube_columns: usize,
 }
 
 impl SqlShape {
@@ -102,6 +114,10 @@ impl SqlShape {
             inner: usize,
             /// Between FROM and the end of its table list, at this level.
             in_from: bool,
+            /// The argument list of a CUBE.
+            cube: bool,
+            /// Top-level commas in the group.
+            commas: usize,
         }
         impl Group {
             fn end_item(&mut self) {
@@ -116,9 +132,14 @@ impl SqlShape {
         }
         let mut shape = SqlShape::default();
         let mut groups = vec![Group::default()];
-        let close = |groups: &mut Vec<Group>| {
+        let mut cube_next = false;
+        let close = |groups: &mut Vec<Group>, shape: &mut SqlShape| {
             if groups.len() > 1 {
-                let depth = groups.pop().expect("an open group").depth() + 1;
+                let group = groups.pop().expect("an open group");
+                if group.cube {
+                    shape.cube_columns = shape.cube_columns.max(group.commas + 1);
+                }
+                let depth = group.depth() + 1;
                 let parent = groups.last_mut().expect("the root group");
                 parent.inner = parent.inner.max(depth);
             }
@@ -126,12 +147,23 @@ impl SqlShape {
         for token in tokens {
             let group = groups.last_mut().expect("a group");
             match token {
-                Token::LParen | Token::LBracket | Token::LBrace => groups.push(Group::default()),
-                Token::RParen | Token::RBracket | Token::RBrace => close(&mut groups),
+                Token::LParen | Token::LBracket | Token::LBrace => groups.push(Group {
+                    cube: std::mem::take(&mut cube_next),
+                    ..Group::default()
+                }),
+                Token::RParen | Token::RBracket | Token::RBrace => close(&mut groups, &mut shape),
                 Token::Comma | Token::SemiColon => {
-                    if group.in_from && token == Token::Comma {
-                        shape.joins += 1;
+                    if token == Token::Comma {
+                        group.commas += 1;
+                        if group.in_from {
+                            shape.joins += 1;
+                        }
                     }
+                    group.end_item();
+                }
+                // A pipe operator (`|> WHERE ...`, `|> EXTEND ...`) adds a query block.
+                Token::VerticalBarRightAngleBracket => {
+                    shape.blocks += 1;
                     group.end_item();
                 }
                 Token::Word(word) => match word.keyword {
@@ -140,6 +172,7 @@ impl SqlShape {
                         group.in_from = false;
                     }
                     Keyword::JOIN => shape.joins += 1,
+                    Keyword::CUBE => cube_next = true,
                     Keyword::FROM => group.in_from = true,
                     k if FROM_ENDS.contains(&k) => group.in_from = false,
                     k if OPERATOR_KEYWORDS.contains(&k) => group.ops += 1,
@@ -175,7 +208,7 @@ impl SqlShape {
             }
         }
         while groups.len() > 1 {
-            close(&mut groups);
+            close(&mut groups, &mut shape);
         }
         shape.depth = groups.pop().expect("the root group").depth();
         Some(shape)
@@ -301,6 +334,9 @@ mod tests {
                       GROUP BY a, b ORDER BY a, b";
         assert_eq!(shape(commas).joins, 4);
         assert_eq!(shape(commas).blocks, 2);
+        // Each pipe operator is a block.
+        let pipes = format!("SELECT 1 AS a{}", " |> EXTEND 1 AS b".repeat(300));
+        assert_eq!(shape(&pipes).blocks, 301);
         // One VALUES list of many rows and an IN list are one block, no join.
         let rows = vec!["('us-east-1', 'ami-1', 'b')"; 500].join(", ");
         let insert = format!("INSERT INTO t (region, amiId, bucket) VALUES {rows}");
@@ -324,6 +360,13 @@ mod tests {
         assert!(check(&joins).unwrap_err().contains("--max-joins"));
         let sum = format!("SELECT {}", vec!["1"; 300].join(" + "));
         assert!(check(&sum).unwrap_err().contains("--max-expression-depth"));
+        let columns = (0..30)
+            .map(|i| format!("c{i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let cube = format!("SELECT count(*) FROM t GROUP BY CUBE({columns})");
+        assert!(check(&cube).unwrap_err().contains("CUBE of 30 columns"));
+        check("SELECT count(*) FROM t GROUP BY CUBE(a, b, c)").unwrap();
         let long = format!("SELECT '{}'", "x".repeat(1 << 20));
         assert!(check(&long).unwrap_err().contains("--max-sql-bytes"));
     }

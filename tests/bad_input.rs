@@ -27,7 +27,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 /// The number of cases; the README quotes it.
-const CORPUS_CASES: usize = 103;
+const CORPUS_CASES: usize = 107;
 
 const SQL_TYPE: &str = "type.googleapis.com/arrow.flight.protocol.sql.";
 
@@ -1145,7 +1145,39 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
     );
 
     // --- Hardening: hidden writes, plan size, settings, budgets, unbound parameters ------
-    let hostile: [(&str, String, Code, &str); 7] = [
+    let copy_to =
+        std::env::temp_dir().join(format!("aws-flightsql-copy-{}.csv", std::process::id()));
+    let hostile: [(&str, String, Code, &str); 11] = [
+        (
+            "EXPLAIN ANALYZE of a COPY TO a file",
+            format!(
+                "EXPLAIN ANALYZE COPY (SELECT 1 AS x) TO '{}'",
+                copy_to.display()
+            ),
+            Code::InvalidArgument,
+            "COPY is not available",
+        ),
+        (
+            "a closed option under a longer name",
+            "SET datafusion.execution.target_partitions.x = 10000".into(),
+            Code::InvalidArgument,
+            "unknown session option",
+        ),
+        (
+            "3,000 pipe operators",
+            format!("SELECT 1 AS a{}", " |> EXTEND 1 AS b".repeat(3000)),
+            Code::InvalidArgument,
+            "--max-query-blocks",
+        ),
+        (
+            "a CUBE of 30 columns",
+            format!(
+                "SELECT count(*) FROM (SELECT 1 AS c) GROUP BY CUBE({})",
+                vec!["c"; 30].join(", ")
+            ),
+            Code::InvalidArgument,
+            "CUBE of 30 columns",
+        ),
         (
             "EXPLAIN ANALYZE of an INSERT",
             format!(
@@ -1209,6 +1241,7 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
         let out = c.run(statement(&sql)).await;
         c.check(name, Error(code, says), out);
     }
+    assert!(!copy_to.exists(), "a COPY wrote {}", copy_to.display());
     let handle = c
         .handle("SELECT amiId FROM store_image_tasks WHERE region = ?")
         .await;

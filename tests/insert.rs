@@ -157,14 +157,12 @@ async fn partial_failure_lists_every_created_and_refused_row() {
     assert_eq!(err.code(), Code::NotFound, "{msg}");
     assert!(msg.contains("AWS refused 1 of 2 rows, 1 created"), "{msg}");
     assert!(
-        msg.contains(&format!(
-            "refused: us-west-2 {unknown}: InvalidAMIID.NotFound"
-        )),
+        msg.contains("refused in us-west-2, InvalidAMIID.NotFound") && msg.contains(unknown),
         "{msg}"
     );
     assert!(msg.contains("request id"), "{msg}");
     assert!(
-        msg.contains(&format!("created: us-west-2 {good} -> {good}.bin")),
+        msg.contains(&format!("created in us-west-2: {good}")),
         "{msg}"
     );
     assert_eq!(fx.tasks_of("us-west-2", &good).len(), 1);
@@ -417,4 +415,81 @@ async fn two_statements_storing_the_same_amis_under_faults_never_claim_one_task_
         }
     }
     assert!(claimed > 0, "no statement created anything in three rounds");
+}
+
+#[tokio::test]
+async fn a_throttled_insert_of_100_rows_lists_every_row_in_its_error() {
+    let fx = Fixture::start_with(EmulatorOptions {
+        tasks_per_region: 400,
+        ..options()
+    })
+    .await;
+    let bucket = fx.emulator.buckets("us-east-1")[0].clone();
+    let amis: Vec<String> = fx.emulator.storable_amis("us-east-1");
+    assert!(amis.len() >= 100, "{}", amis.len());
+    let amis = &amis[..100];
+    let before: Vec<usize> = amis
+        .iter()
+        .map(|a| fx.tasks_of("us-east-1", a).len())
+        .collect();
+    fx.emulator
+        .update_config(ConfigUpdate {
+            throttle_rps: Some(Some(5.0)),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let values = amis
+        .iter()
+        .map(|ami| format!("('us-east-1', '{ami}', '{bucket}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let outcome = fx
+        .update(&format!(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES {values}"
+        ))
+        .await;
+    let created_now: Vec<bool> = amis
+        .iter()
+        .zip(&before)
+        .map(|(ami, before)| fx.tasks_of("us-east-1", ami).len() > *before)
+        .collect();
+    let real = created_now.iter().filter(|c| **c).count();
+    let err = match outcome {
+        Ok(n) => {
+            assert_eq!((n as usize, real), (100, 100));
+            return;
+        }
+        Err(err) => err,
+    };
+    assert_eq!(err.code(), Code::ResourceExhausted, "{}", err.message());
+    let msg = err.message();
+    assert!(!msg.contains("(truncated)"), "{msg}");
+    let (created, unconfirmed) = reported(&Err(err.clone()));
+    assert_eq!(unconfirmed, 0, "{msg}");
+    assert_eq!(created, real, "{msg}");
+    assert!(
+        msg.contains(&format!("AWS refused {} of 100 rows", 100 - real)),
+        "{msg}"
+    );
+    // Every row is in the message, on the line of its outcome.
+    let line_of = |ami: &str| {
+        msg.lines()
+            .skip(1)
+            .find(|line| line.contains(ami))
+            .unwrap_or_else(|| panic!("{ami} is not listed: {msg}"))
+            .to_owned()
+    };
+    for (ami, created) in amis.iter().zip(created_now) {
+        let line = line_of(ami);
+        assert_eq!(
+            line.starts_with("created in us-east-1"),
+            created,
+            "{ami}: {line}"
+        );
+        assert_eq!(
+            line.starts_with("refused in us-east-1"),
+            !created,
+            "{ami}: {line}"
+        );
+    }
 }

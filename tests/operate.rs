@@ -708,6 +708,7 @@ async fn sigterm_during_an_insert_lets_it_finish_and_still_serves_its_count() {
         .map_err(common::to_status)
         .unwrap_err();
     assert_eq!(err.code(), tonic::Code::Unavailable, "{err}");
+    assert!(err.message().contains("shutting down"), "{err}");
     drop(client);
     let (ok, logs) = bin.wait();
     assert!(ok, "exit 0; logs:\n{logs}");
@@ -751,4 +752,53 @@ async fn past_the_grace_an_insert_sends_no_new_create_and_reports_every_row() {
         not_sent,
         "{logs}"
     );
+}
+
+/// User plus system CPU time of process `pid`, from /proc.
+#[cfg(target_os = "linux")]
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name (which may hold spaces) in parentheses.
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // Linux reports CPU time in clock ticks of 1/100 s (USER_HZ).
+    Duration::from_millis(ticks * 10)
+}
+
+/// A CPU-heavy query (a 4-way cross join of the demo's 750 tasks, 3 * 10^11 rows) whose
+/// client goes away stops using the server's CPU at once: DataFusion's spawned tasks are
+/// aborted and its operators yield to the runtime, so nothing keeps computing unseen.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dropped_cpu_heavy_query_stops_using_cpu() {
+    let bin = Binary::start(&["--demo"]);
+    let pid = bin.child.id();
+    let sql = "SELECT count(*) FROM store_image_tasks a, store_image_tasks b, \
+               store_image_tasks c, store_image_tasks d \
+               WHERE a.progressPercentage + b.progressPercentage + c.progressPercentage \
+               + d.progressPercentage > 1000";
+    for _ in 0..3 {
+        let mut client = aws_flightsql::client::connect(&bin.uri).await.unwrap();
+        let info = client.execute(sql.into(), None).await.unwrap();
+        let mut stream = client
+            .do_get(info.endpoint[0].ticket.clone().unwrap())
+            .await
+            .unwrap();
+        // It computes (and yields no row) for a while; then the client goes away.
+        let started = cpu_time(pid);
+        let running = tokio::time::timeout(Duration::from_millis(1500), stream.try_next()).await;
+        assert!(running.is_err(), "the cross join ended: {running:?}");
+        assert!(cpu_time(pid) > started, "the query used no CPU");
+        drop(stream);
+        drop(client);
+        // Within a second of the cancel, the server is idle again.
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let before = cpu_time(pid);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let used = cpu_time(pid) - before;
+        assert!(
+            used < Duration::from_millis(300),
+            "the server used {used:?} of CPU in the 2 s after the query was dropped"
+        );
+    }
 }

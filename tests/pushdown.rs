@@ -403,7 +403,9 @@ async fn a_query_past_its_budget_of_aws_calls_is_refused_or_stopped() {
         "{}",
         err.message()
     );
-    assert_eq!(describes(&fx).len(), 12);
+    // Calls read ahead and aborted by the error may never reach the emulator: never more.
+    let sent = describes(&fx).len();
+    assert!((9..=12).contains(&sent), "{sent} calls");
     // Within the budget, a query runs as always, and each statement has a budget of its own.
     fx.emulator.clear_requests();
     for _ in 0..2 {

@@ -865,6 +865,19 @@ async fn a_read_user_cannot_write_by_any_path_whatever_the_session_says() {
             .unwrap_err();
         assert_eq!(forged.code(), Code::InvalidArgument, "{who}: {forged}");
     }
+    // Nor can a wrapper write files: EXPLAIN ANALYZE of a COPY TO is refused too.
+    let target = std::env::temp_dir().join(format!("aws-flightsql-{}.csv", std::process::id()));
+    let copy = format!(
+        "EXPLAIN ANALYZE COPY (SELECT 1 AS x) TO '{}'",
+        target.display()
+    );
+    let status = bob
+        .execute(copy, None)
+        .await
+        .map_err(to_status)
+        .unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status}");
+    assert!(!target.exists(), "a COPY wrote {}", target.display());
     // EXPLAIN alone plans and never writes, for a read user too.
     assert!(count_rows(&mut bob, &format!("EXPLAIN {}", insert_sql(&fx, 2))).await > 0);
     assert_eq!(fx.calls("CreateStoreImageTask"), 1, "a wrapper wrote");

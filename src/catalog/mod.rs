@@ -5,6 +5,7 @@
 mod aliases;
 mod options;
 mod params;
+mod writes;
 
 use std::sync::Arc;
 
@@ -140,7 +141,8 @@ impl Catalog {
 
     /// Plans `sql` in `ctx` and binds `parameters`: one row for a query, one or many for
     /// `INSERT ... VALUES (?, ...)`. DDL and session statements are refused here: they
-    /// would change shared state or be lost with the request.
+    /// would change shared state or be lost with the request; so is a write anywhere but
+    /// at the top of the plan (see `writes`).
     pub async fn plan(
         &self,
         ctx: &SessionContext,
@@ -164,12 +166,7 @@ impl Catalog {
             }
             return Err(e);
         }
-        if matches!(plan, datafusion::logical_expr::LogicalPlan::Copy(_)) {
-            // COPY ... TO would write files on the server, whoever plans through here.
-            return datafusion::common::plan_err!(
-                "this server's tables support SELECT and INSERT; COPY is not available"
-            );
-        }
+        writes::refuse_hidden_writes(&plan)?;
         let plan = params::bind(plan, parameters)?;
         Ok(DataFrame::new(ctx.state(), plan))
     }

@@ -46,7 +46,8 @@ const SETTABLE: &[(&str, Rule)] = &[
 const SETTABLE_PREFIXES: &[&str] = &["datafusion.format."];
 
 /// Checks that a client may give option `key` the value `value`; the error says what is
-/// allowed. Unknown names pass, so that DataFusion reports them as unknown.
+/// allowed. Only the exact names listed pass: DataFusion sets a scalar option for any
+/// longer name under it (`target_partitions.x`), so a name must match, not just start alike.
 pub fn check_client_option(key: &str, value: &str, known: impl Fn(&str) -> bool) -> Result<()> {
     let lower = key.to_ascii_lowercase();
     let rule = SETTABLE
@@ -73,7 +74,10 @@ pub fn check_client_option(key: &str, value: &str, known: impl Fn(&str) -> bool)
             "{key} cannot be set by clients of this server; settable options: {}",
             settable_list()
         ))),
-        None => Ok(()),
+        None => Err(DataFusionError::Configuration(format!(
+            "unknown session option `{key}`; settable options: {}",
+            settable_list()
+        ))),
     }
 }
 
@@ -106,8 +110,7 @@ mod tests {
         check("datafusion.execution.batch_size", "1234").unwrap();
         check("DataFusion.Execution.Target_Partitions", "4").unwrap();
         check("datafusion.format.null", "NULL").unwrap();
-        // Unknown names and unparsable values are left to DataFusion's own messages.
-        check("no.such_option", "x").unwrap();
+        // Unparsable values are left to DataFusion's own messages.
         check("datafusion.execution.batch_size", "lots").unwrap();
     }
 
@@ -122,5 +125,12 @@ mod tests {
         assert!(message.contains("cannot be set by clients"), "{message}");
         assert!(message.contains("aws.dry_run"), "{message}");
         check("datafusion.execution.batch_size", "0").unwrap_err();
+        // Unknown names, and longer names under a closed or bounded option, which DataFusion
+        // would apply to the option itself.
+        let err = check("no.such_option", "x").unwrap_err();
+        assert!(err.to_string().contains("unknown session option"), "{err}");
+        check("datafusion.execution.target_partitions.x", "10000").unwrap_err();
+        check("datafusion.execution.target_partitions.", "10000").unwrap_err();
+        check("aws.dry_run.x", "true").unwrap_err();
     }
 }

@@ -15,9 +15,11 @@
 //! Other replicas or tools can still store the same AMI unseen by this server: a statement
 //! that confirms a task after an ambiguous failure assumes no other creator outside it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use moka::sync::Cache;
 
 /// How long a claim is remembered: far longer than any task stays in progress unseen.
@@ -28,23 +30,26 @@ const MAX_CLAIMS: u64 = 200_000;
 /// One statement's identity, for claims.
 pub type StatementId = u64;
 
+/// A region and an AMI.
+type AmiKey = (String, String);
+
+/// The turn of one AMI's creates.
+type AmiLock = tokio::sync::Mutex<()>;
+
 /// The per-AMI locks and the claims of this server's statements.
 #[derive(Debug, Clone)]
 pub struct Claims {
-    locks: Cache<(String, String), Arc<tokio::sync::Mutex<()>>>,
-    /// The statement whose task of (region, AMI) was last created or confirmed.
-    claimed: Cache<(String, String), StatementId>,
+    /// One lock per (region, AMI) while someone holds or waits for it: a lock lives as long
+    /// as a guard or a waiter refers to it, never evicted under them.
+    locks: Arc<Mutex<HashMap<AmiKey, Weak<AmiLock>>>>,
+    /// The statement whose task of (region, AMI) was last created or confirmed, and when.
+    claimed: Cache<AmiKey, (StatementId, DateTime<Utc>)>,
 }
 
 impl Default for Claims {
     fn default() -> Self {
         Claims {
-            // A lock idle for ten minutes is no longer held by anyone (a create and its
-            // confirmation take a few attempts of at most the attempt timeout).
-            locks: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_idle(Duration::from_secs(600))
-                .build(),
+            locks: Arc::default(),
             claimed: Cache::builder()
                 .max_capacity(MAX_CLAIMS)
                 .time_to_live(CLAIM_TTL)
@@ -66,31 +71,53 @@ impl Claims {
     /// Waits until no other statement of this server is creating a store task of `ami` in
     /// `region`; the create runs while the guard lives.
     pub async fn lock(&self, region: &str, ami: &str) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = self
-            .locks
-            .get_with((region.to_owned(), ami.to_owned()), Default::default);
+        let lock = {
+            let mut locks = self.locks.lock().expect("claims lock");
+            let key = (region.to_owned(), ami.to_owned());
+            match locks.get(&key).and_then(Weak::upgrade) {
+                Some(lock) => lock,
+                None => {
+                    // Forget the locks nobody holds any more before adding one.
+                    locks.retain(|_, lock| lock.strong_count() > 0);
+                    let lock = Arc::new(AmiLock::new(()));
+                    locks.insert(key, Arc::downgrade(&lock));
+                    lock
+                }
+            }
+        };
         lock.lock_owned().await
     }
 
     /// Records that `statement` created the in-progress task of `ami` in `region`.
     pub fn record(&self, statement: StatementId, region: &str, ami: &str) {
         self.claimed
-            .insert((region.to_owned(), ami.to_owned()), statement);
+            .insert((region.to_owned(), ami.to_owned()), (statement, Utc::now()));
     }
 
-    /// Claims the in-progress task of `ami` in `region`, found after an ambiguous failure,
-    /// for `statement`, unless another statement's claim on it lasts.
-    pub fn claim(&self, statement: StatementId, region: &str, ami: &str) -> Owner {
-        let owner = self
-            .claimed
-            .entry((region.to_owned(), ami.to_owned()))
-            .or_insert(statement)
-            .into_value();
-        if owner == statement {
-            Owner::This
-        } else {
-            Owner::Other
-        }
+    /// Claims the in-progress task of `ami` in `region` that started at `started`, found
+    /// after an ambiguous failure, for `statement`, unless another statement claimed it: a
+    /// task that started after the other statement's claim was recorded is a later store
+    /// (creates take turns), so it is this statement's.
+    pub fn claim(
+        &self,
+        statement: StatementId,
+        region: &str,
+        ami: &str,
+        started: Option<DateTime<Utc>>,
+    ) -> Owner {
+        let key = (region.to_owned(), ami.to_owned());
+        let mut owner = Owner::This;
+        self.claimed.entry(key).and_compute_with(|entry| {
+            use moka::ops::compute::Op;
+            match entry.map(|e| e.into_value()) {
+                Some((other, at)) if other != statement && started.is_none_or(|s| s <= at) => {
+                    owner = Owner::Other;
+                    Op::Nop
+                }
+                _ => Op::Put((statement, Utc::now())),
+            }
+        });
+        owner
     }
 }
 
@@ -101,15 +128,20 @@ mod tests {
     #[test]
     fn a_task_another_statement_claimed_is_never_claimed_again() {
         let claims = Claims::default();
-        assert_eq!(claims.claim(1, "us-east-1", "ami-1"), Owner::This);
-        assert_eq!(claims.claim(2, "us-east-1", "ami-1"), Owner::Other);
-        assert_eq!(claims.claim(1, "us-east-1", "ami-1"), Owner::This);
+        let early = Some(Utc::now() - chrono::TimeDelta::minutes(1));
+        assert_eq!(claims.claim(1, "us-east-1", "ami-1", early), Owner::This);
+        assert_eq!(claims.claim(2, "us-east-1", "ami-1", early), Owner::Other);
+        assert_eq!(claims.claim(1, "us-east-1", "ami-1", early), Owner::This);
         // Another region's task of the AMI is another claim.
-        assert_eq!(claims.claim(2, "eu-west-1", "ami-1"), Owner::This);
+        assert_eq!(claims.claim(2, "eu-west-1", "ami-1", early), Owner::This);
         // A create that succeeded outright is the statement's for sure.
         claims.record(3, "us-east-1", "ami-1");
-        assert_eq!(claims.claim(1, "us-east-1", "ami-1"), Owner::Other);
-        assert_eq!(claims.claim(3, "us-east-1", "ami-1"), Owner::This);
+        assert_eq!(claims.claim(1, "us-east-1", "ami-1", early), Owner::Other);
+        assert_eq!(claims.claim(3, "us-east-1", "ami-1", early), Owner::This);
+        // A task that started after the claim is a later store: not the old claimant's.
+        let later = Some(Utc::now() + chrono::TimeDelta::minutes(1));
+        assert_eq!(claims.claim(4, "us-east-1", "ami-1", later), Owner::This);
+        assert_eq!(claims.claim(3, "us-east-1", "ami-1", early), Owner::Other);
     }
 
     #[tokio::test]

@@ -134,6 +134,8 @@ enum Failure {
     Throttled(AwsError),
     /// It may or may not have been applied.
     Ambiguous(AwsError),
+    /// Not sent: creates were stopped (shutdown) while it waited for its turn.
+    NotSent,
 }
 
 impl Ec2Clients {
@@ -176,6 +178,8 @@ impl Ec2Clients {
                     }
                     return Err(e);
                 }
+                Err(Failure::NotSent) if maybe_applied => break,
+                Err(Failure::NotSent) => return Ok(CreateOutcome::NotSent),
                 Err(Failure::Throttled(e)) => last_error = Some(e),
                 Err(Failure::Ambiguous(e)) => {
                     if !request.dry_run {
@@ -228,10 +232,12 @@ impl Ec2Clients {
         let object_key = task
             .s3_object_key
             .unwrap_or_else(|| format!("{}.bin", request.ami_id));
-        match self
-            .claims
-            .claim(request.statement, &request.region, &request.ami_id)
-        {
+        match self.claims.claim(
+            request.statement,
+            &request.region,
+            &request.ami_id,
+            task.task_start_time,
+        ) {
             Owner::This => {
                 self.metrics.store_task_created();
                 CreateOutcome::Created {
@@ -245,6 +251,10 @@ impl Ec2Clients {
 
     async fn send_create(&self, request: &CreateRequest) -> Result<String, Failure> {
         let _slot = self.limits.acquire(&request.region).await;
+        if self.writes.stopped() {
+            // Stopped while this create waited for a slot: it is not sent.
+            return Err(Failure::NotSent);
+        }
         // Whatever the outcome, cached listings of this region may now be stale.
         let _invalidate = InvalidateOnDrop(self, &request.region);
         let result = self

@@ -231,8 +231,8 @@ impl FlightSqlHandler {
                 unreachable!("writes are plans")
             };
             require_bound(&df)?;
-            let count = affected_rows(&df.collect().await?)?;
-            let result_sql = format!("SELECT arrow_cast({count}, 'UInt64') AS \"count\"");
+            let count = affected_rows(&df.collect().await?)?.max(0) as u64;
+            let result_sql = count_sql(count);
             let Planned::Plan(result) = self
                 .plan(caller, &result_sql, &Settings::default(), &[])
                 .await?
@@ -244,7 +244,7 @@ impl FlightSqlHandler {
                 settings: Some(Settings::default()),
                 parameters: Vec::new(),
                 query_id: new_query_id(),
-                affected_rows: Some(count.max(0) as u64),
+                affected_rows: Some(count),
             };
             return statement_info(&result_schema(&result), &statement, descriptor);
         }
@@ -584,6 +584,12 @@ fn status_error(err: ServiceError) -> FlightError {
     FlightError::Tonic(Box::new(Status::from(err)))
 }
 
+/// The query whose one row is an INSERT's count, as the FlightInfo of the INSERT describes
+/// it.
+fn count_sql(count: u64) -> String {
+    format!("SELECT arrow_cast({count}, 'UInt64') AS \"count\"")
+}
+
 /// A SQL identifier, quoted.
 fn quote(identifier: &str) -> String {
     format!("\"{}\"", identifier.replace('"', "\"\""))
@@ -866,18 +872,36 @@ impl FlightSqlService for FlightSqlHandler {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let statement = tickets::decode_statement(&ticket.statement_handle)?;
-        let parameters = tickets::decode_parameters(&statement.parameters)?;
-        let stream = self
-            .execute(
-                &Caller::of(&request),
-                &statement.sql,
-                &statement.settings.unwrap_or_default(),
-                &parameters,
-                Some(&statement.query_id),
-                request.extensions().get::<Draining>().is_some(),
-                statement.affected_rows.is_some(),
-            )
-            .await?;
+        let draining = request.extensions().get::<Draining>().is_some();
+        let stream = match statement.affected_rows {
+            // The count of an INSERT that ran: only the number counts (whatever else a
+            // ticket carries), and it is served while draining.
+            Some(count) => {
+                self.execute(
+                    &Caller::of(&request),
+                    &count_sql(count),
+                    &Settings::default(),
+                    &[],
+                    None,
+                    draining,
+                    true,
+                )
+                .await?
+            }
+            None => {
+                let parameters = tickets::decode_parameters(&statement.parameters)?;
+                self.execute(
+                    &Caller::of(&request),
+                    &statement.sql,
+                    &statement.settings.unwrap_or_default(),
+                    &parameters,
+                    Some(&statement.query_id),
+                    draining,
+                    false,
+                )
+                .await?
+            }
+        };
         Ok(Response::new(stream))
     }
 

@@ -35,49 +35,10 @@ pub enum Planned {
 
 impl Planned {
     /// Whether the statement writes (INSERT), so that it runs as an update, exactly once.
-    /// [`plan`] refuses every other plan that holds a write, so a write is always at the
+    /// The catalog refuses every other plan that holds a write, so a write is always at the
     /// top: the role check and the run-once rule both see it.
     pub fn is_write(&self) -> bool {
         matches!(self, Planned::Plan(df) if matches!(df.logical_plan(), LogicalPlan::Dml(_)))
-    }
-}
-
-/// Refuses a write anywhere but at the top of `plan`. `EXPLAIN ANALYZE INSERT` would run the
-/// INSERT outside the path that authorizes it and runs it once (as a query its ticket could
-/// be fetched again), so it is refused; plain `EXPLAIN INSERT` only plans and is allowed.
-fn refuse_hidden_writes(plan: &LogicalPlan) -> Result<(), ServiceError> {
-    use datafusion::common::tree_node::TreeNode;
-    let hidden = |plan: &LogicalPlan| {
-        plan.exists(|node| Ok(matches!(node, LogicalPlan::Dml(_))))
-            .unwrap_or(true)
-    };
-    match plan {
-        LogicalPlan::Dml(dml) => {
-            if hidden(&dml.input) {
-                return Err(ServiceError::bad_request(
-                    "a write inside an INSERT's input is not supported",
-                ));
-            }
-            Ok(())
-        }
-        LogicalPlan::Explain(explain) if !hidden(&explain.plan) => Ok(()),
-        LogicalPlan::Explain(explain) => match explain.plan.as_ref() {
-            // EXPLAIN INSERT: planned, never run.
-            LogicalPlan::Dml(dml) if !hidden(&dml.input) => Ok(()),
-            _ => Err(ServiceError::bad_request(
-                "a write inside EXPLAIN is supported only as EXPLAIN INSERT",
-            )),
-        },
-        LogicalPlan::Analyze(_) if hidden(plan) => Err(ServiceError::bad_request(
-            "EXPLAIN ANALYZE of an INSERT is refused: it would create store tasks outside the \
-             statement's exactly-once path. Use EXPLAIN INSERT ... to see the plan without \
-             running it, or SET aws.dry_run = true and run the INSERT to have AWS check it \
-             without creating anything",
-        )),
-        _ if hidden(plan) => Err(ServiceError::bad_request(
-            "an INSERT is supported only as a statement of its own, not inside a query",
-        )),
-        _ => Ok(()),
     }
 }
 
@@ -91,7 +52,6 @@ pub async fn plan(
     match catalog.plan(ctx, sql, parameters).await {
         Ok(df) => {
             refuse_unsupported(df.logical_plan())?;
-            refuse_hidden_writes(df.logical_plan())?;
             Ok(Planned::Plan(Box::new(df)))
         }
         Err(err) => {

@@ -1,6 +1,7 @@
 //! The table layer's error type: refused writes and what an INSERT did when AWS refused
 //! some of its rows. Carried through DataFusion as `DataFusionError::External`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::ec2::{AwsError, AwsErrorKind};
@@ -73,6 +74,101 @@ impl TableError {
     }
 }
 
+impl TableError {
+    /// The first line of a failed INSERT's report: every row counted.
+    fn headline(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let TableError::InsertFailed {
+            created,
+            refused,
+            unconfirmed,
+            not_sent,
+            dry_run,
+        } = self
+        else {
+            return Ok(());
+        };
+        let total = created.len() + refused.len() + unconfirmed.len() + not_sent.len();
+        let verb = if *dry_run {
+            "would be created"
+        } else {
+            "created"
+        };
+        write!(
+            f,
+            "INSERT failed: AWS refused {} of {total} rows, {} {verb}",
+            refused.len(),
+            created.len()
+        )?;
+        if !unconfirmed.is_empty() {
+            write!(
+                f,
+                ", {} created by this or a concurrent statement (not counted)",
+                unconfirmed.len()
+            )?;
+        }
+        if !not_sent.is_empty() {
+            write!(
+                f,
+                ", {} not sent: the server was shutting down and its grace period ended (no \
+                 task was created for them; INSERT them again)",
+                not_sent.len()
+            )?;
+        }
+        write!(f, ".")
+    }
+
+    /// A failed INSERT's report with every row on a line of its own, request ids included,
+    /// for the log.
+    pub fn detailed(&self) -> String {
+        struct Detailed<'a>(&'a TableError);
+        impl fmt::Display for Detailed<'_> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let TableError::InsertFailed {
+                    created,
+                    refused,
+                    unconfirmed,
+                    not_sent,
+                    ..
+                } = self.0
+                else {
+                    return write!(f, "{}", self.0);
+                };
+                self.0.headline(f)?;
+                for c in created {
+                    write!(
+                        f,
+                        "\ncreated: {} {} -> {}",
+                        c.region, c.ami_id, c.object_key
+                    )?;
+                }
+                for r in refused {
+                    let code = r.error.code.as_deref().unwrap_or("error");
+                    write!(
+                        f,
+                        "\nrefused: {} {}: {code}: {}",
+                        r.region, r.ami_id, r.error.message
+                    )?;
+                    if let Some(id) = &r.error.request_id {
+                        write!(f, " (request id {id})")?;
+                    }
+                }
+                for c in unconfirmed {
+                    write!(
+                        f,
+                        "\ncreated by this or a concurrent statement: {} {} -> {}",
+                        c.region, c.ami_id, c.object_key
+                    )?;
+                }
+                for n in not_sent {
+                    write!(f, "\nnot sent: {} {}", n.region, n.ami_id)?;
+                }
+                Ok(())
+            }
+        }
+        Detailed(self).to_string()
+    }
+}
+
 impl std::error::Error for TableError {}
 
 impl fmt::Display for TableError {
@@ -91,59 +187,68 @@ impl fmt::Display for TableError {
                 not_sent,
                 dry_run,
             } => {
-                let total = created.len() + refused.len() + unconfirmed.len() + not_sent.len();
+                self.headline(f)?;
+                // Compact, grouped and created rows first: gRPC clients cap an error's
+                // size (the message is cut at 4 KB), and the rows that exist are the ones
+                // a retry must not repeat. The log has every row on a line of its own.
                 let verb = if *dry_run {
                     "would be created"
                 } else {
                     "created"
                 };
-                write!(
-                    f,
-                    "INSERT failed: AWS refused {} of {total} rows, {} {verb}",
-                    refused.len(),
-                    created.len()
-                )?;
-                if !unconfirmed.is_empty() {
-                    write!(
-                        f,
-                        ", {} created by this or a concurrent statement (not counted)",
-                        unconfirmed.len()
-                    )?;
-                }
-                if !not_sent.is_empty() {
-                    write!(
-                        f,
-                        ", {} not sent: the server was shutting down and its grace period \
-                         ended (no task was created for them; INSERT them again)",
-                        not_sent.len()
-                    )?;
-                }
-                write!(f, ".")?;
-                // Refusals first: they are what the user must act on.
-                for r in refused {
-                    let code = r.error.code.as_deref().unwrap_or("error");
-                    write!(
-                        f,
-                        "\nrefused: {} {}: {code}: {}",
-                        r.region, r.ami_id, r.error.message
-                    )?;
-                    if let Some(id) = &r.error.request_id {
-                        write!(f, " (request id {id})")?;
+                let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                let mut other_keys = Vec::new();
+                for c in created {
+                    by_region.entry(&c.region).or_default().push(&c.ami_id);
+                    if c.object_key != format!("{}.bin", c.ami_id) {
+                        other_keys.push(format!("{} -> {}", c.ami_id, c.object_key));
                     }
                 }
-                for c in unconfirmed {
+                for (region, amis) in by_region {
+                    write!(f, "\n{verb} in {region}: {}", amis.join(" "))?;
+                }
+                if !other_keys.is_empty() {
                     write!(
                         f,
-                        "\ncreated by this or a concurrent statement (its create failed \
-                         ambiguously and another statement claimed the AMI's task): {} {} -> {}",
-                        c.region, c.ami_id, c.object_key
+                        "\nobject keys other than <amiId>.bin: {}",
+                        other_keys.join(", ")
                     )?;
                 }
-                for c in created {
-                    write!(f, "\n{verb}: {} {} -> {}", c.region, c.ami_id, c.object_key)?;
+                let mut groups: BTreeMap<(&str, &str, &str), Vec<&RefusedRow>> = BTreeMap::new();
+                for r in refused {
+                    let code = r.error.code.as_deref().unwrap_or("error");
+                    groups
+                        .entry((&r.region, code, &r.error.message))
+                        .or_default()
+                        .push(r);
                 }
+                for ((region, code, message), rows) in groups {
+                    write!(f, "\nrefused in {region}, {code}: {message}")?;
+                    if let Some(id) = rows.iter().find_map(|r| r.error.request_id.as_deref()) {
+                        write!(f, " (request id {id})")?;
+                    }
+                    let amis: Vec<&str> = rows.iter().map(|r| r.ami_id.as_str()).collect();
+                    write!(f, ": {}", amis.join(" "))?;
+                }
+                let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+                for c in unconfirmed {
+                    by_region.entry(&c.region).or_default().push(&c.ami_id);
+                }
+                for (region, amis) in by_region {
+                    write!(
+                        f,
+                        "\ncreated by this or a concurrent statement (the create failed \
+                         ambiguously and another statement claimed the AMI's task) in \
+                         {region}: {}",
+                        amis.join(" ")
+                    )?;
+                }
+                let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
                 for n in not_sent {
-                    write!(f, "\nnot sent: {} {}", n.region, n.ami_id)?;
+                    by_region.entry(&n.region).or_default().push(&n.ami_id);
+                }
+                for (region, amis) in by_region {
+                    write!(f, "\nnot sent in {region}: {}", amis.join(" "))?;
                 }
                 Ok(())
             }

@@ -1,7 +1,8 @@
 //! The `DataSink` behind `INSERT INTO store_image_tasks`: it reads every row of the
 //! statement, validates all of them before any AWS call, then creates one store task per
 //! row (concurrently, a few at a time per region) and accounts for every row: the statement
-//! returns the count created, or fails listing each row created and each row refused.
+//! returns the count created, or fails with a report of every row: created, refused,
+//! created by this or a concurrent statement, or not sent (the server was shutting down).
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -226,6 +227,9 @@ impl DataSink for StoreImageTasksSink {
         data: SendableRecordBatchStream,
         _context: &Arc<TaskContext>,
     ) -> Result<u64> {
+        // Counted until the report is made, checks included: shutdown waits for it and stops
+        // its creates at the end of the grace (see WriteGate).
+        let _running = self.clients.writes().enter();
         // Every row is read and checked before the first AWS call.
         let mut batches = Vec::new();
         let mut rows = 0usize;
@@ -246,8 +250,6 @@ impl DataSink for StoreImageTasksSink {
             return Ok(0);
         }
         self.check_none_in_progress(&requests).await?;
-        // Counted until the report is made: shutdown waits for it (see WriteGate).
-        let _running = self.clients.writes().enter();
 
         let mut by_region: BTreeMap<String, Vec<CreateRequest>> = BTreeMap::new();
         for r in requests {
@@ -330,7 +332,7 @@ impl DataSink for StoreImageTasksSink {
             dry_run: self.dry_run,
         };
         // The log keeps the whole report, whatever reaches the client.
-        tracing::warn!(report = %report, "INSERT did not create every row");
+        tracing::warn!(report = %report.detailed(), "INSERT did not create every row");
         Err(DataFusionError::External(Box::new(report)))
     }
 }
