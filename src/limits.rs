@@ -149,6 +149,13 @@ impl RpcMiddleware for QueryLimiter {
         };
         let timeout = limits.query_timeout.filter(|_| method == "DoGet");
         let metrics = Arc::clone(&self.metrics);
+        // The slot is taken before the request is read: a client that sends the headers and
+        // never the message must not keep it.
+        let request = match limits.client_stall_timeout {
+            Some(stall) => request
+                .map(|body| Body::new(SilentRequestBody::new(body, stall, Arc::clone(&metrics)))),
+            None => request,
+        };
         let fut = inner.call(request);
         Box::pin(async move {
             // (A timeout too long to add to the clock is none.)
@@ -172,6 +179,76 @@ impl RpcMiddleware for QueryLimiter {
             };
             Ok(response.map(|body| Body::new(LimitedBody::new(body, permit, watch))))
         })
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request body that fails with DEADLINE_EXCEEDED when its client sends nothing for
+    /// the stall timeout while the server waits for it (only then: a body nobody reads is
+    /// never timed out).
+    struct SilentRequestBody {
+        #[pin]
+        inner: Body,
+        stall: Duration,
+        silence: Pin<Box<tokio::time::Sleep>>,
+        waiting: bool,
+        metrics: Arc<Metrics>,
+    }
+}
+
+impl SilentRequestBody {
+    fn new(inner: Body, stall: Duration, metrics: Arc<Metrics>) -> Self {
+        SilentRequestBody {
+            inner,
+            stall,
+            silence: Box::pin(tokio::time::sleep(stall)),
+            waiting: false,
+            metrics,
+        }
+    }
+}
+
+impl HttpBody for SilentRequestBody {
+    type Data = Bytes;
+    type Error = tonic::Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        let this = self.project();
+        match this.inner.poll_frame(cx) {
+            Poll::Pending => {
+                if !*this.waiting {
+                    // The server starts waiting now: the client has the stall timeout.
+                    *this.waiting = true;
+                    let at = Instant::now() + *this.stall;
+                    this.silence.as_mut().reset(at);
+                }
+                if std::future::Future::poll(this.silence.as_mut(), cx).is_pending() {
+                    return Poll::Pending;
+                }
+                tracing::info!(stall = ?this.stall, "client stalled: its request stopped");
+                this.metrics.stream_ended("stalled");
+                Poll::Ready(Some(Err(tonic::Status::deadline_exceeded(format!(
+                    "the client sent no part of its request for {} (--client-stall-timeout); \
+                     the call was stopped and its slot given to others",
+                    humantime::format_duration(*this.stall)
+                )))))
+            }
+            ready => {
+                *this.waiting = false;
+                ready
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

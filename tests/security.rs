@@ -1481,7 +1481,7 @@ async fn metric_line(metrics: &aws_flightsql::metrics::Metrics, line: &str) {
 
 #[tokio::test]
 async fn stalled_clients_lose_their_slots_after_the_client_stall_timeout() {
-    const STALL: Duration = Duration::from_secs(1);
+    const STALL: Duration = Duration::from_secs(2);
     let (fx, metrics, ticket) = stall_fixture(QueryLimits {
         max_concurrent_queries: 2,
         client_stall_timeout: Some(STALL),
@@ -1528,7 +1528,7 @@ async fn stalled_clients_lose_their_slots_after_the_client_stall_timeout() {
 
 #[tokio::test]
 async fn the_query_timeout_ends_a_stalled_stream_when_the_stall_timeout_is_off() {
-    const TIMEOUT: Duration = Duration::from_secs(1);
+    const TIMEOUT: Duration = Duration::from_secs(2);
     let (fx, metrics, ticket) = stall_fixture(QueryLimits {
         max_concurrent_queries: 1,
         query_timeout: Some(TIMEOUT),
@@ -1583,5 +1583,74 @@ async fn a_stream_waiting_on_slow_aws_pages_is_not_a_stalled_client() {
         !metrics.encode().contains("streams_ended_total{"),
         "{}",
         metrics.encode()
+    );
+}
+
+/// A client that sends a statement RPC's headers and never its message loses its slot after
+/// the stall timeout too: the slot is taken before the request is read.
+#[tokio::test]
+async fn a_client_that_never_sends_its_request_loses_its_slot() {
+    const STALL: Duration = Duration::from_secs(2);
+    let (fx, metrics, _ticket) = stall_fixture(QueryLimits {
+        max_concurrent_queries: 1,
+        client_stall_timeout: Some(STALL),
+        ..QueryLimits::default()
+    })
+    .await;
+    let addr = fx.server.local_addr();
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    let mut client = client.ready().await.unwrap();
+    let request = http::Request::post(format!(
+        "http://{addr}/arrow.flight.protocol.FlightService/GetFlightInfo"
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(())
+    .unwrap();
+    let started = Instant::now();
+    // Headers only: the message never comes (the stream stays open).
+    let (response, _send) = client.send_request(request, false).unwrap();
+    // The slot is held: others are refused until the stall timeout frees it.
+    let mut refused = false;
+    while Instant::now() - started < STALL / 2 {
+        match fx.query("SELECT 1").await {
+            Err(e) if e.code() == Code::ResourceExhausted => {
+                refused = true;
+                break;
+            }
+            other => panic!("the silent client held no slot: {other:?}"),
+        }
+    }
+    assert!(refused, "too slow to see the slot held");
+    assert_eq!(rows_once_a_slot_is_free(&fx, "SELECT 1").await, 1);
+    assert!(started.elapsed() >= STALL, "{:?}", started.elapsed());
+    metric_line(
+        &metrics,
+        "aws_flightsql_streams_ended_total{reason=\"stalled\"} 1",
+    )
+    .await;
+    // The silent client is told why.
+    let response = tokio::time::timeout(Duration::from_secs(10), response)
+        .await
+        .expect("an answer")
+        .unwrap();
+    let status = match tonic::Status::from_header_map(response.headers()) {
+        Some(status) => status,
+        None => {
+            let mut body = response.into_body();
+            while body.data().await.is_some() {}
+            let trailers = body.trailers().await.unwrap().expect("trailers");
+            tonic::Status::from_header_map(&trailers).expect("a grpc-status")
+        }
+    };
+    assert_eq!(status.code(), Code::DeadlineExceeded, "{status}");
+    assert!(
+        status.message().contains("--client-stall-timeout"),
+        "{}",
+        status.message()
     );
 }
