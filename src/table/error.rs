@@ -74,6 +74,17 @@ impl TableError {
     }
 }
 
+/// The AMIs of `rows` (region, AMI) per region, in order.
+fn by_region<'a>(
+    rows: impl Iterator<Item = (&'a String, &'a String)>,
+) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (region, ami) in rows {
+        map.entry(region).or_default().push(ami);
+    }
+    map
+}
+
 impl TableError {
     /// The first line of a failed INSERT's report: every row counted.
     fn headline(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -196,15 +207,12 @@ impl fmt::Display for TableError {
                 } else {
                     "created"
                 };
-                let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-                let mut other_keys = Vec::new();
-                for c in created {
-                    by_region.entry(&c.region).or_default().push(&c.ami_id);
-                    if c.object_key != format!("{}.bin", c.ami_id) {
-                        other_keys.push(format!("{} -> {}", c.ami_id, c.object_key));
-                    }
-                }
-                for (region, amis) in by_region {
+                let other_keys: Vec<String> = created
+                    .iter()
+                    .filter(|c| c.object_key != format!("{}.bin", c.ami_id))
+                    .map(|c| format!("{} -> {}", c.ami_id, c.object_key))
+                    .collect();
+                for (region, amis) in by_region(created.iter().map(|c| (&c.region, &c.ami_id))) {
                     write!(f, "\n{verb} in {region}: {}", amis.join(" "))?;
                 }
                 if !other_keys.is_empty() {
@@ -230,11 +238,8 @@ impl fmt::Display for TableError {
                     let amis: Vec<&str> = rows.iter().map(|r| r.ami_id.as_str()).collect();
                     write!(f, ": {}", amis.join(" "))?;
                 }
-                let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-                for c in unconfirmed {
-                    by_region.entry(&c.region).or_default().push(&c.ami_id);
-                }
-                for (region, amis) in by_region {
+                for (region, amis) in by_region(unconfirmed.iter().map(|c| (&c.region, &c.ami_id)))
+                {
                     write!(
                         f,
                         "\ncreated by this or a concurrent statement (the create failed \
@@ -243,11 +248,7 @@ impl fmt::Display for TableError {
                         amis.join(" ")
                     )?;
                 }
-                let mut by_region: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-                for n in not_sent {
-                    by_region.entry(&n.region).or_default().push(&n.ami_id);
-                }
-                for (region, amis) in by_region {
+                for (region, amis) in by_region(not_sent.iter().map(|n| (&n.region, &n.ami_id))) {
                     write!(f, "\nnot sent in {region}: {}", amis.join(" "))?;
                 }
                 Ok(())
