@@ -6,7 +6,7 @@ mod common;
 
 use std::sync::Arc;
 
-use arrow::array::{RecordBatch, StringArray};
+use arrow::array::{Array, RecordBatch, StringArray};
 use common::{to_status, Fixture, REGIONS};
 use ec2_emulator::{ConfigUpdate, EmulatorOptions};
 use tonic::Code;
@@ -492,4 +492,121 @@ async fn a_throttled_insert_of_100_rows_lists_every_row_in_its_error() {
             "{ami}: {line}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_insert_of_1000_rows_under_faults_reports_every_row_as_a_result_set() {
+    let fx = Fixture::start_with(EmulatorOptions {
+        tasks_per_region: 1500,
+        ..options()
+    })
+    .await;
+    let mut rows = Vec::new();
+    for region in REGIONS {
+        let bucket = fx.emulator.buckets(region)[0].clone();
+        let amis = fx.emulator.storable_amis(region);
+        assert!(amis.len() >= 334, "{region}: {}", amis.len());
+        for ami in amis.into_iter().take(334) {
+            rows.push((region.to_string(), ami, bucket.clone()));
+        }
+    }
+    rows.truncate(1000);
+    let tasks_before: Vec<usize> = rows
+        .iter()
+        .map(|(region, ami, _)| fx.tasks_of(region, ami).len())
+        .collect();
+    fx.emulator
+        .update_config(ConfigUpdate {
+            fail_rate: Some(0.3),
+            fail_after_commit_rate: Some(0.1),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let values = rows
+        .iter()
+        .map(|(region, ami, bucket)| format!("('{region}', '{ami}', '{bucket}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let outcome = fx
+        .update(&format!(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES {values}"
+        ))
+        .await;
+    fx.emulator
+        .update_config(ConfigUpdate {
+            fail_rate: Some(0.0),
+            fail_after_commit_rate: Some(0.0),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let created_now: std::collections::HashMap<&str, bool> = rows
+        .iter()
+        .zip(&tasks_before)
+        .map(|((region, ami, _), before)| (ami.as_str(), fx.tasks_of(region, ami).len() > *before))
+        .collect();
+    let err = match outcome {
+        Ok(n) => {
+            assert_eq!(n, 1000);
+            assert!(created_now.values().all(|c| *c));
+            return;
+        }
+        Err(err) => err,
+    };
+    // The message names the whole report, whatever else it had room for.
+    let msg = err.message();
+    let id = msg
+        .split("insert_report('")
+        .nth(1)
+        .and_then(|rest| rest.split('\'').next())
+        .unwrap_or_else(|| panic!("no report named: {msg}"));
+    let (_, batches) = fx
+        .query(&format!(
+            "SELECT amiId, outcome, errorCode, requestId FROM insert_report('{id}')"
+        ))
+        .await
+        .unwrap();
+    let mut seen = std::collections::HashMap::new();
+    for batch in &batches {
+        let text = |i: usize| {
+            batch
+                .column(i)
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone()
+        };
+        let (amis, outcomes, codes) = (text(0), text(1), text(2));
+        for i in 0..batch.num_rows() {
+            let (ami, outcome) = (amis.value(i).to_owned(), outcomes.value(i).to_owned());
+            let created = created_now[ami.as_str()];
+            match outcome.as_str() {
+                "created" => assert!(created, "{ami} reported created, not in the emulator"),
+                "refused" => {
+                    assert!(!created, "{ami} reported refused, created in the emulator");
+                    assert!(!codes.is_null(i));
+                }
+                other => panic!("{ami}: unexpected outcome {other}"),
+            }
+            assert!(seen.insert(ami.clone(), outcome).is_none(), "{ami} twice");
+        }
+    }
+    assert_eq!(seen.len(), 1000, "every row is in the report");
+    let created = seen.values().filter(|o| *o == "created").count();
+    assert_eq!(created, created_now.values().filter(|c| **c).count());
+    assert!(
+        msg.starts_with(&format!(
+            "INSERT failed: AWS refused {} of 1000 rows, {created} created",
+            1000 - created
+        )),
+        "{msg}"
+    );
+    // An unknown report says where reports are.
+    let err = fx
+        .query("SELECT * FROM insert_report('no-such-report')")
+        .await
+        .unwrap_err();
+    assert!(
+        err.message().contains("on the server that ran the INSERT"),
+        "{err}"
+    );
 }

@@ -26,7 +26,9 @@ use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::SessionConfig;
 
 use crate::ec2::Ec2Clients;
-use crate::table::{AwsOptions, RegionSet, StoreImageTasksTable, TABLE_NAME};
+use crate::table::{
+    AwsOptions, InsertReports, RegionSet, StoreImageTasksTable, INSERT_REPORT, TABLE_NAME,
+};
 use options::check_client_option;
 
 /// The catalog every table lives in.
@@ -47,20 +49,22 @@ pub struct Catalog {
     runtime: Arc<RuntimeEnv>,
     /// Most AWS calls one statement may make; `None` = no limit.
     max_aws_calls: Option<usize>,
+    /// The reports of INSERTs that did not create every row (`insert_report(id)`).
+    reports: InsertReports,
 }
 
 impl Catalog {
     /// The catalog `aws` with schema `ec2` and its tables reading through `clients`.
     pub fn new(clients: Ec2Clients, regions: RegionSet, read_only: bool) -> Result<Self> {
         let schema = Arc::new(MemorySchemaProvider::new());
-        schema.register_table(
-            TABLE_NAME.to_owned(),
-            Arc::new(StoreImageTasksTable::new(clients, regions.clone()).with_read_only(read_only)),
-        )?;
+        let table = StoreImageTasksTable::new(clients, regions.clone()).with_read_only(read_only);
+        let reports = table.reports().clone();
+        schema.register_table(TABLE_NAME.to_owned(), Arc::new(table))?;
         let catalog = Arc::new(MemoryCatalogProvider::new());
         catalog.register_schema(SCHEMA, schema)?;
         Ok(Catalog {
             catalog,
+            reports,
             default_regions: regions,
             runtime: runtime(DEFAULT_MAX_MEMORY)?,
             max_aws_calls: Some(crate::ec2::DEFAULT_MAX_CALLS_PER_QUERY),
@@ -132,6 +136,7 @@ impl Catalog {
             })?;
         }
         let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        ctx.register_udtf(INSERT_REPORT, self.reports.function());
         ctx.register_catalog(
             CATALOG,
             Arc::clone(&self.catalog) as Arc<dyn CatalogProvider>,

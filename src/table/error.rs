@@ -58,6 +58,8 @@ pub enum TableError {
         not_sent: Vec<NotSentRow>,
         /// True when this was a dry run (nothing was created).
         dry_run: bool,
+        /// The id of the whole report, kept on the server (`insert_report('<id>')`).
+        report_id: Option<String>,
     },
 }
 
@@ -94,6 +96,7 @@ impl TableError {
             unconfirmed,
             not_sent,
             dry_run,
+            ..
         } = self
         else {
             return Ok(());
@@ -197,8 +200,16 @@ impl fmt::Display for TableError {
                 unconfirmed,
                 not_sent,
                 dry_run,
+                report_id,
             } => {
                 self.headline(f)?;
+                if let Some(id) = report_id {
+                    write!(
+                        f,
+                        "\nthe whole report, a row per row: SELECT * FROM insert_report('{id}') \
+                         (on this server, for an hour)"
+                    )?;
+                }
                 // Compact, grouped and created rows first: gRPC clients cap an error's
                 // size (the message is cut at 4 KB), and the rows that exist are the ones
                 // a retry must not repeat. The log has every row on a line of its own.

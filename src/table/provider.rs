@@ -19,6 +19,7 @@ use tokio::sync::OnceCell;
 use super::error::TableError;
 use super::options::AwsOptions;
 use super::pushdown;
+use super::reports::InsertReports;
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
 use super::sink::StoreImageTasksSink;
@@ -43,6 +44,8 @@ pub struct StoreImageTasksTable {
     read_only: bool,
     /// `region`'s default in INSERT: the default region.
     region_default: Expr,
+    /// The reports of INSERTs that did not create every row.
+    reports: InsertReports,
 }
 
 impl StoreImageTasksTable {
@@ -55,7 +58,14 @@ impl StoreImageTasksTable {
             enabled: OnceCell::new(),
             read_only: false,
             region_default,
+            reports: InsertReports::default(),
         }
+    }
+
+    /// Where the reports of its INSERTs are kept (serve them with
+    /// `ctx.register_udtf(INSERT_REPORT, reports.function())`).
+    pub fn reports(&self) -> &InsertReports {
+        &self.reports
     }
 
     /// Refuse every INSERT (before any AWS call) when `read_only`.
@@ -180,6 +190,7 @@ impl TableProvider for StoreImageTasksTable {
             enabled_regions: self.enabled_regions().await?,
             dry_run,
             schema: self.schema(),
+            reports: self.reports.clone(),
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

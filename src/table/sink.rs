@@ -18,6 +18,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::{CreatedRow, NotSentRow, RefusedRow, TableError};
+use super::reports::InsertReports;
 use super::validate::{check_ami_id, check_bucket};
 use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients, StatementId};
 
@@ -45,6 +46,7 @@ pub(crate) struct StoreImageTasksSink {
     pub(crate) enabled_regions: Vec<String>,
     pub(crate) dry_run: bool,
     pub(crate) schema: SchemaRef,
+    pub(crate) reports: InsertReports,
 }
 
 impl DisplayAs for StoreImageTasksSink {
@@ -324,15 +326,20 @@ impl DataSink for StoreImageTasksSink {
         if refused.is_empty() && unconfirmed.is_empty() && not_sent.is_empty() {
             return Ok(created.len() as u64);
         }
-        let report = TableError::InsertFailed {
+        let mut report = TableError::InsertFailed {
             created,
             refused,
             unconfirmed,
             not_sent,
             dry_run: self.dry_run,
+            report_id: None,
         };
-        // The log keeps the whole report, whatever reaches the client.
-        tracing::warn!(report = %report.detailed(), "INSERT did not create every row");
+        // The whole report stays on the server, and in the log, whatever reaches the client.
+        let id = self.reports.keep(&report)?;
+        tracing::warn!(report_id = %id, report = %report.detailed(), "INSERT did not create every row");
+        if let TableError::InsertFailed { report_id, .. } = &mut report {
+            *report_id = Some(id);
+        }
         Err(DataFusionError::External(Box::new(report)))
     }
 }

@@ -1,0 +1,165 @@
+//! The whole report of an INSERT that did not create every row, one row per row, as a
+//! result set: `SELECT * FROM insert_report('<id>')`. An error message cannot carry it (gRPC
+//! clients cap an error at a few KB: the message is cut at 4 KB, about 150 rows), so the
+//! message names the report and the server keeps it for [`REPORT_TTL`]. Reports live on
+//! the server that ran the INSERT (its log has the same report, whole); a replica that did
+//! not run it says so.
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{plan_err, Result, ScalarValue};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::Expr;
+use moka::sync::Cache;
+
+use super::error::TableError;
+
+/// How long the server keeps a report.
+pub const REPORT_TTL: Duration = Duration::from_secs(3600);
+/// Most report rows kept, all reports together (an INSERT has at most 1,000 rows).
+const MAX_ROWS_KEPT: u64 = 500_000;
+
+/// The name of the table function.
+pub const INSERT_REPORT: &str = "insert_report";
+
+/// The report's columns.
+static REPORT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        text("region", false),
+        text("amiId", false),
+        // created, would_create (dry run), refused, unconfirmed (created by this or a
+        // concurrent statement), not_sent
+        text("outcome", false),
+        text("s3objectKey", true),
+        text("errorCode", true),
+        text("errorMessage", true),
+        text("requestId", true),
+    ]))
+});
+
+/// The reports of this server's INSERTs, by id.
+#[derive(Debug, Clone)]
+pub struct InsertReports {
+    reports: Cache<String, RecordBatch>,
+}
+
+impl Default for InsertReports {
+    fn default() -> Self {
+        InsertReports {
+            reports: Cache::builder()
+                .time_to_live(REPORT_TTL)
+                .max_capacity(MAX_ROWS_KEPT)
+                .weigher(|_, batch: &RecordBatch| batch.num_rows().max(1) as u32)
+                .build(),
+        }
+    }
+}
+
+impl InsertReports {
+    /// Keeps the report of `failure` (an `InsertFailed`); its id.
+    pub fn keep(&self, failure: &TableError) -> Result<String> {
+        let TableError::InsertFailed {
+            created,
+            refused,
+            unconfirmed,
+            not_sent,
+            dry_run,
+            ..
+        } = failure
+        else {
+            return plan_err!("only a failed INSERT has a report");
+        };
+        let mut rows: Vec<[Option<&str>; 7]> = Vec::new();
+        let made = if *dry_run { "would_create" } else { "created" };
+        for c in created {
+            rows.push([
+                Some(&c.region),
+                Some(&c.ami_id),
+                Some(made),
+                Some(&c.object_key),
+                None,
+                None,
+                None,
+            ]);
+        }
+        for r in refused {
+            rows.push([
+                Some(&r.region),
+                Some(&r.ami_id),
+                Some("refused"),
+                None,
+                Some(r.error.code.as_deref().unwrap_or("error")),
+                Some(&r.error.message),
+                r.error.request_id.as_deref(),
+            ]);
+        }
+        for c in unconfirmed {
+            rows.push([
+                Some(&c.region),
+                Some(&c.ami_id),
+                Some("unconfirmed"),
+                Some(&c.object_key),
+                None,
+                None,
+                None,
+            ]);
+        }
+        for n in not_sent {
+            rows.push([
+                Some(&n.region),
+                Some(&n.ami_id),
+                Some("not_sent"),
+                None,
+                None,
+                None,
+                None,
+            ]);
+        }
+        let columns = (0..7)
+            .map(|i| Arc::new(rows.iter().map(|r| r[i]).collect::<StringArray>()) as _)
+            .collect();
+        let batch = RecordBatch::try_new(Arc::clone(&REPORT_SCHEMA), columns)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.reports.insert(id.clone(), batch);
+        Ok(id)
+    }
+
+    /// The table function `insert_report(id)` over these reports.
+    pub fn function(&self) -> Arc<dyn TableFunctionImpl> {
+        Arc::new(ReportFunction(self.clone()))
+    }
+}
+
+#[derive(Debug)]
+struct ReportFunction(InsertReports);
+
+impl TableFunctionImpl for ReportFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let id = match args.exprs() {
+            [Expr::Literal(ScalarValue::Utf8(Some(id)), _)] => id.trim(),
+            _ => {
+                return plan_err!(
+                    "{INSERT_REPORT} takes one argument, the report id a failed INSERT named: \
+                     {INSERT_REPORT}('...')"
+                )
+            }
+        };
+        let Some(batch) = self.0.reports.get(id) else {
+            return plan_err!(
+                "no INSERT report `{id}` on this server: a report stays {} hour on the server \
+                 that ran the INSERT (its log has it too, line `INSERT did not create every \
+                 row`)",
+                REPORT_TTL.as_secs() / 3600
+            );
+        };
+        Ok(Arc::new(MemTable::try_new(
+            Arc::clone(&REPORT_SCHEMA),
+            vec![vec![batch]],
+        )?))
+    }
+}
