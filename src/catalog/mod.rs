@@ -6,6 +6,7 @@ mod aliases;
 mod options;
 mod params;
 mod writes;
+mod yields;
 
 use std::sync::Arc;
 
@@ -23,6 +24,7 @@ use datafusion::common::{Result, TableReference};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::SessionConfig;
 
 use crate::ec2::Ec2Clients;
@@ -135,7 +137,13 @@ impl Catalog {
                 }
             })?;
         }
-        let ctx = SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime));
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(Arc::clone(&self.runtime))
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(yields::YieldingJoins))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         ctx.register_udtf(INSERT_REPORT, self.reports.function());
         ctx.register_catalog(
             CATALOG,
