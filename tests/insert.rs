@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 
 use arrow::array::{Array, RecordBatch, StringArray};
-use common::{to_status, Fixture, REGIONS};
+use common::{insert_rows, to_status, Fixture, REGIONS};
 use ec2_emulator::{ConfigUpdate, EmulatorOptions};
 use tonic::Code;
 
@@ -388,12 +388,11 @@ async fn two_statements_storing_the_same_amis_under_faults_never_claim_one_task_
         .unwrap();
     let mut claimed = 0;
     for round in amis[..12].chunks(4) {
-        let rows = round
-            .iter()
-            .map(|ami| format!("('us-east-1', '{ami}', '{bucket}')"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("INSERT INTO store_image_tasks (region, amiId, bucket) VALUES {rows}");
+        let sql = insert_rows(
+            round
+                .iter()
+                .map(|ami| ("us-east-1", ami.as_str(), bucket.as_str())),
+        );
         // The sample data holds finished tasks of some AMIs: count the new ones.
         let tasks = |ami: &String| fx.tasks_of("us-east-1", ami).len();
         let before: Vec<usize> = round.iter().map(tasks).collect();
@@ -438,14 +437,10 @@ async fn a_throttled_insert_of_100_rows_lists_every_row_in_its_error() {
             ..ConfigUpdate::default()
         })
         .unwrap();
-    let values = amis
-        .iter()
-        .map(|ami| format!("('us-east-1', '{ami}', '{bucket}')"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let outcome = fx
-        .update(&format!(
-            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES {values}"
+        .update(&insert_rows(
+            amis.iter()
+                .map(|ami| ("us-east-1", ami.as_str(), bucket.as_str())),
         ))
         .await;
     let created_now: Vec<bool> = amis
@@ -522,15 +517,10 @@ async fn an_insert_of_1000_rows_under_faults_reports_every_row_as_a_result_set()
             ..ConfigUpdate::default()
         })
         .unwrap();
-    let values = rows
-        .iter()
-        .map(|(region, ami, bucket)| format!("('{region}', '{ami}', '{bucket}')"))
-        .collect::<Vec<_>>()
-        .join(", ");
     let outcome = fx
-        .update(&format!(
-            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES {values}"
-        ))
+        .update(&insert_rows(rows.iter().map(|(region, ami, bucket)| {
+            (region.as_str(), ami.as_str(), bucket.as_str())
+        })))
         .await;
     fx.emulator
         .update_config(ConfigUpdate {

@@ -616,12 +616,10 @@ impl SlowInsert {
             ..ConfigUpdate::default()
         })
         .unwrap();
-        let values = amis
-            .iter()
-            .map(|ami| format!("('us-east-1', '{ami}', '{bucket}')"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        let sql = format!("INSERT INTO store_image_tasks (region, amiId, bucket) VALUES {values}");
+        let sql = common::insert_rows(
+            amis.iter()
+                .map(|ami| ("us-east-1", ami.as_str(), bucket.as_str())),
+        );
         let client = aws_flightsql::client::connect(&bin.uri).await.unwrap();
         let mut inserting = client.clone();
         let insert = tokio::spawn(async move {

@@ -126,6 +126,17 @@ impl Fixture {
     }
 }
 
+/// `INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ...`, a row per
+/// (region, AMI, bucket).
+pub fn insert_rows<'a>(rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>) -> String {
+    let values = rows
+        .into_iter()
+        .map(|(region, ami, bucket)| format!("('{region}', '{ami}', '{bucket}')"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!("INSERT INTO store_image_tasks (region, amiId, bucket) VALUES {values}")
+}
+
 pub fn to_status(e: arrow_flight::error::FlightError) -> tonic::Status {
     match e {
         arrow_flight::error::FlightError::Tonic(s) => *s,
