@@ -746,7 +746,7 @@ async fn past_the_grace_an_insert_sends_no_new_create_and_reports_every_row() {
     assert!(ok, "exit 0; logs:\n{logs}");
     // The log carries the whole report, every row not sent included.
     assert_eq!(
-        logs.matches("not sent: us-east-1 ami-").count(),
+        logs.matches("not_sent: us-east-1 ami-").count(),
         not_sent,
         "{logs}"
     );

@@ -133,8 +133,14 @@ fn table_code(e: &TableError) -> Code {
     match e {
         TableError::ReadOnly => Code::PermissionDenied,
         TableError::Invalid(_) => Code::InvalidArgument,
-        // Only unconfirmed rows: a conflict with a concurrent statement.
-        TableError::InsertFailed { .. } => e.aws_kind().map(kind_code).unwrap_or(Code::Aborted),
+        // AWS refused rows: the first refusal's code. Rows not sent: the server is going
+        // away (retry on another replica). Only unconfirmed rows: a conflict with a
+        // concurrent statement.
+        TableError::InsertFailed { not_sent, .. } => match e.aws_kind() {
+            Some(kind) => kind_code(kind),
+            None if !not_sent.is_empty() => Code::Unavailable,
+            None => Code::Aborted,
+        },
     }
 }
 

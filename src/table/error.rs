@@ -63,16 +63,88 @@ pub enum TableError {
     },
 }
 
+/// One row of a failed INSERT's report, as the log and `insert_report(id)` show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportRow<'a> {
+    /// The region.
+    pub region: &'a str,
+    /// The AMI.
+    pub ami_id: &'a str,
+    /// `created`, `would_create` (dry run), `refused`, `unconfirmed` (created by this or a
+    /// concurrent statement) or `not_sent`.
+    pub outcome: &'static str,
+    /// The object key of a task that exists.
+    pub object_key: Option<&'a str>,
+    /// AWS's error code of a refused row.
+    pub error_code: Option<&'a str>,
+    /// AWS's message of a refused row.
+    pub error_message: Option<&'a str>,
+    /// AWS's request id of a refused row.
+    pub request_id: Option<&'a str>,
+}
+
 impl TableError {
     /// The AWS error behind a failed INSERT (the first refusal), if any.
     pub fn aws_kind(&self) -> Option<AwsErrorKind> {
         match self {
-            TableError::InsertFailed {
-                refused, not_sent, ..
-            } if refused.is_empty() && !not_sent.is_empty() => Some(AwsErrorKind::Unavailable),
             TableError::InsertFailed { refused, .. } => refused.first().map(|r| r.error.kind),
             _ => None,
         }
+    }
+
+    /// Every row of a failed INSERT's report, in the order created, refused, unconfirmed,
+    /// not sent (none for other errors).
+    pub fn report_rows(&self) -> Vec<ReportRow<'_>> {
+        let TableError::InsertFailed {
+            created,
+            refused,
+            unconfirmed,
+            not_sent,
+            dry_run,
+            ..
+        } = self
+        else {
+            return Vec::new();
+        };
+        let made = if *dry_run { "would_create" } else { "created" };
+        let mut rows = Vec::new();
+        for c in created {
+            rows.push(ReportRow {
+                object_key: Some(&c.object_key),
+                ..row(&c.region, &c.ami_id, made)
+            });
+        }
+        for r in refused {
+            rows.push(ReportRow {
+                error_code: Some(r.error.code.as_deref().unwrap_or("error")),
+                error_message: Some(&r.error.message),
+                request_id: r.error.request_id.as_deref(),
+                ..row(&r.region, &r.ami_id, "refused")
+            });
+        }
+        for c in unconfirmed {
+            rows.push(ReportRow {
+                object_key: Some(&c.object_key),
+                ..row(&c.region, &c.ami_id, "unconfirmed")
+            });
+        }
+        for n in not_sent {
+            rows.push(row(&n.region, &n.ami_id, "not_sent"));
+        }
+        rows
+    }
+}
+
+/// A report row with only its region, AMI and outcome.
+fn row<'a>(region: &'a str, ami_id: &'a str, outcome: &'static str) -> ReportRow<'a> {
+    ReportRow {
+        region,
+        ami_id,
+        outcome,
+        object_key: None,
+        error_code: None,
+        error_message: None,
+        request_id: None,
     }
 }
 
@@ -134,52 +206,30 @@ impl TableError {
     /// A failed INSERT's report with every row on a line of its own, request ids included,
     /// for the log.
     pub fn detailed(&self) -> String {
-        struct Detailed<'a>(&'a TableError);
-        impl fmt::Display for Detailed<'_> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                let TableError::InsertFailed {
-                    created,
-                    refused,
-                    unconfirmed,
-                    not_sent,
-                    ..
-                } = self.0
-                else {
-                    return write!(f, "{}", self.0);
-                };
-                self.0.headline(f)?;
-                for c in created {
-                    write!(
-                        f,
-                        "\ncreated: {} {} -> {}",
-                        c.region, c.ami_id, c.object_key
-                    )?;
+        let mut text = String::new();
+        {
+            use std::fmt::Write;
+            struct Headline<'a>(&'a TableError);
+            impl fmt::Display for Headline<'_> {
+                fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                    self.0.headline(f)
                 }
-                for r in refused {
-                    let code = r.error.code.as_deref().unwrap_or("error");
-                    write!(
-                        f,
-                        "\nrefused: {} {}: {code}: {}",
-                        r.region, r.ami_id, r.error.message
-                    )?;
-                    if let Some(id) = &r.error.request_id {
-                        write!(f, " (request id {id})")?;
-                    }
+            }
+            let _ = write!(text, "{}", Headline(self));
+            for r in self.report_rows() {
+                let _ = write!(text, "\n{}: {} {}", r.outcome, r.region, r.ami_id);
+                if let Some(key) = r.object_key {
+                    let _ = write!(text, " -> {key}");
                 }
-                for c in unconfirmed {
-                    write!(
-                        f,
-                        "\ncreated by this or a concurrent statement: {} {} -> {}",
-                        c.region, c.ami_id, c.object_key
-                    )?;
+                if let (Some(code), Some(message)) = (r.error_code, r.error_message) {
+                    let _ = write!(text, ": {code}: {message}");
                 }
-                for n in not_sent {
-                    write!(f, "\nnot sent: {} {}", n.region, n.ami_id)?;
+                if let Some(id) = r.request_id {
+                    let _ = write!(text, " (request id {id})");
                 }
-                Ok(())
             }
         }
-        Detailed(self).to_string()
+        text
     }
 }
 

@@ -15,7 +15,7 @@ mod schema;
 mod sink;
 mod validate;
 
-pub use error::{CreatedRow, NotSentRow, RefusedRow, TableError};
+pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 pub use options::AwsOptions;
 pub use provider::{RegionSet, StoreImageTasksTable};
 pub use reports::{InsertReports, INSERT_REPORT};

@@ -16,7 +16,7 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Expr;
 use moka::sync::Cache;
 
-use super::error::TableError;
+use super::error::{ReportRow, TableError};
 
 /// How long the server keeps a report.
 pub const REPORT_TTL: Duration = Duration::from_secs(3600);
@@ -63,66 +63,19 @@ impl Default for InsertReports {
 impl InsertReports {
     /// Keeps the report of `failure` (an `InsertFailed`); its id.
     pub fn keep(&self, failure: &TableError) -> Result<String> {
-        let TableError::InsertFailed {
-            created,
-            refused,
-            unconfirmed,
-            not_sent,
-            dry_run,
-            ..
-        } = failure
-        else {
-            return plan_err!("only a failed INSERT has a report");
+        let rows = failure.report_rows();
+        let column = |value: for<'r> fn(&'r ReportRow<'r>) -> Option<&'r str>| {
+            Arc::new(rows.iter().map(value).collect::<StringArray>()) as _
         };
-        let mut rows: Vec<[Option<&str>; 7]> = Vec::new();
-        let made = if *dry_run { "would_create" } else { "created" };
-        for c in created {
-            rows.push([
-                Some(&c.region),
-                Some(&c.ami_id),
-                Some(made),
-                Some(&c.object_key),
-                None,
-                None,
-                None,
-            ]);
-        }
-        for r in refused {
-            rows.push([
-                Some(&r.region),
-                Some(&r.ami_id),
-                Some("refused"),
-                None,
-                Some(r.error.code.as_deref().unwrap_or("error")),
-                Some(&r.error.message),
-                r.error.request_id.as_deref(),
-            ]);
-        }
-        for c in unconfirmed {
-            rows.push([
-                Some(&c.region),
-                Some(&c.ami_id),
-                Some("unconfirmed"),
-                Some(&c.object_key),
-                None,
-                None,
-                None,
-            ]);
-        }
-        for n in not_sent {
-            rows.push([
-                Some(&n.region),
-                Some(&n.ami_id),
-                Some("not_sent"),
-                None,
-                None,
-                None,
-                None,
-            ]);
-        }
-        let columns = (0..7)
-            .map(|i| Arc::new(rows.iter().map(|r| r[i]).collect::<StringArray>()) as _)
-            .collect();
+        let columns = vec![
+            column(|r| Some(r.region)),
+            column(|r| Some(r.ami_id)),
+            column(|r| Some(r.outcome)),
+            column(|r| r.object_key),
+            column(|r| r.error_code),
+            column(|r| r.error_message),
+            column(|r| r.request_id),
+        ];
         let batch = RecordBatch::try_new(Arc::clone(&REPORT_SCHEMA), columns)?;
         let id = uuid::Uuid::new_v4().to_string();
         self.reports.insert(id.clone(), batch);
