@@ -181,3 +181,91 @@ async fn garbage_tickets_are_invalid_argument() {
         .unwrap();
     assert_eq!(err.code(), tonic::Code::InvalidArgument, "{err}");
 }
+
+/// Java clients (the JDBC driver, user agent grpc-java) get timestamps without a zone, the
+/// UTC wall-clock time, in every schema they see and in the data; other clients get
+/// `Timestamp(ms, "UTC")`; the `timestamps` header (a JDBC URL property) chooses either.
+#[tokio::test]
+async fn timestamps_reach_java_clients_without_a_zone() {
+    use arrow::datatypes::TimeUnit;
+    let fx = Fixture::start(5).await;
+    let sql = "SELECT amiId, taskStartTime FROM store_image_tasks WHERE region = 'eu-west-1' \
+               ORDER BY taskStartTime, amiId";
+    let zoned = DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()));
+    let wall = DataType::Timestamp(TimeUnit::Millisecond, None);
+    let mut want: Vec<i64> = fx
+        .emulator
+        .tasks("eu-west-1")
+        .iter()
+        .map(|t| t.task_start_time.timestamp_millis())
+        .collect();
+    want.sort();
+
+    for (agent, header, expected) in [
+        ("tonic/0.14", None, &zoned),
+        ("grpc-java-netty/1.73.0", None, &wall),
+        ("grpc-java-netty/1.73.0", Some("with_time_zone"), &zoned),
+        ("grpc-go/1.75.0", Some("without_time_zone"), &wall),
+    ] {
+        let mut client = fx.client().await;
+        client.set_header("user-agent", agent);
+        if let Some(header) = header {
+            client.set_header("timestamps", header);
+        }
+        let case = format!("{agent} timestamps={header:?}");
+        let info = client.execute(sql.into(), None).await.unwrap();
+        let advertised = info.clone().try_decode_schema().unwrap();
+        assert_eq!(advertised.field(1).data_type(), expected, "{case}");
+        let batches = fetch(&mut client, info).await;
+        let mut got = Vec::new();
+        for batch in &batches {
+            assert_eq!(batch.schema().field(1).data_type(), expected, "{case}");
+            let column = batch
+                .column(1)
+                .as_primitive::<arrow::datatypes::TimestampMillisecondType>();
+            got.extend(column.values().iter().copied());
+        }
+        assert_eq!(
+            got, want,
+            "{case}: the same instants, as UTC wall-clock time"
+        );
+
+        let prepared = client.prepare(sql.into(), None).await.unwrap();
+        assert_eq!(
+            prepared.dataset_schema().unwrap().field(1).data_type(),
+            expected,
+            "{case}"
+        );
+        let info = client
+            .get_tables(CommandGetTables {
+                catalog: None,
+                db_schema_filter_pattern: Some("ec2".into()),
+                table_name_filter_pattern: Some("store_image_tasks".into()),
+                table_types: vec![],
+                include_schema: true,
+            })
+            .await
+            .unwrap();
+        let batches = fetch(&mut client, info).await;
+        let ipc = batches[0]
+            .column_by_name("table_schema")
+            .unwrap()
+            .as_binary::<i32>()
+            .value(0)
+            .to_vec();
+        let schema = Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap();
+        let start = schema.field_with_name("taskStartTime").unwrap();
+        assert_eq!(start.data_type(), expected, "{case}");
+    }
+
+    let mut client = fx.client().await;
+    client.set_header("timestamps", "local");
+    let err = client.execute(sql.into(), None).await.map_err(to_status);
+    let status = err.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("with_time_zone") && status.message().contains("`local`"),
+        "{}",
+        status.message()
+    );
+}

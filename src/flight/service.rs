@@ -38,7 +38,7 @@ use futures::{stream, Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::{Request, Response, Status, Streaming};
 
-use super::boundary::{boundary_schema, to_boundary};
+use super::boundary::{boundary_schema, to_boundary, TimestampStyle};
 use super::cancel::{new_query_id, RunningQueries};
 use super::columns::{describe_result, describe_table, Origin};
 use super::grpc::GrpcService;
@@ -223,6 +223,7 @@ impl FlightSqlHandler {
         slot: &SessionSlot,
         descriptor: FlightDescriptor,
         schema_only: bool,
+        style: TimestampStyle,
     ) -> Result<Response<FlightInfo>, ServiceError> {
         let bound = tickets::decode_parameters(&parameters)?;
         let planned = self.plan(caller, &sql, &settings, &bound).await?;
@@ -246,7 +247,7 @@ impl FlightSqlHandler {
                 query_id: new_query_id(),
                 affected_rows: Some(count),
             };
-            return statement_info(&result_schema(&result), &statement, descriptor);
+            return statement_info(&result_schema(&result, style), &statement, descriptor);
         }
         let Planned::Plan(df) = planned else {
             if !schema_only {
@@ -267,7 +268,7 @@ impl FlightSqlHandler {
             query_id: new_query_id(),
             affected_rows: None,
         };
-        statement_info(&result_schema(&df), &statement, descriptor)
+        statement_info(&result_schema(&df, style), &statement, descriptor)
     }
 
     /// Runs a data-changing statement and returns the number of rows it affected. SET and
@@ -310,6 +311,7 @@ impl FlightSqlHandler {
         query_id: Option<&str>,
         draining: bool,
         report: bool,
+        style: TimestampStyle,
     ) -> Result<DoGetStream, ServiceError> {
         if draining && !report {
             return Err(ServiceError::ShuttingDown(
@@ -331,7 +333,7 @@ impl FlightSqlHandler {
             ));
         };
         require_bound(&df)?;
-        let schema = result_schema(&df);
+        let schema = result_schema(&df, style);
         let (state, logical) = df.into_parts();
         let physical = state.create_physical_plan(&logical).await?;
         let batches = execute_stream(Arc::clone(&physical), state.task_ctx())?;
@@ -510,8 +512,13 @@ impl FlightSqlHandler {
 }
 
 /// The schema clients receive for a plan: boundary types, each column described.
-fn result_schema(df: &DataFrame) -> SchemaRef {
-    describe_result(df, &boundary_schema(df.schema().as_arrow()))
+fn result_schema(df: &DataFrame, style: TimestampStyle) -> SchemaRef {
+    describe_result(df, &boundary_schema(df.schema().as_arrow(), style))
+}
+
+/// How the client of `request` receives timestamps (a bad `timestamps` header is an error).
+fn timestamp_style<T>(request: &Request<T>) -> Result<TimestampStyle, ServiceError> {
+    TimestampStyle::of(request.metadata()).map_err(ServiceError::BadRequest)
 }
 
 /// The batches a client sent with DoPut.
@@ -642,7 +649,10 @@ fn parameter_schema(df: &DataFrame) -> Result<Schema, ServiceError> {
         .into_iter()
         .map(|(name, data_type)| {
             let data_type = data_type.unwrap_or(arrow::datatypes::DataType::Utf8);
-            let boundary = boundary_schema(&Schema::new(vec![Field::new(&name, data_type, true)]));
+            let boundary = boundary_schema(
+                &Schema::new(vec![Field::new(&name, data_type, true)]),
+                TimestampStyle::WithTimeZone,
+            );
             boundary.field(0).clone()
         })
         .collect();
@@ -748,6 +758,7 @@ impl FlightSqlService for FlightSqlHandler {
         let caller = Caller::of(&request);
         let settings = slot.settings().clone();
         let schema_only = request.extensions().get::<SchemaOnly>().is_some();
+        let style = timestamp_style(&request)?;
         Ok(self
             .statement_flight_info(
                 &caller,
@@ -757,6 +768,7 @@ impl FlightSqlService for FlightSqlHandler {
                 &slot,
                 request.into_inner(),
                 schema_only,
+                style,
             )
             .await?)
     }
@@ -770,6 +782,7 @@ impl FlightSqlService for FlightSqlHandler {
         let caller = Caller::of(&request);
         let handle = tickets::decode_prepared(&cmd.prepared_statement_handle)?;
         let schema_only = request.extensions().get::<SchemaOnly>().is_some();
+        let style = timestamp_style(&request)?;
         Ok(self
             .statement_flight_info(
                 &caller,
@@ -779,6 +792,7 @@ impl FlightSqlService for FlightSqlHandler {
                 &slot,
                 request.into_inner(),
                 schema_only,
+                style,
             )
             .await?)
     }
@@ -873,6 +887,7 @@ impl FlightSqlService for FlightSqlHandler {
     ) -> Result<Response<DoGetStream>, Status> {
         let statement = tickets::decode_statement(&ticket.statement_handle)?;
         let draining = request.extensions().get::<Draining>().is_some();
+        let style = timestamp_style(&request)?;
         let stream = match statement.affected_rows {
             // The count of an INSERT that ran: only the number counts (whatever else a
             // ticket carries), and it is served while draining.
@@ -885,6 +900,7 @@ impl FlightSqlService for FlightSqlHandler {
                     None,
                     draining,
                     true,
+                    style,
                 )
                 .await?
             }
@@ -898,6 +914,7 @@ impl FlightSqlService for FlightSqlHandler {
                     Some(&statement.query_id),
                     draining,
                     false,
+                    style,
                 )
                 .await?
             }
@@ -921,6 +938,7 @@ impl FlightSqlService for FlightSqlHandler {
                 None,
                 request.extensions().get::<Draining>().is_some(),
                 false,
+                timestamp_style(&request)?,
             )
             .await?;
         Ok(Response::new(stream))
@@ -962,8 +980,9 @@ impl FlightSqlService for FlightSqlHandler {
     async fn do_get_tables(
         &self,
         query: CommandGetTables,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
+        let style = timestamp_style(&request)?;
         let tables = self.catalog.tables().await.map_err(ServiceError::from)?;
         let mut builder = query.into_builder();
         for t in &tables {
@@ -972,7 +991,7 @@ impl FlightSqlService for FlightSqlHandler {
                 schema: t.schema.clone(),
                 table: t.name.clone(),
             };
-            let schema = describe_table(&boundary_schema(&t.arrow_schema), &origin);
+            let schema = describe_table(&boundary_schema(&t.arrow_schema, style), &origin);
             builder
                 .append(&t.catalog, &t.schema, &t.name, &t.table_type, &schema)
                 .map_err(ServiceError::from)?;
@@ -1215,15 +1234,17 @@ impl FlightSqlService for FlightSqlHandler {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let slot = session::of(&request);
         let settings = slot.settings().clone();
+        let style = timestamp_style(&request)?;
         let planned = self
             .plan(&Caller::of(&request), &query.query, &settings, &[])
             .await?;
         // A statement without a result set (INSERT, SET) has an empty dataset schema: the
         // JDBC driver then runs it as an update.
         let (dataset_schema, parameter_schema) = match &planned {
-            Planned::Plan(df) if !planned.is_write() => {
-                (result_schema(df).as_ref().clone(), parameter_schema(df)?)
-            }
+            Planned::Plan(df) if !planned.is_write() => (
+                result_schema(df, style).as_ref().clone(),
+                parameter_schema(df)?,
+            ),
             Planned::Plan(df) => (Schema::empty(), parameter_schema(df)?),
             Planned::Set { .. } | Planned::Reset { .. } => {
                 // Check it now, so that a bad option fails at prepare time; it takes

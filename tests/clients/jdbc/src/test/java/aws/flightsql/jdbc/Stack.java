@@ -62,8 +62,17 @@ final class Stack {
     return instance;
   }
 
-  /** The JDBC URL of the server, with extra {@code key=value} parameters. */
+  /**
+   * The JDBC URL of the server as the README gives it ({@code timeZone=UTC}: the driver reads
+   * and binds timestamps in UTC whatever the JVM's zone), with extra {@code key=value}
+   * parameters.
+   */
   String url(String... parameters) {
+    return bareUrl(parameters) + "&timeZone=UTC";
+  }
+
+  /** The JDBC URL without {@code timeZone=UTC}: the driver then uses the JVM's zone. */
+  String bareUrl(String... parameters) {
     StringBuilder url =
         new StringBuilder("jdbc:arrow-flight-sql://127.0.0.1:" + port + "?useEncryption=false");
     for (String p : parameters) {
@@ -74,6 +83,28 @@ final class Stack {
 
   Connection connect(String... parameters) throws SQLException {
     return DriverManager.getConnection(url(parameters));
+  }
+
+  /**
+   * The start time of every task the emulator lists, as {@code region/amiId/instant}, sorted
+   * (an AMI can have several tasks): the order of {@code ORDER BY region, amiId,
+   * taskStartTime}.
+   */
+  List<String> taskStartTimes() throws IOException, InterruptedException {
+    List<String> out = new ArrayList<>();
+    Pattern task =
+        Pattern.compile(
+            "\\{[^{}]*\"amiId\":\"(ami-[0-9a-f]+)\"[^{}]*\"taskStartTime\":\"([^\"]+)\"[^{}]*\\}");
+    for (String region : REGIONS) {
+      Matcher m = task.matcher(hook("tasks?region=" + region));
+      while (m.find()) {
+        out.add(region + "/" + m.group(1) + "/" + java.time.Instant.parse(m.group(2)));
+      }
+    }
+    out.sort(
+        java.util.Comparator.comparing((String t) -> t.substring(0, t.lastIndexOf('/')))
+            .thenComparing(t -> java.time.Instant.parse(t.substring(t.lastIndexOf('/') + 1))));
+    return out;
   }
 
   /** {@code GET /_emulator/...} as text. */
