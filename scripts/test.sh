@@ -48,25 +48,34 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/debug" "$venv/bin/python" -m pytest -q tests/python
 
-echo "== JDBC tests (Arrow Flight SQL JDBC driver, an 18.x and the newest)"
+echo "== JDBC tests (Arrow Flight SQL JDBC driver 18.1.0, 18.2.0 and the newest, 18.3.0; sqlline)"
 if ! command -v mvn >/dev/null || ! command -v javac >/dev/null; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends maven openjdk-17-jdk-headless
 fi
 jdbc_failed=0
-for version in 18.1.0 18.3.0; do
+for version in 18.1.0 18.2.0 18.3.0; do
   # Every version is pinned in the pom: after the first run Maven needs no network.
   rm -rf tests/clients/jdbc/target/surefire-reports
   # (Maven 3.8 prints colour resets even in batch mode: strip them.)
   AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/debug" mvn -q -B -f tests/clients/jdbc/pom.xml \
     test -Dflightsql.jdbc.version="$version" 2>&1 | sed 's/\x1b\[[0-9;]*m//g' || jdbc_failed=1
   python3 - "$version" tests/clients/jdbc/target/surefire-reports <<'PY'
-import glob, sys, xml.etree.ElementTree as ET
+import collections, glob, re, sys, xml.etree.ElementTree as ET
 tests = failed = skipped = 0
 for path in glob.glob(sys.argv[2] + "/TEST-*.xml"):
     suite = ET.parse(path).getroot()
     tests += int(suite.get("tests")); skipped += int(suite.get("skipped"))
     failed += int(suite.get("failures")) + int(suite.get("errors"))
 print(f"jdbc-{sys.argv[1]}: {tests - failed - skipped} passed, {failed} failed, {skipped} skipped")
+# The time zone matrix (TimeZoneMatrixTest): with the README's URL, per JVM zone.
+cells = collections.defaultdict(list)
+for path in glob.glob(sys.argv[2] + "/*TimeZoneMatrixTest*-output.txt"):
+    for line in open(path):
+        m = re.match(r"MATRIX (\S+) (\S+) readme (.+?): (.*)", line.strip())
+        if m:
+            cells[m.group(2)].append(f"{m.group(3)}: {m.group(4)}")
+for zone in sorted(cells):
+    print(f"  matrix {sys.argv[1]} {zone}: " + "; ".join(cells[zone]))
 PY
 done
 exit "$jdbc_failed"
