@@ -261,6 +261,12 @@ async fn calls_without_good_credentials_are_unauthenticated_and_health_stays_ope
         ("token of another server", Some(foreign), "not valid"),
         ("tampered token", Some(tampered), "not valid"),
         ("garbage bearer", Some("Bearer garbage".into()), "not valid"),
+        // flightsql-dbapi (Superset) without credentials.
+        (
+            "bearer None",
+            Some("Bearer None".into()),
+            "the client sent no credentials",
+        ),
         ("unknown scheme", Some("Digest abc".into()), "malformed"),
         (
             "basic without colon",

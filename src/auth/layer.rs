@@ -104,6 +104,14 @@ impl Authenticator {
         let (scheme, value) = header.split_once(' ').ok_or_else(malformed)?;
         let value = value.trim();
         if scheme.eq_ignore_ascii_case("bearer") {
+            // flightsql-dbapi (Superset) sends `Bearer None` when no credentials were given.
+            if value.is_empty() || value == "None" || value == "null" {
+                return Err(format!(
+                    "this server requires authentication, and the client sent no credentials \
+                     (`Bearer {value}`): give a user name and password (Superset: \
+                     datafusion://USER:PASSWORD@HOST:PORT)"
+                ));
+            }
             let user = self.tokens.verify(value).map_err(|e| e.to_string())?;
             let role = users.role(&user).ok_or_else(|| {
                 "the bearer token names a user this server does not know; authenticate again"
