@@ -87,6 +87,8 @@ pub struct FlightSqlHandler {
     /// ... and for callers who may only read (a `read` user, or every caller of a
     /// `--read-only` server): read-only, no bulk ingestion.
     sql_info_read_only: Arc<SqlInfoData>,
+    /// The server refuses every INSERT (`--read-only`).
+    read_only: bool,
     xdbc_types: Arc<XdbcTypeInfoData>,
     queries: RunningQueries,
     metrics: Arc<Metrics>,
@@ -113,6 +115,21 @@ impl FlightSqlHandler {
         }
     }
 
+    /// Whether `caller` may write on this server: what GetSqlInfo's read-only flag and the
+    /// columns' `IS_READ_ONLY` tell them.
+    fn may_write(&self, caller: &Caller) -> bool {
+        caller.may_write() && !self.read_only
+    }
+
+    /// The schema `caller` receives for a plan: boundary types, each column described.
+    fn result_schema(&self, caller: &Caller, df: &DataFrame) -> SchemaRef {
+        describe_result(
+            df,
+            &boundary_schema(df.schema().as_arrow()),
+            self.may_write(caller),
+        )
+    }
+
     /// A service answering from `catalog`; `read_only` is what GetSqlInfo reports to users
     /// who may write (it reports read-only to users who may not).
     pub fn new(catalog: Catalog, read_only: bool) -> Self {
@@ -120,6 +137,7 @@ impl FlightSqlHandler {
             catalog,
             sql_info: Arc::new(sql_info(read_only)),
             sql_info_read_only: Arc::new(sql_info(true)),
+            read_only,
             xdbc_types: Arc::new(xdbc_type_info()),
             queries: RunningQueries::default(),
             metrics: Arc::default(),
@@ -246,7 +264,7 @@ impl FlightSqlHandler {
                 query_id: new_query_id(),
                 affected_rows: Some(count),
             };
-            return statement_info(&result_schema(&result), &statement, descriptor);
+            return statement_info(&self.result_schema(caller, &result), &statement, descriptor);
         }
         let Planned::Plan(df) = planned else {
             if !schema_only {
@@ -267,7 +285,7 @@ impl FlightSqlHandler {
             query_id: new_query_id(),
             affected_rows: None,
         };
-        statement_info(&result_schema(&df), &statement, descriptor)
+        statement_info(&self.result_schema(caller, &df), &statement, descriptor)
     }
 
     /// Runs a data-changing statement and returns the number of rows it affected. SET and
@@ -331,7 +349,7 @@ impl FlightSqlHandler {
             ));
         };
         require_bound(&df)?;
-        let schema = result_schema(&df);
+        let schema = self.result_schema(caller, &df);
         let (state, logical) = df.into_parts();
         let physical = state.create_physical_plan(&logical).await?;
         let batches = execute_stream(Arc::clone(&physical), state.task_ctx())?;
@@ -507,11 +525,6 @@ impl FlightSqlHandler {
             .collect();
         Ok(session_proto::GetSessionOptionsResult { session_options })
     }
-}
-
-/// The schema clients receive for a plan: boundary types, each column described.
-fn result_schema(df: &DataFrame) -> SchemaRef {
-    describe_result(df, &boundary_schema(df.schema().as_arrow()))
 }
 
 /// The batches a client sent with DoPut.
@@ -962,8 +975,9 @@ impl FlightSqlService for FlightSqlHandler {
     async fn do_get_tables(
         &self,
         query: CommandGetTables,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
+        let may_write = self.may_write(&Caller::of(&request));
         let tables = self.catalog.tables().await.map_err(ServiceError::from)?;
         let mut builder = query.into_builder();
         for t in &tables {
@@ -971,8 +985,9 @@ impl FlightSqlService for FlightSqlHandler {
                 catalog: t.catalog.clone(),
                 schema: t.schema.clone(),
                 table: t.name.clone(),
+                columns: Arc::clone(&t.arrow_schema),
             };
-            let schema = describe_table(&boundary_schema(&t.arrow_schema), &origin);
+            let schema = describe_table(&boundary_schema(&t.arrow_schema), &origin, may_write);
             builder
                 .append(&t.catalog, &t.schema, &t.name, &t.table_type, &schema)
                 .map_err(ServiceError::from)?;
@@ -1215,15 +1230,15 @@ impl FlightSqlService for FlightSqlHandler {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let slot = session::of(&request);
         let settings = slot.settings().clone();
-        let planned = self
-            .plan(&Caller::of(&request), &query.query, &settings, &[])
-            .await?;
+        let caller = Caller::of(&request);
+        let planned = self.plan(&caller, &query.query, &settings, &[]).await?;
         // A statement without a result set (INSERT, SET) has an empty dataset schema: the
         // JDBC driver then runs it as an update.
         let (dataset_schema, parameter_schema) = match &planned {
-            Planned::Plan(df) if !planned.is_write() => {
-                (result_schema(df).as_ref().clone(), parameter_schema(df)?)
-            }
+            Planned::Plan(df) if !planned.is_write() => (
+                self.result_schema(&caller, df).as_ref().clone(),
+                parameter_schema(df)?,
+            ),
             Planned::Plan(df) => (Schema::empty(), parameter_schema(df)?),
             Planned::Set { .. } | Planned::Reset { .. } => {
                 // Check it now, so that a bad option fails at prepare time; it takes

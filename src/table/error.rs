@@ -45,6 +45,15 @@ pub enum TableError {
     /// The statement is not one the table can run (bad values, read-only columns,
     /// UPDATE/DELETE): nothing was sent to AWS.
     Invalid(String),
+    /// AWS refused a scan's call to a region the account has not enabled (it answers
+    /// `AuthFailure` there, as for bad credentials): the query fails, naming the enabled
+    /// regions.
+    RegionNotEnabled {
+        /// The regions enabled for the account (DescribeRegions).
+        enabled: Vec<String>,
+        /// AWS's answer: region, code, message and request id.
+        cause: AwsError,
+    },
     /// AWS refused some rows of an INSERT; every row is accounted for.
     InsertFailed {
         /// Rows created before or alongside the refusals.
@@ -244,6 +253,13 @@ impl fmt::Display for TableError {
                  to AWS"
             ),
             TableError::Invalid(message) => write!(f, "{message}"),
+            TableError::RegionNotEnabled { enabled, cause } => write!(
+                f,
+                "{}: enable the region for the account or leave it out of the query. AWS \
+                 answered: {}",
+                super::regions::not_enabled(&cause.region, enabled),
+                cause.summary()
+            ),
             TableError::InsertFailed {
                 created,
                 refused,
