@@ -326,3 +326,38 @@ async fn trivial_queries_and_information_schema_work() {
     assert_eq!(cols[..2], ["region", "amiId"]);
     assert_eq!(cols.len(), 8);
 }
+
+#[tokio::test]
+async fn a_region_refusing_credentials_aws_accepts_elsewhere_is_not_a_credentials_problem() {
+    let fx = Fixture::start(5).await;
+    // The server's credentials may not list regions (UnauthorizedOperation: AWS accepted
+    // them in us-east-1), and ap-south-1 answers AuthFailure: the region is what is wrong.
+    fx.emulator
+        .update_config(ConfigUpdate {
+            deny_actions: Some(vec!["DescribeRegions".into()]),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let err = fx
+        .query("SELECT * FROM store_image_tasks WHERE region = 'ap-south-1'")
+        .await
+        .unwrap_err();
+    let msg = err.message();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{msg}");
+    assert!(
+        msg.starts_with(
+            "region `ap-south-1` refused the server's credentials, which AWS accepts in \
+             us-east-1: the region is most likely not enabled for this account"
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("DescribeRegions in region us-east-1 failed: UnauthorizedOperation"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("AuthFailure: AWS was not able to validate"),
+        "{msg}"
+    );
+    assert!(!msg.contains("credentials the standard way"), "{msg}");
+}

@@ -49,8 +49,9 @@ pub enum TableError {
     /// `AuthFailure` there, as for bad credentials): the query fails, naming the enabled
     /// regions.
     RegionNotEnabled {
-        /// The regions enabled for the account (DescribeRegions).
-        enabled: Vec<String>,
+        /// The regions enabled for the account (DescribeRegions), or why they could not be
+        /// listed although AWS accepted the credentials (`UnauthorizedOperation`).
+        enabled: Result<Vec<String>, AwsError>,
         /// AWS's answer: region, code, message and request id.
         cause: AwsError,
     },
@@ -253,11 +254,28 @@ impl fmt::Display for TableError {
                  to AWS"
             ),
             TableError::Invalid(message) => write!(f, "{message}"),
-            TableError::RegionNotEnabled { enabled, cause } => write!(
+            TableError::RegionNotEnabled {
+                enabled: Ok(enabled),
+                cause,
+            } => write!(
                 f,
                 "{}: enable the region for the account or leave it out of the query. AWS \
                  answered: {}",
                 super::regions::not_enabled(&cause.region, enabled),
+                cause.summary()
+            ),
+            TableError::RegionNotEnabled {
+                enabled: Err(lookup),
+                cause,
+            } => write!(
+                f,
+                "region `{}` refused the server's credentials, which AWS accepts in {}: the \
+                 region is most likely not enabled for this account (the server may not list \
+                 the enabled regions: {}). Enable the region or leave it out of the query. \
+                 AWS answered: {}",
+                cause.region,
+                lookup.region,
+                lookup.summary(),
                 cause.summary()
             ),
             TableError::InsertFailed {

@@ -125,17 +125,26 @@ fn nearest(value: &str, known: &BTreeSet<String>) -> Option<String> {
 /// A failed call of a scan, as the query reports it. AWS answers a call to a region the
 /// account has not enabled with `AuthFailure` (or `OptInRequired`), the same codes as for
 /// bad credentials; when DescribeRegions does not list the region, the region is what is
-/// wrong, and the error says so instead of giving credential advice. AWS's code, message
-/// and request id stay in the error either way.
+/// wrong, and the error says so instead of giving credential advice. When DescribeRegions
+/// is refused as `UnauthorizedOperation`, AWS accepted the credentials there, so the
+/// region is still what is wrong. AWS's code, message and request id stay in the error
+/// either way; credential advice stays only where the credentials may be at fault.
 pub(crate) async fn explain_failure(clients: &Ec2Clients, err: AwsError) -> DataFusionError {
     if err.kind == AwsErrorKind::Credentials {
-        if let Ok(enabled) = clients.enabled_regions().await {
-            if !enabled.contains(&err.region) {
-                return DataFusionError::External(Box::new(TableError::RegionNotEnabled {
-                    enabled,
-                    cause: err,
-                }));
+        let enabled = match clients.enabled_regions().await {
+            Ok(enabled) if !enabled.contains(&err.region) => Some(Ok(enabled)),
+            Err(lookup)
+                if lookup.kind == AwsErrorKind::PermissionDenied && lookup.region != err.region =>
+            {
+                Some(Err(lookup))
             }
+            _ => None,
+        };
+        if let Some(enabled) = enabled {
+            return DataFusionError::External(Box::new(TableError::RegionNotEnabled {
+                enabled,
+                cause: err,
+            }));
         }
     }
     DataFusionError::External(Box::new(err))
