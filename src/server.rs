@@ -19,7 +19,7 @@ use crate::flight::FlightSqlHandler;
 use crate::limits::{QueryLimiter, ServerLimits};
 use crate::observe::{Observe, RpcState};
 use crate::rpc_layer::RpcLayer;
-use crate::table::RegionSet;
+use crate::table::{is_region_name, RegionSet};
 use crate::tls::TlsFiles;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -60,17 +60,6 @@ impl std::str::FromStr for Regions {
         }
         Ok(Regions::List(list))
     }
-}
-
-/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: lowercase words and a number.
-fn is_region_name(name: &str) -> bool {
-    let parts: Vec<&str> = name.split('-').collect();
-    parts.len() >= 3
-        && parts[..parts.len() - 1]
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && parts[parts.len() - 1].chars().all(|c| c.is_ascii_digit())
-        && !parts[parts.len() - 1].is_empty()
 }
 
 /// Everything the server needs to start.

@@ -269,3 +269,149 @@ async fn timestamps_reach_java_clients_without_a_zone() {
         status.message()
     );
 }
+
+/// The table schema GetTables sends for `store_image_tasks`.
+async fn table_schema(client: &mut FlightSqlServiceClient<Channel>) -> Schema {
+    let request = CommandGetTables {
+        catalog: Some("aws".into()),
+        db_schema_filter_pattern: Some("ec2".into()),
+        table_name_filter_pattern: Some("store_image_tasks".into()),
+        table_types: vec![],
+        include_schema: true,
+    };
+    let info = client.get_tables(request).await.unwrap();
+    let batches = fetch(client, info).await;
+    let ipc = batches[0]
+        .column_by_name("table_schema")
+        .unwrap()
+        .as_binary::<i32>()
+        .value(0)
+        .to_vec();
+    Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap()
+}
+
+/// `key` of every field of `schema`, in order ("-" where absent).
+fn each(schema: &Schema, key: &str) -> Vec<String> {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.metadata().get(key).cloned().unwrap_or_else(|| "-".into()))
+        .collect()
+}
+
+const READ_ONLY: &str = "ARROW:FLIGHT:SQL:IS_READ_ONLY";
+const REMARKS: &str = "ARROW:FLIGHT:SQL:REMARKS";
+/// INSERT takes region, amiId and bucket; AWS fills in the rest.
+const WRITABLE: [&str; 8] = ["0", "0", "0", "1", "1", "1", "1", "1"];
+
+#[tokio::test]
+async fn get_tables_describes_nullability_writability_and_remarks_of_every_column() {
+    let fx = Fixture::start(5).await;
+    let mut client = fx.client().await;
+    let schema = table_schema(&mut client).await;
+
+    let nullable: Vec<bool> = schema.fields().iter().map(|f| f.is_nullable()).collect();
+    assert_eq!(nullable, [false, true, true, true, true, true, true, true]);
+    // What the ADBC driver's GetObjects reads for xdbc_nullable / xdbc_is_nullable.
+    assert_eq!(
+        each(&schema, "XDBC_NULLABLE"),
+        ["0", "1", "1", "1", "1", "1", "1", "1"]
+    );
+    assert_eq!(
+        each(&schema, "XDBC_IS_NULLABLE"),
+        ["NO", "YES", "YES", "YES", "YES", "YES", "YES", "YES"]
+    );
+    assert_eq!(each(&schema, READ_ONLY), WRITABLE);
+
+    // One sentence per column, under the spec's key (JDBC) and the key ADBC reads.
+    let remarks = each(&schema, REMARKS);
+    assert_eq!(remarks, each(&schema, "REMARKS"));
+    for (field, remark) in schema.fields().iter().zip(&remarks) {
+        assert!(
+            remark.len() > 20 && remark.ends_with('.') && !remark.contains("&lt;"),
+            "{}: {remark}",
+            field.name()
+        );
+    }
+    assert!(
+        remarks[1].starts_with("The ID of the AMI"),
+        "{}",
+        remarks[1]
+    );
+    assert!(
+        remarks[6].contains("InProgress, Completed or Failed"),
+        "{}",
+        remarks[6]
+    );
+    assert!(remarks[5].contains("null unless"), "{}", remarks[5]);
+    // The table's own remark, and no key of the table layer's own.
+    assert!(schema.metadata()[REMARKS].starts_with("Tasks that store an AMI"));
+    assert!(!schema.metadata().contains_key("comment"));
+    assert_eq!(each(&schema, "comment"), ["-"; 8]);
+    assert_eq!(each(&schema, "insertable"), ["-"; 8]);
+}
+
+#[tokio::test]
+async fn result_schemas_say_which_columns_insert_takes_and_carry_no_remarks() {
+    let fx = Fixture::start(5).await;
+    let mut client = fx.client().await;
+    let info = client
+        .execute(
+            "SELECT * FROM store_image_tasks WHERE region = 'eu-west-1'".into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let advertised = info.clone().try_decode_schema().unwrap();
+    let batches = fetch(&mut client, info).await;
+    assert_eq!(batches[0].schema().as_ref(), &advertised);
+    assert_eq!(each(&advertised, READ_ONLY), WRITABLE);
+    assert!(!advertised.field(0).is_nullable());
+    // JDBC 18.3 would make a remark the column's label (its header, and the name
+    // getObject(String) looks for): result columns carry none.
+    for key in [REMARKS, "REMARKS", "XDBC_NULLABLE", "comment", "insertable"] {
+        assert_eq!(each(&advertised, key), ["-"; 8], "{key}");
+    }
+    assert!(
+        advertised.metadata().is_empty(),
+        "{:?}",
+        advertised.metadata()
+    );
+
+    // A computed column and a literal are read-only; an aliased table keeps
+    // its columns' flags.
+    let prepared = client
+        .prepare(
+            "SELECT t.bucket, upper(t.amiId) AS ami, t.storeTaskState, 1 AS one \
+             FROM store_image_tasks t"
+                .into(),
+            None,
+        )
+        .await
+        .unwrap();
+    let schema = prepared.dataset_schema().unwrap().clone();
+    assert_eq!(each(&schema, READ_ONLY), ["0", "1", "1", "1"]);
+    prepared.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn on_a_read_only_server_every_column_is_read_only() {
+    let fx = Fixture::start_full(
+        ec2_emulator::EmulatorOptions {
+            regions: common::REGIONS.iter().map(|r| r.to_string()).collect(),
+            tasks_per_region: 3,
+            freeze_time: true,
+            ..ec2_emulator::EmulatorOptions::default()
+        },
+        true,
+    )
+    .await;
+    let mut client = fx.client().await;
+    let schema = table_schema(&mut client).await;
+    assert_eq!(each(&schema, READ_ONLY), ["1"; 8]);
+    let (advertised, _) = fx
+        .query("SELECT region, amiId FROM store_image_tasks")
+        .await
+        .unwrap();
+    assert_eq!(each(&advertised, READ_ONLY), ["1", "1"]);
+}

@@ -938,6 +938,64 @@ async fn get_sql_info_tells_a_read_user_the_server_is_read_only() {
     );
 }
 
+/// `ARROW:FLIGHT:SQL:IS_READ_ONLY` of the table's columns in GetTables and of a query's
+/// result, as `client`'s user sees them.
+async fn read_only_flags(client: &mut FlightSqlServiceClient<Channel>) -> [Vec<String>; 2] {
+    let flags = |schema: &arrow::datatypes::Schema| -> Vec<String> {
+        let key = "ARROW:FLIGHT:SQL:IS_READ_ONLY";
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.metadata()[key].clone())
+            .collect()
+    };
+    let info = client
+        .get_tables(arrow_flight::sql::CommandGetTables {
+            table_name_filter_pattern: Some("store_image_tasks".into()),
+            include_schema: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let batches: Vec<RecordBatch> = client
+        .do_get(ticket)
+        .await
+        .unwrap()
+        .try_collect()
+        .await
+        .unwrap();
+    let ipc = batches[0].column(4).as_binary::<i32>().value(0).to_vec();
+    let table = arrow::datatypes::Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap();
+    let (result, _) = aws_flightsql::client::query(
+        client,
+        "SELECT region, amiId, bucket, storeTaskState FROM store_image_tasks",
+    )
+    .await
+    .map_err(to_status)
+    .unwrap();
+    [flags(&table), flags(&result)]
+}
+
+#[tokio::test]
+async fn columns_insert_takes_are_writable_for_a_write_user_only() {
+    let dir = TempDir::new();
+    let fx = secured(small(), &dir).await;
+    let mut alice = client_as(&fx, ALICE).await;
+    assert_eq!(
+        read_only_flags(&mut alice).await,
+        [
+            vec!["0", "0", "0", "1", "1", "1", "1", "1"],
+            vec!["0", "0", "0", "1"]
+        ]
+    );
+    let mut bob = client_as(&fx, BOB).await;
+    assert_eq!(
+        read_only_flags(&mut bob).await,
+        [vec!["1"; 8], vec!["1"; 4]]
+    );
+}
+
 #[tokio::test]
 async fn without_a_users_file_only_loopback_addresses_are_served() {
     let err = Server::start(ServerOptions::new("0.0.0.0:0".parse().unwrap()))

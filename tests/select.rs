@@ -184,15 +184,90 @@ async fn aws_errors_name_region_code_and_request_id() {
 }
 
 #[tokio::test]
-async fn a_failing_region_fails_the_whole_query() {
+async fn a_region_not_enabled_fails_the_whole_query_saying_so() {
     let fx = Fixture::start(5).await;
-    // A region the emulator does not serve answers AuthFailure: no partial result.
-    let err = fx
-        .query("SELECT * FROM store_image_tasks WHERE region IN ('us-east-1', 'ap-south-1')")
+    // The emulator answers a region it does not serve as AWS answers one the account has
+    // not enabled: AuthFailure. The query fails (no partial result) with what is wrong.
+    for sql in [
+        "SELECT * FROM store_image_tasks WHERE region IN ('us-east-1', 'ap-south-1')",
+        "SELECT count(*) FROM store_image_tasks WHERE region = 'ap-south-1'",
+    ] {
+        let err = fx.query(sql).await.unwrap_err();
+        let msg = err.message();
+        assert_eq!(err.code(), Code::FailedPrecondition, "{sql}: {msg}");
+        assert!(
+            msg.starts_with(
+                "region `ap-south-1` is not enabled for this account (enabled: eu-west-1, \
+                 us-east-1, us-west-2)"
+            ),
+            "{msg}"
+        );
+        // AWS's own answer stays in the error: code, message, request id.
+        assert!(
+            msg.contains("AuthFailure: AWS was not able to validate"),
+            "{msg}"
+        );
+        assert!(msg.contains("(request id "), "{msg}");
+        assert!(!msg.contains("credentials the standard way"), "{msg}");
+    }
+    // DescribeRegions is asked once and its answer kept.
+    fx.query("SELECT * FROM store_image_tasks WHERE region = 'ap-south-1'")
         .await
         .unwrap_err();
-    assert!(err.message().contains("ap-south-1"), "{}", err.message());
-    assert!(err.message().contains("AuthFailure"), "{}", err.message());
+    assert_eq!(fx.calls("DescribeRegions"), 1);
+}
+
+#[tokio::test]
+async fn a_region_predicate_naming_no_region_is_invalid_argument() {
+    let fx = Fixture::start(5).await;
+    for (sql, named) in [
+        (
+            "SELECT * FROM store_image_tasks WHERE region = 'us-east1'",
+            "`us-east1` (did you mean `us-east-1`?) is not an AWS region name",
+        ),
+        (
+            "SELECT * FROM store_image_tasks WHERE region IN ('eu-west-1', 'EU-WEST-2')",
+            "`EU-WEST-2` (did you mean `eu-west-2`?) is not an AWS region name",
+        ),
+        (
+            "SELECT * FROM store_image_tasks WHERE region IN ('nowhere', 'us_west_2')",
+            "`nowhere`, `us_west_2` (did you mean `us-west-2`?) are not AWS region names",
+        ),
+    ] {
+        let err = fx.query(sql).await.unwrap_err();
+        let msg = err.message();
+        assert_eq!(err.code(), Code::InvalidArgument, "{sql}: {msg}");
+        assert!(msg.starts_with(named), "{msg}");
+        assert!(
+            msg.ends_with("Without one this server asks us-east-1, us-west-2, eu-west-1"),
+            "{msg}"
+        );
+    }
+    // Nothing was sent to AWS.
+    assert_eq!(fx.calls("DescribeStoreImageTasks"), 0);
+}
+
+#[tokio::test]
+async fn a_region_the_server_does_not_ask_by_default_is_asked_when_named() {
+    let fx = Fixture::start_configured(
+        EmulatorOptions {
+            regions: vec!["us-east-1".into(), "ca-central-1".into()],
+            tasks_per_region: 7,
+            freeze_time: true,
+            ..EmulatorOptions::default()
+        },
+        |server| server.regions = aws_flightsql::server::Regions::List(vec!["us-east-1".into()]),
+    )
+    .await;
+    let (_, batches) = fx
+        .query("SELECT * FROM store_image_tasks WHERE region = 'ca-central-1'")
+        .await
+        .unwrap();
+    assert_eq!(rows(&batches).len(), 7);
+    assert_eq!(
+        fx.describe_calls().keys().collect::<Vec<_>>(),
+        ["ca-central-1"]
+    );
 }
 
 #[tokio::test]
@@ -250,4 +325,39 @@ async fn trivial_queries_and_information_schema_work() {
         .collect();
     assert_eq!(cols[..2], ["region", "amiId"]);
     assert_eq!(cols.len(), 8);
+}
+
+#[tokio::test]
+async fn a_region_refusing_credentials_aws_accepts_elsewhere_is_not_a_credentials_problem() {
+    let fx = Fixture::start(5).await;
+    // The server's credentials may not list regions (UnauthorizedOperation: AWS accepted
+    // them in us-east-1), and ap-south-1 answers AuthFailure: the region is what is wrong.
+    fx.emulator
+        .update_config(ConfigUpdate {
+            deny_actions: Some(vec!["DescribeRegions".into()]),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let err = fx
+        .query("SELECT * FROM store_image_tasks WHERE region = 'ap-south-1'")
+        .await
+        .unwrap_err();
+    let msg = err.message();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{msg}");
+    assert!(
+        msg.starts_with(
+            "region `ap-south-1` refused the server's credentials, which AWS accepts in \
+             us-east-1: the region is most likely not enabled for this account"
+        ),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("DescribeRegions in region us-east-1 failed: UnauthorizedOperation"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("AuthFailure: AWS was not able to validate"),
+        "{msg}"
+    );
+    assert!(!msg.contains("credentials the standard way"), "{msg}");
 }

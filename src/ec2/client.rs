@@ -96,6 +96,8 @@ pub struct Ec2Clients {
     pub(crate) claims: super::claims::Claims,
     /// Stops creates at the end of the shutdown grace; counts running INSERTs.
     pub(crate) writes: Arc<super::WriteGate>,
+    /// The regions enabled for the account, once DescribeRegions has answered.
+    enabled: Arc<tokio::sync::OnceCell<Vec<String>>>,
 }
 
 impl std::fmt::Debug for Ec2Clients {
@@ -158,6 +160,7 @@ impl Ec2Clients {
             metrics: Arc::clone(&config.metrics),
             claims: Default::default(),
             writes: Arc::default(),
+            enabled: Arc::default(),
         }
     }
 
@@ -186,8 +189,22 @@ impl Ec2Clients {
     }
 
     /// Every region enabled for the account (`DescribeRegions`, opt-in status
-    /// `opt-in-not-required` or `opted-in`), sorted.
+    /// `opt-in-not-required` or `opted-in`), sorted. Asked once (INSERT's checks, `--regions
+    /// all` and the explanation of a refused region share the answer); a failed lookup is
+    /// asked again next time.
     pub async fn enabled_regions(&self) -> Result<Vec<String>, AwsError> {
+        self.enabled
+            .get_or_try_init(|| self.describe_regions())
+            .await
+            .cloned()
+    }
+
+    /// The enabled regions when they are already known, without asking AWS.
+    pub fn known_enabled_regions(&self) -> Option<Vec<String>> {
+        self.enabled.get().cloned()
+    }
+
+    async fn describe_regions(&self) -> Result<Vec<String>, AwsError> {
         let region = self.default_region.clone();
         let _slot = self.limits.acquire(&region).await;
         let out = self

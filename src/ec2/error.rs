@@ -43,6 +43,20 @@ pub struct AwsError {
 
 impl AwsError {
     fn describe(&self) -> String {
+        let mut text = self.summary();
+        if self.kind == AwsErrorKind::Credentials {
+            text.push_str(
+                ". Provide AWS credentials the standard way: AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials or SSO, or an \
+                 instance/task role",
+            );
+        }
+        text
+    }
+
+    /// What failed, where, and AWS's code, message and request id, without advice: for
+    /// errors that know better what went wrong (a region not enabled for the account).
+    pub fn summary(&self) -> String {
         let mut text = format!("{} in region {} failed: ", self.operation, self.region);
         if let Some(code) = &self.code {
             text.push_str(code);
@@ -51,13 +65,6 @@ impl AwsError {
         text.push_str(&self.message);
         if let Some(id) = &self.request_id {
             text.push_str(&format!(" (request id {id})"));
-        }
-        if self.kind == AwsErrorKind::Credentials {
-            text.push_str(
-                ". Provide AWS credentials the standard way: AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY, AWS_PROFILE with ~/.aws/credentials or SSO, or an \
-                 instance/task role",
-            );
         }
         text
     }

@@ -2,6 +2,10 @@
 //! (catalog, schema, table) and how a SQL client should describe it (type name, precision,
 //! scale, flags). JDBC's `ResultSetMetaData` and `DatabaseMetaData.getColumns` read these.
 //! They are part of the schema, so FlightInfo, GetSchema and DoGet carry the same ones.
+//!
+//! GetTables' table schemas also carry what catalog browsers show: each column's remark
+//! and nullability under the keys the JDBC and ADBC drivers read, and the table's remark.
+//! Those stay out of result schemas (see [`describe_result`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,6 +15,8 @@ use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::TableReference;
 use datafusion::dataframe::DataFrame;
 use datafusion::logical_expr::{LogicalPlan, SubqueryAlias, TableScan};
+
+use crate::table::{COMMENT, INSERTABLE};
 
 const CATALOG_NAME: &str = "ARROW:FLIGHT:SQL:CATALOG_NAME";
 /// The name FlightSql.proto documents.
@@ -25,6 +31,15 @@ const IS_AUTO_INCREMENT: &str = "ARROW:FLIGHT:SQL:IS_AUTO_INCREMENT";
 const IS_CASE_SENSITIVE: &str = "ARROW:FLIGHT:SQL:IS_CASE_SENSITIVE";
 const IS_READ_ONLY: &str = "ARROW:FLIGHT:SQL:IS_READ_ONLY";
 const IS_SEARCHABLE: &str = "ARROW:FLIGHT:SQL:IS_SEARCHABLE";
+/// A column's remark (FlightSql.proto since Arrow 20; JDBC driver 18.3's getColumns reads
+/// it). Of a schema: the table's remark.
+const REMARKS: &str = "ARROW:FLIGHT:SQL:REMARKS";
+/// The keys the ADBC Flight SQL driver (Go) fills GetObjects' `remarks`, `xdbc_nullable`
+/// and `xdbc_is_nullable` from (`go/adbc/driver/internal/shared_utils.go`); it reads no
+/// `ARROW:FLIGHT:SQL:*` key for these.
+const XDBC_REMARKS: &str = "REMARKS";
+const XDBC_NULLABLE: &str = "XDBC_NULLABLE";
+const XDBC_IS_NULLABLE: &str = "XDBC_IS_NULLABLE";
 
 /// Where a column comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +50,9 @@ pub struct Origin {
     pub schema: String,
     /// The table.
     pub table: String,
+    /// The table's columns, with their descriptions and whether INSERT takes a value for
+    /// them (field metadata `comment` and `insertable`).
+    pub columns: SchemaRef,
 }
 
 /// The SQL name of an Arrow type, as `TYPE_NAME` and GetXdbcTypeInfo give it.
@@ -103,10 +121,20 @@ pub fn precision_and_scale(data_type: &DataType) -> Option<(i32, i32)> {
     })
 }
 
-/// `field` with the Flight SQL column metadata, coming from `origin` when known.
-pub fn describe(field: &Field, origin: Option<&Origin>) -> Field {
+/// `field` with the Flight SQL column metadata, coming from `origin` when known. It is
+/// writable (not `IS_READ_ONLY`) when it is a column of `origin` that INSERT takes a value
+/// for and the caller `may_write` on this server; every column is read-only to the others,
+/// as GetSqlInfo tells them the server is.
+pub fn describe(field: &Field, origin: Option<&Origin>, may_write: bool) -> Field {
     let mut metadata = field.metadata().clone();
+    // The table layer's own keys: what clients read of them is added under the keys they
+    // read, where they read it.
+    metadata.remove(COMMENT);
+    metadata.remove(INSERTABLE);
     let data_type = field.data_type();
+    let insertable = origin
+        .and_then(|o| o.columns.field_with_name(field.name()).ok())
+        .is_some_and(|column| column.metadata().contains_key(INSERTABLE));
     if let Some(origin) = origin {
         metadata.insert(CATALOG_NAME.into(), origin.catalog.clone());
         metadata.insert(DB_SCHEMA_NAME.into(), origin.schema.clone());
@@ -125,27 +153,52 @@ pub fn describe(field: &Field, origin: Option<&Origin>) -> Field {
     );
     metadata.insert(IS_AUTO_INCREMENT.into(), flag(false));
     metadata.insert(IS_CASE_SENSITIVE.into(), flag(textual));
-    // Result sets are not updatable.
-    metadata.insert(IS_READ_ONLY.into(), flag(true));
+    metadata.insert(IS_READ_ONLY.into(), flag(!(may_write && insertable)));
     metadata.insert(IS_SEARCHABLE.into(), flag(true));
     field.clone().with_metadata(metadata)
 }
 
-/// Every column of a table's schema, described as coming from that table.
-pub fn describe_table(schema: &Schema, origin: &Origin) -> Schema {
-    Schema::new_with_metadata(
-        schema
-            .fields()
-            .iter()
-            .map(|f| describe(f, Some(origin)))
-            .collect::<Vec<_>>(),
-        schema.metadata().clone(),
-    )
+/// Every column of a table's schema (GetTables' `table_schema`), described as coming from
+/// that table, with its remark and nullability under the keys the JDBC driver's
+/// `getColumns` (`ARROW:FLIGHT:SQL:REMARKS`; NULLABLE comes from the field itself) and the
+/// ADBC driver's GetObjects read; the table's remark is the schema's `REMARKS`.
+pub fn describe_table(schema: &Schema, origin: &Origin, may_write: bool) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let described = describe(f, Some(origin), may_write);
+            let mut metadata = described.metadata().clone();
+            let nullable = f.is_nullable();
+            metadata.insert(
+                XDBC_NULLABLE.into(),
+                if nullable { "1" } else { "0" }.into(),
+            );
+            metadata.insert(
+                XDBC_IS_NULLABLE.into(),
+                if nullable { "YES" } else { "NO" }.into(),
+            );
+            if let Some(comment) = f.metadata().get(COMMENT) {
+                metadata.insert(REMARKS.into(), comment.clone());
+                metadata.insert(XDBC_REMARKS.into(), comment.clone());
+            }
+            described.with_metadata(metadata)
+        })
+        .collect();
+    let mut metadata = schema.metadata().clone();
+    if let Some(comment) = metadata.remove(COMMENT) {
+        metadata.insert(REMARKS.into(), comment);
+    }
+    Schema::new_with_metadata(fields, metadata)
 }
 
 /// The result schema of `df` (already in boundary types) with each column described; a
 /// column that is a table's column as it is carries that table as its origin.
-pub fn describe_result(df: &DataFrame, schema: &Schema) -> SchemaRef {
+///
+/// Remarks stay out: the JDBC driver 18.3 makes a column's `ARROW:FLIGHT:SQL:REMARKS` its
+/// label (arrow-java's `ConvertUtils`), which BI tools show as the column's header and
+/// `ResultSet.findColumn` matches names against, so `getObject("amiId")` would fail.
+pub fn describe_result(df: &DataFrame, schema: &Schema, may_write: bool) -> SchemaRef {
     let origins = origins(df);
     let fields: Vec<Field> = schema
         .fields()
@@ -157,35 +210,39 @@ pub fn describe_result(df: &DataFrame, schema: &Schema) -> SchemaRef {
                 .qualified_field(i)
                 .0
                 .and_then(|q| origins.get(q));
-            describe(field, origin)
+            describe(field, origin, may_write)
         })
         .collect();
-    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+    let mut metadata = schema.metadata().clone();
+    metadata.remove(COMMENT);
+    Arc::new(Schema::new_with_metadata(fields, metadata))
 }
 
 /// The table behind each qualifier the plan uses: a scanned table's own name, and the alias
 /// of an aliased scan (`FROM store_image_tasks t`).
 fn origins(df: &DataFrame) -> HashMap<TableReference, Origin> {
     let config = df.task_ctx().session_config().options().catalog.clone();
-    let resolve = |name: &TableReference| {
-        let full = name
+    let resolve = |scan: &TableScan| {
+        let full = scan
+            .table_name
             .clone()
             .resolve(&config.default_catalog, &config.default_schema);
         Origin {
             catalog: full.catalog.to_string(),
             schema: full.schema.to_string(),
             table: full.table.to_string(),
+            columns: scan.source.schema(),
         }
     };
     let mut out = HashMap::new();
     let _ = df.logical_plan().apply(|node| {
         match node {
-            LogicalPlan::TableScan(TableScan { table_name, .. }) => {
-                out.insert(table_name.clone(), resolve(table_name));
+            LogicalPlan::TableScan(scan) => {
+                out.insert(scan.table_name.clone(), resolve(scan));
             }
             LogicalPlan::SubqueryAlias(SubqueryAlias { alias, input, .. }) => {
-                if let LogicalPlan::TableScan(TableScan { table_name, .. }) = input.as_ref() {
-                    out.insert(alias.clone(), resolve(table_name));
+                if let LogicalPlan::TableScan(scan) = input.as_ref() {
+                    out.insert(alias.clone(), resolve(scan));
                 }
             }
             _ => {}
@@ -208,17 +265,65 @@ mod tests {
         assert_eq!(sql_type_name(&ts), "TIMESTAMP WITH TIME ZONE");
     }
 
-    #[test]
-    fn table_columns_name_their_table() {
-        let origin = Origin {
+    fn tasks() -> Origin {
+        Origin {
             catalog: "aws".into(),
             schema: "ec2".into(),
-            table: "t".into(),
-        };
-        let f = describe(&Field::new("amiId", DataType::Utf8, true), Some(&origin));
-        assert_eq!(f.metadata()[TABLE_NAME], "t");
+            table: "store_image_tasks".into(),
+            columns: crate::table::store_image_tasks_schema(),
+        }
+    }
+
+    #[test]
+    fn table_columns_name_their_table() {
+        let f = describe(
+            &Field::new("amiId", DataType::Utf8, true),
+            Some(&tasks()),
+            true,
+        );
+        assert_eq!(f.metadata()[TABLE_NAME], "store_image_tasks");
         assert_eq!(f.metadata()[TYPE_NAME], "VARCHAR");
         assert_eq!(f.metadata()[IS_CASE_SENSITIVE], "1");
         assert!(!f.metadata().contains_key(PRECISION));
+    }
+
+    #[test]
+    fn only_insertable_columns_are_writable_and_only_for_writers() {
+        let schema = crate::table::store_image_tasks_schema();
+        let read_only = |may_write: bool, origin: Option<&Origin>| -> Vec<String> {
+            schema
+                .fields()
+                .iter()
+                .map(|f| describe(f, origin, may_write).metadata()[IS_READ_ONLY].clone())
+                .collect()
+        };
+        assert_eq!(
+            read_only(true, Some(&tasks())),
+            ["0", "0", "0", "1", "1", "1", "1", "1"]
+        );
+        assert!(read_only(false, Some(&tasks())).iter().all(|f| f == "1"));
+        assert!(read_only(true, None).iter().all(|f| f == "1"));
+    }
+
+    #[test]
+    fn table_schemas_carry_remarks_and_nullability_result_schemas_no_remarks() {
+        let origin = tasks();
+        let table = describe_table(&origin.columns, &origin, true);
+        assert!(table.metadata()[REMARKS].starts_with("Tasks that store an AMI"));
+        assert!(!table.metadata().contains_key(COMMENT));
+        let region = table.field_with_name("region").unwrap().metadata();
+        assert_eq!(region[XDBC_NULLABLE], "0");
+        assert_eq!(region[XDBC_IS_NULLABLE], "NO");
+        let ami = table.field_with_name("amiId").unwrap().metadata();
+        assert_eq!(ami[XDBC_NULLABLE], "1");
+        assert_eq!(ami[XDBC_IS_NULLABLE], "YES");
+        assert_eq!(ami[REMARKS], ami[XDBC_REMARKS]);
+        assert!(ami[REMARKS].starts_with("The ID of the AMI"));
+        assert!(!ami.contains_key(COMMENT) && !ami.contains_key(INSERTABLE));
+
+        let result = describe(origin.columns.field(1), Some(&origin), true);
+        for key in [REMARKS, XDBC_REMARKS, COMMENT, INSERTABLE, XDBC_NULLABLE] {
+            assert!(!result.metadata().contains_key(key), "{key}");
+        }
     }
 }

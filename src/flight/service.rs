@@ -87,6 +87,8 @@ pub struct FlightSqlHandler {
     /// ... and for callers who may only read (a `read` user, or every caller of a
     /// `--read-only` server): read-only, no bulk ingestion.
     sql_info_read_only: Arc<SqlInfoData>,
+    /// The server refuses every INSERT (`--read-only`).
+    read_only: bool,
     xdbc_types: Arc<XdbcTypeInfoData>,
     queries: RunningQueries,
     metrics: Arc<Metrics>,
@@ -113,6 +115,21 @@ impl FlightSqlHandler {
         }
     }
 
+    /// Whether `caller` may write on this server: what GetSqlInfo's read-only flag and the
+    /// columns' `IS_READ_ONLY` tell them.
+    fn may_write(&self, caller: &Caller) -> bool {
+        caller.may_write() && !self.read_only
+    }
+
+    /// The schema `caller` receives for a plan: boundary types, each column described.
+    fn result_schema(&self, caller: &Caller, df: &DataFrame, style: TimestampStyle) -> SchemaRef {
+        describe_result(
+            df,
+            &boundary_schema(df.schema().as_arrow(), style),
+            self.may_write(caller),
+        )
+    }
+
     /// A service answering from `catalog`; `read_only` is what GetSqlInfo reports to users
     /// who may write (it reports read-only to users who may not).
     pub fn new(catalog: Catalog, read_only: bool) -> Self {
@@ -120,6 +137,7 @@ impl FlightSqlHandler {
             catalog,
             sql_info: Arc::new(sql_info(read_only)),
             sql_info_read_only: Arc::new(sql_info(true)),
+            read_only,
             xdbc_types: Arc::new(xdbc_type_info()),
             queries: RunningQueries::default(),
             metrics: Arc::default(),
@@ -247,7 +265,11 @@ impl FlightSqlHandler {
                 query_id: new_query_id(),
                 affected_rows: Some(count),
             };
-            return statement_info(&result_schema(&result, style), &statement, descriptor);
+            return statement_info(
+                &self.result_schema(caller, &result, style),
+                &statement,
+                descriptor,
+            );
         }
         let Planned::Plan(df) = planned else {
             if !schema_only {
@@ -268,7 +290,11 @@ impl FlightSqlHandler {
             query_id: new_query_id(),
             affected_rows: None,
         };
-        statement_info(&result_schema(&df, style), &statement, descriptor)
+        statement_info(
+            &self.result_schema(caller, &df, style),
+            &statement,
+            descriptor,
+        )
     }
 
     /// Runs a data-changing statement and returns the number of rows it affected. SET and
@@ -333,7 +359,7 @@ impl FlightSqlHandler {
             ));
         };
         require_bound(&df)?;
-        let schema = result_schema(&df, style);
+        let schema = self.result_schema(caller, &df, style);
         let (state, logical) = df.into_parts();
         let physical = state.create_physical_plan(&logical).await?;
         let batches = execute_stream(Arc::clone(&physical), state.task_ctx())?;
@@ -509,11 +535,6 @@ impl FlightSqlHandler {
             .collect();
         Ok(session_proto::GetSessionOptionsResult { session_options })
     }
-}
-
-/// The schema clients receive for a plan: boundary types, each column described.
-fn result_schema(df: &DataFrame, style: TimestampStyle) -> SchemaRef {
-    describe_result(df, &boundary_schema(df.schema().as_arrow(), style))
 }
 
 /// How the client of `request` receives timestamps (a bad `timestamps` header is an error).
@@ -983,6 +1004,7 @@ impl FlightSqlService for FlightSqlHandler {
         request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let style = timestamp_style(&request)?;
+        let may_write = self.may_write(&Caller::of(&request));
         let tables = self.catalog.tables().await.map_err(ServiceError::from)?;
         let mut builder = query.into_builder();
         for t in &tables {
@@ -990,8 +1012,10 @@ impl FlightSqlService for FlightSqlHandler {
                 catalog: t.catalog.clone(),
                 schema: t.schema.clone(),
                 table: t.name.clone(),
+                columns: Arc::clone(&t.arrow_schema),
             };
-            let schema = describe_table(&boundary_schema(&t.arrow_schema, style), &origin);
+            let schema =
+                describe_table(&boundary_schema(&t.arrow_schema, style), &origin, may_write);
             builder
                 .append(&t.catalog, &t.schema, &t.name, &t.table_type, &schema)
                 .map_err(ServiceError::from)?;
@@ -1235,14 +1259,13 @@ impl FlightSqlService for FlightSqlHandler {
         let slot = session::of(&request);
         let settings = slot.settings().clone();
         let style = timestamp_style(&request)?;
-        let planned = self
-            .plan(&Caller::of(&request), &query.query, &settings, &[])
-            .await?;
+        let caller = Caller::of(&request);
+        let planned = self.plan(&caller, &query.query, &settings, &[]).await?;
         // A statement without a result set (INSERT, SET) has an empty dataset schema: the
         // JDBC driver then runs it as an update.
         let (dataset_schema, parameter_schema) = match &planned {
             Planned::Plan(df) if !planned.is_write() => (
-                result_schema(df, style).as_ref().clone(),
+                self.result_schema(&caller, df, style).as_ref().clone(),
                 parameter_schema(df)?,
             ),
             Planned::Plan(df) => (Schema::empty(), parameter_schema(df)?),

@@ -133,6 +133,8 @@ fn table_code(e: &TableError) -> Code {
     match e {
         TableError::ReadOnly => Code::PermissionDenied,
         TableError::Invalid(_) => Code::InvalidArgument,
+        // Nothing the client can fix by retrying: the account must enable the region.
+        TableError::RegionNotEnabled { .. } => Code::FailedPrecondition,
         // AWS refused rows: the first refusal's code. Rows not sent: the server is going
         // away (retry on another replica). Only unconfirmed rows: a conflict with a
         // concurrent statement.

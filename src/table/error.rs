@@ -45,6 +45,16 @@ pub enum TableError {
     /// The statement is not one the table can run (bad values, read-only columns,
     /// UPDATE/DELETE): nothing was sent to AWS.
     Invalid(String),
+    /// AWS refused a scan's call to a region the account has not enabled (it answers
+    /// `AuthFailure` there, as for bad credentials): the query fails, naming the enabled
+    /// regions.
+    RegionNotEnabled {
+        /// The regions enabled for the account (DescribeRegions), or why they could not be
+        /// listed although AWS accepted the credentials (`UnauthorizedOperation`).
+        enabled: Result<Vec<String>, AwsError>,
+        /// AWS's answer: region, code, message and request id.
+        cause: AwsError,
+    },
     /// AWS refused some rows of an INSERT; every row is accounted for.
     InsertFailed {
         /// Rows created before or alongside the refusals.
@@ -244,6 +254,30 @@ impl fmt::Display for TableError {
                  to AWS"
             ),
             TableError::Invalid(message) => write!(f, "{message}"),
+            TableError::RegionNotEnabled {
+                enabled: Ok(enabled),
+                cause,
+            } => write!(
+                f,
+                "{}: enable the region for the account or leave it out of the query. AWS \
+                 answered: {}",
+                super::regions::not_enabled(&cause.region, enabled),
+                cause.summary()
+            ),
+            TableError::RegionNotEnabled {
+                enabled: Err(lookup),
+                cause,
+            } => write!(
+                f,
+                "region `{}` refused the server's credentials, which AWS accepts in {}: the \
+                 region is most likely not enabled for this account (the server may not list \
+                 the enabled regions: {}). Enable the region or leave it out of the query. \
+                 AWS answered: {}",
+                cause.region,
+                lookup.region,
+                lookup.summary(),
+                cause.summary()
+            ),
             TableError::InsertFailed {
                 created,
                 refused,

@@ -14,16 +14,15 @@ use datafusion::datasource::{TableProvider, TableType};
 use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{lit, Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use tokio::sync::OnceCell;
 
 use super::error::TableError;
 use super::options::AwsOptions;
 use super::pushdown;
+use super::regions;
 use super::reports::InsertReports;
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
 use super::sink::StoreImageTasksSink;
-use super::validate::is_region_name;
 use crate::ec2::{CallBudget, Ec2Clients, MAX_IMAGE_IDS};
 
 /// The regions a query asks when its `WHERE` names none.
@@ -40,7 +39,6 @@ pub enum RegionSet {
 pub struct StoreImageTasksTable {
     clients: Ec2Clients,
     regions: RegionSet,
-    enabled: OnceCell<Vec<String>>,
     read_only: bool,
     /// `region`'s default in INSERT: the default region.
     region_default: Expr,
@@ -55,7 +53,6 @@ impl StoreImageTasksTable {
         StoreImageTasksTable {
             clients,
             regions,
-            enabled: OnceCell::new(),
             read_only: false,
             region_default,
             reports: InsertReports::default(),
@@ -76,10 +73,9 @@ impl StoreImageTasksTable {
 
     /// Every region enabled for the account (`DescribeRegions`, looked up once).
     pub async fn enabled_regions(&self) -> Result<Vec<String>> {
-        self.enabled
-            .get_or_try_init(|| self.clients.enabled_regions())
+        self.clients
+            .enabled_regions()
             .await
-            .cloned()
             .map_err(|e| DataFusionError::External(Box::new(e)))
     }
 
@@ -89,6 +85,29 @@ impl StoreImageTasksTable {
             RegionSet::Fixed(regions) => Ok(regions.clone()),
             RegionSet::AllEnabled => self.enabled_regions().await,
         }
+    }
+
+    /// Refuses a region predicate naming something that is not a region name (a typo, an
+    /// injection attempt): it would match no row, and an empty answer would pass for "no
+    /// tasks there". A well-formed name is asked, configured or not.
+    async fn check_region_names(&self, named: &BTreeSet<String>) -> Result<()> {
+        if named.iter().all(|r| regions::is_region_name(r)) {
+            return Ok(());
+        }
+        let configured = match &self.regions {
+            RegionSet::Fixed(list) => Ok(list.clone()),
+            RegionSet::AllEnabled => self.clients.enabled_regions().await,
+        };
+        let mut known: BTreeSet<String> = configured.iter().flatten().cloned().collect();
+        known.extend(self.clients.known_enabled_regions().into_iter().flatten());
+        let configured = match configured {
+            Ok(list) if matches!(self.regions, RegionSet::AllEnabled) => {
+                format!("every region enabled for the account ({})", list.join(", "))
+            }
+            Ok(list) => list.join(", "),
+            Err(_) => "every region enabled for the account".to_owned(),
+        };
+        regions::check_named(named, &configured, &known).map_err(refused)
     }
 }
 
@@ -122,10 +141,11 @@ impl TableProvider for StoreImageTasksTable {
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let use_cache = options(state).use_cache().map_err(refused)?;
         let api = pushdown::plan(filters, limit);
+        if !api.named_regions.is_empty() {
+            self.check_region_names(&api.named_regions).await?;
+        }
         let regions: BTreeSet<String> = match api.regions {
-            // A name no region can have (a typo, an injection attempt) has no rows: ask
-            // nothing rather than send it to AWS.
-            Some(chosen) => chosen.into_iter().filter(|r| is_region_name(r)).collect(),
+            Some(chosen) => chosen,
             None => self.default_regions().await?.into_iter().collect(),
         };
         let partitions: Vec<ScanPartition> = regions

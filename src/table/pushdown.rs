@@ -57,6 +57,9 @@ pub(crate) fn support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
 pub(crate) struct ApiPlan {
     /// The regions named by the filters, or `None` for the default regions.
     pub regions: Option<BTreeSet<String>>,
+    /// Every value a region filter names (all of them, not only those every filter
+    /// allows), for the check that they are region names.
+    pub named_regions: BTreeSet<String>,
     /// One request per partition within a region (several when ImageIds need chunks).
     /// Empty when the filters cannot match anything: no call at all.
     pub requests: Vec<DescribeRequest>,
@@ -65,6 +68,11 @@ pub(crate) struct ApiPlan {
 /// Plans the API requests for `filters` (as pushed by DataFusion) and `limit`.
 pub(crate) fn plan(filters: &[Expr], limit: Option<usize>) -> ApiPlan {
     let regions = intersect(filters, REGION);
+    let named_regions = filters
+        .iter()
+        .filter_map(|f| values_of(f, REGION))
+        .flatten()
+        .collect();
     let image_ids = intersect(filters, AMI_ID);
     if let Some(ids) = image_ids {
         // An id that is not an AMI id matches no task; sending it would only earn
@@ -80,7 +88,11 @@ pub(crate) fn plan(filters: &[Expr], limit: Option<usize>) -> ApiPlan {
                 ..DescribeRequest::default()
             })
             .collect();
-        return ApiPlan { regions, requests };
+        return ApiPlan {
+            regions,
+            named_regions,
+            requests,
+        };
     }
     let task_states = intersect(filters, STATE);
     let buckets = intersect(filters, BUCKET);
@@ -89,6 +101,7 @@ pub(crate) fn plan(filters: &[Expr], limit: Option<usize>) -> ApiPlan {
     {
         return ApiPlan {
             regions,
+            named_regions,
             requests: Vec::new(),
         };
     }
@@ -97,6 +110,7 @@ pub(crate) fn plan(filters: &[Expr], limit: Option<usize>) -> ApiPlan {
         .map(|n| n.min(MAX_PAGE_SIZE) as i32);
     ApiPlan {
         regions,
+        named_regions,
         requests: vec![DescribeRequest {
             image_ids: Vec::new(),
             task_states: task_states.unwrap_or_default().into_iter().collect(),
@@ -189,7 +203,10 @@ mod tests {
             col("region").eq(lit("b")),
         ];
         assert_eq!(plan(&filters, None).regions, set(&["b"]));
+        // Every value named, for the region name check: `a` too.
+        assert_eq!(Some(plan(&filters, None).named_regions), set(&["a", "b"]));
         assert_eq!(plan(&[], None).regions, None);
+        assert!(plan(&[], None).named_regions.is_empty());
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{DataFusionError, Result};
+use datafusion::common::Result;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_expr::{EquivalenceProperties, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -24,6 +24,7 @@ use std::time::Duration;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use futures::StreamExt;
 
+use super::regions::explain_failure;
 use super::schema::tasks_to_batch;
 use crate::ec2::{CallBudget, CallStats, DescribeRequest, Ec2Clients, PageOptions};
 
@@ -221,13 +222,17 @@ impl ExecutionPlan for StoreImageTasksExec {
         let mut pages =
             self.clients
                 .describe_store_image_tasks(&part.region, part.request, options);
+        let clients = self.clients.clone();
         let projection = self.projection.clone();
         let mut remaining = self.limit;
         let metrics = self.metrics.clone();
         builder.spawn(async move {
             let result = async {
                 while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| DataFusionError::External(Box::new(e)))?;
+                    let page = match page {
+                        Ok(page) => page,
+                        Err(e) => return Err(explain_failure(&clients, e).await),
+                    };
                     let mut batch = tasks_to_batch(&page.region, &page.tasks)?;
                     if let Some(indices) = &projection {
                         batch = batch.project(indices)?;

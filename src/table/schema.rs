@@ -1,6 +1,12 @@
-//! The Arrow schema of `store_image_tasks` (the seed's camelCase column names plus `region`)
-//! and the conversion of one API page into one record batch.
+//! The table's definition, declared once: each column's name, type, nullability, whether
+//! INSERT takes a value for it and what it holds (from the resource's field descriptions),
+//! the table's own description, and the conversion of one API page into one record batch.
+//!
+//! The descriptions and the INSERT flag travel as Arrow metadata of the schema (keys
+//! [`COMMENT`] and [`INSERTABLE`]), so whoever reads the schema (the Flight SQL metadata
+//! answers, a DataFusion application) finds them there.
 
+use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
@@ -14,26 +20,133 @@ use crate::ec2::StoreImageTask;
 /// The table's name in schema `ec2` of catalog `aws`.
 pub const TABLE_NAME: &str = "store_image_tasks";
 
+/// Metadata key (of a field, or of the schema) holding a one-sentence description, the
+/// key Spark and Delta Lake use for column comments.
+pub const COMMENT: &str = "comment";
+/// Field metadata key, value `true`, of the columns an INSERT takes a value for.
+pub const INSERTABLE: &str = "insertable";
+
+/// What the table holds, in a sentence.
+const TABLE_COMMENT: &str = "Tasks that store an AMI as a single object in an Amazon S3 \
+    bucket: DescribeStoreImageTasks lists those of the last 31 days, and INSERT starts one \
+    with CreateStoreImageTask.";
+
+/// The Arrow types the columns use.
+#[derive(Clone, Copy)]
+enum Type {
+    Utf8,
+    Int32,
+    /// Milliseconds, UTC.
+    Timestamp,
+}
+
+/// One column of the table.
+struct Column {
+    name: &'static str,
+    data_type: Type,
+    /// Only `region` is never null: AWS's API marks every field of a task optional
+    /// (`Required: No`; aws-sdk-ec2 models them as `Option`), and the server fills `region`
+    /// itself.
+    nullable: bool,
+    /// INSERT takes a value for it; AWS fills in the others.
+    insert: bool,
+    comment: &'static str,
+}
+
+/// The columns, in order: `region` and the seed's camelCase fields.
+const COLUMNS: [Column; 8] = [
+    Column {
+        name: "region",
+        data_type: Type::Utf8,
+        nullable: false,
+        insert: true,
+        comment: "The AWS region the task runs in; INSERT creates the task there, in the \
+                  server's default region when no region is given.",
+    },
+    Column {
+        name: "amiId",
+        data_type: Type::Utf8,
+        nullable: true,
+        insert: true,
+        comment: "The ID of the AMI the task stores (required by INSERT).",
+    },
+    Column {
+        name: "bucket",
+        data_type: Type::Utf8,
+        nullable: true,
+        insert: true,
+        comment: "The Amazon S3 bucket the AMI is stored in, which must be in the task's \
+                  region (required by INSERT).",
+    },
+    Column {
+        name: "progressPercentage",
+        data_type: Type::Int32,
+        nullable: true,
+        insert: false,
+        comment: "How far the task has got, in percent: an estimate while it is in progress, \
+                  100 once it has completed.",
+    },
+    Column {
+        name: "s3objectKey",
+        data_type: Type::Utf8,
+        nullable: true,
+        insert: false,
+        comment: "The name of the object in the bucket that holds the stored AMI \
+                  (<amiId>.bin).",
+    },
+    Column {
+        name: "storeTaskFailureReason",
+        data_type: Type::Utf8,
+        nullable: true,
+        insert: false,
+        comment: "Why the task failed; null unless its state is Failed.",
+    },
+    Column {
+        name: "storeTaskState",
+        data_type: Type::Utf8,
+        nullable: true,
+        insert: false,
+        comment: "The state of the task: InProgress, Completed or Failed.",
+    },
+    Column {
+        name: "taskStartTime",
+        data_type: Type::Timestamp,
+        nullable: true,
+        insert: false,
+        comment: "When the task started (UTC).",
+    },
+];
+
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
-    Arc::new(Schema::new(vec![
-        Field::new("region", DataType::Utf8, false),
-        Field::new("amiId", DataType::Utf8, true),
-        Field::new("bucket", DataType::Utf8, true),
-        Field::new("progressPercentage", DataType::Int32, true),
-        Field::new("s3objectKey", DataType::Utf8, true),
-        Field::new("storeTaskFailureReason", DataType::Utf8, true),
-        Field::new("storeTaskState", DataType::Utf8, true),
-        Field::new(
-            "taskStartTime",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            true,
-        ),
-    ]))
+    let fields: Vec<Field> = COLUMNS
+        .iter()
+        .map(|c| {
+            let data_type = match c.data_type {
+                Type::Utf8 => DataType::Utf8,
+                Type::Int32 => DataType::Int32,
+                Type::Timestamp => DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
+            };
+            let mut metadata = HashMap::from([(COMMENT.to_owned(), c.comment.to_owned())]);
+            if c.insert {
+                metadata.insert(INSERTABLE.to_owned(), "true".to_owned());
+            }
+            Field::new(c.name, data_type, c.nullable).with_metadata(metadata)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(
+        fields,
+        HashMap::from([(COMMENT.to_owned(), TABLE_COMMENT.to_owned())]),
+    ))
 });
 
 /// The full schema of `aws.ec2.store_image_tasks`.
 pub fn store_image_tasks_schema() -> SchemaRef {
     Arc::clone(&SCHEMA)
+}
+
+/// The columns AWS fills in: an INSERT may not give them a value.
+pub(crate) fn read_only_columns() -> impl Iterator<Item = &'static str> {
+    COLUMNS.iter().filter(|c| !c.insert).map(|c| c.name)
 }
 
 /// One record batch (full schema) from the tasks of one page of `region`.
@@ -89,6 +202,7 @@ mod tests {
             task_start_time: Some(Utc.timestamp_millis_opt(1_700_000_000_123).unwrap()),
         };
         let batch = tasks_to_batch("eu-west-1", &[t]).unwrap();
+        assert_eq!(batch.schema(), store_image_tasks_schema());
         assert_eq!(batch.num_rows(), 1);
         assert_eq!(batch.column(0).as_string::<i32>().value(0), "eu-west-1");
         assert_eq!(batch.column(3).as_primitive::<Int32Type>().value(0), 17);
@@ -100,5 +214,33 @@ mod tests {
                 .value(0),
             1_700_000_000_123
         );
+    }
+
+    #[test]
+    fn every_column_is_described_and_insert_takes_region_ami_and_bucket() {
+        let schema = store_image_tasks_schema();
+        assert!(schema.metadata()[COMMENT].ends_with('.'));
+        for field in schema.fields() {
+            let comment = &field.metadata()[COMMENT];
+            assert!(
+                comment.ends_with('.') && !comment.contains("  "),
+                "{comment}"
+            );
+        }
+        let insertable: Vec<&str> = schema
+            .fields()
+            .iter()
+            .filter(|f| f.metadata().contains_key(INSERTABLE))
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(insertable, ["region", "amiId", "bucket"]);
+        assert_eq!(read_only_columns().count(), 5);
+        let not_null: Vec<&str> = schema
+            .fields()
+            .iter()
+            .filter(|f| !f.is_nullable())
+            .map(|f| f.name().as_str())
+            .collect();
+        assert_eq!(not_null, ["region"]);
     }
 }

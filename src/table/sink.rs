@@ -18,7 +18,9 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::{CreatedRow, NotSentRow, RefusedRow, TableError};
+use super::regions::not_enabled;
 use super::reports::InsertReports;
+use super::schema::read_only_columns;
 use super::validate::{check_ami_id, check_bucket};
 use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients, StatementId};
 
@@ -27,14 +29,6 @@ use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients, StatementId};
 pub const MAX_ROWS_PER_INSERT: usize = 1000;
 /// Creates in flight at once per region.
 const CREATES_PER_REGION: usize = 4;
-/// Columns AWS fills in; an INSERT may not give them a value.
-pub(crate) const READ_ONLY_COLUMNS: [&str; 5] = [
-    "progressPercentage",
-    "s3objectKey",
-    "storeTaskFailureReason",
-    "storeTaskState",
-    "taskStartTime",
-];
 /// How many problems one error message lists.
 const MAX_PROBLEMS_LISTED: usize = 20;
 
@@ -76,7 +70,7 @@ impl StoreImageTasksSink {
         let mut row_number = 0usize;
         let mut seen = HashSet::new();
         for batch in batches {
-            for name in READ_ONLY_COLUMNS {
+            for name in read_only_columns() {
                 if let Some(col) = batch.column_by_name(name) {
                     if col.null_count() < col.len() && !given_read_only.contains(&name) {
                         given_read_only.push(name);
@@ -107,10 +101,7 @@ impl StoreImageTasksSink {
                     .unwrap_or_else(|| self.default_region.clone());
                 let mut row_problems = Vec::new();
                 if !self.enabled_regions.contains(&region) {
-                    row_problems.push(format!(
-                        "region `{region}` is not enabled for this account (enabled: {})",
-                        self.enabled_regions.join(", ")
-                    ));
+                    row_problems.push(not_enabled(&region, &self.enabled_regions));
                 }
                 let ami = value(&amis);
                 match &ami {

@@ -1,20 +1,6 @@
-//! Checks on INSERT values made before any AWS call: AMI id shape, S3 bucket naming rules,
-//! region. One bad row fails the whole statement and creates nothing.
-
-/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: lowercase words and a number. No AWS
-/// region is named otherwise, so a query for such a name asks nothing.
-pub(crate) fn is_region_name(name: &str) -> bool {
-    let parts: Vec<&str> = name.split('-').collect();
-    let Some((number, words)) = parts.split_last() else {
-        return false;
-    };
-    parts.len() >= 3
-        && words
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && !number.is_empty()
-        && number.chars().all(|c| c.is_ascii_digit())
-}
+//! Checks on INSERT values made before any AWS call: AMI id shape and S3 bucket naming
+//! rules (the region's are in `regions`). One bad row fails the whole statement and creates
+//! nothing.
 
 /// `ami-` followed by 8 or 17 lowercase hexadecimal digits.
 pub(crate) fn check_ami_id(ami: &str) -> Result<(), String> {
@@ -72,30 +58,6 @@ pub(crate) fn check_bucket(bucket: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn region_names() {
-        for ok in [
-            "us-east-1",
-            "ap-southeast-2",
-            "us-gov-west-1",
-            "eu-isoe-west-1",
-        ] {
-            assert!(is_region_name(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "a",
-            "us-east",
-            "US-EAST-1",
-            "us--1",
-            "us-east-1'",
-            "' OR '1'='1",
-            "$2",
-        ] {
-            assert!(!is_region_name(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn ami_ids() {

@@ -131,6 +131,54 @@ def test_get_objects_all_depths_and_filters(stack):
     assert [c["column_name"] for c in tasks["table_columns"]] == ["amiId"]
 
 
+def test_nullability_and_remarks_of_every_column(stack):
+    with connect(stack) as conn:
+        schema = conn.adbc_get_table_schema(
+            "store_image_tasks", catalog_filter="aws", db_schema_filter="ec2"
+        )
+        objects = conn.adbc_get_objects(
+            depth="columns", catalog_filter="aws", db_schema_filter="ec2",
+            table_name_filter="store_image_tasks",
+        ).read_all().to_pylist()
+    writable = {"region", "amiId", "bucket"}
+    # adbc_get_table_schema shows all of it: only region is never null (AWS marks every
+    # field of a task optional), one remark per column, the table's own remark, and which
+    # columns INSERT takes.
+    assert [f.name for f in schema if not f.nullable] == ["region"]
+    assert schema.metadata[b"ARROW:FLIGHT:SQL:REMARKS"].startswith(b"Tasks that store an AMI")
+    remarks = {}
+    for name in COLUMNS:
+        metadata = schema.field(name).metadata
+        remark = metadata[b"ARROW:FLIGHT:SQL:REMARKS"].decode()
+        assert remark.endswith(".") and "&lt;" not in remark, (name, remark)
+        remarks[name] = remark
+        assert metadata[b"ARROW:FLIGHT:SQL:IS_READ_ONLY"] == (b"0" if name in writable else b"1")
+        # The keys the Go driver's GetObjects code reads for remarks and nullability.
+        assert metadata[b"REMARKS"].decode() == remark
+        nullable = name != "region"
+        assert metadata[b"XDBC_NULLABLE"] == (b"1" if nullable else b"0"), name
+        assert metadata[b"XDBC_IS_NULLABLE"] == (b"YES" if nullable else b"NO"), name
+    assert remarks["amiId"].startswith("The ID of the AMI")
+    assert "InProgress, Completed or Failed" in remarks["storeTaskState"]
+    assert "null unless" in remarks["storeTaskFailureReason"]
+
+    # adbc_get_objects: the pinned Go driver (1.13.0) hands its xdbc builder none of the
+    # column metadata (flightSqlMetadata.SetMetadata in go/adbc/driver/flightsql keeps it
+    # to itself), so remarks, xdbc_nullable and xdbc_is_nullable are null with any Flight
+    # SQL server; it fills what it reads itself. When a driver update makes this fail, the
+    # values above are what it must show.
+    [aws] = objects
+    [ec2] = aws["catalog_db_schemas"]
+    [tasks] = ec2["db_schema_tables"]
+    columns = {c["column_name"]: c for c in tasks["table_columns"]}
+    assert list(columns) == COLUMNS
+    for name, column in columns.items():
+        assert (column["remarks"], column["xdbc_nullable"], column["xdbc_is_nullable"]) == (
+            None, None, None
+        ), (name, column)
+        assert column["xdbc_scope_table"] == "store_image_tasks"
+
+
 def test_get_table_schema_and_table_types(stack):
     with connect(stack) as conn:
         schema = conn.adbc_get_table_schema(
