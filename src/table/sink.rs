@@ -18,7 +18,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::{CreatedRow, NotSentRow, RefusedRow, TableError};
-use super::reports::InsertReports;
+use super::reports::{report_batch, DryRunRows, InsertReports};
 use super::validate::{check_ami_id, check_bucket};
 use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients, StatementId};
 
@@ -47,6 +47,8 @@ pub(crate) struct StoreImageTasksSink {
     pub(crate) dry_run: bool,
     pub(crate) schema: SchemaRef,
     pub(crate) reports: InsertReports,
+    /// Where a dry run leaves its rows, when the statement's caller shows them.
+    pub(crate) dry_run_rows: Option<Arc<DryRunRows>>,
 }
 
 impl DisplayAs for StoreImageTasksSink {
@@ -202,6 +204,45 @@ impl StoreImageTasksSink {
     }
 }
 
+impl StoreImageTasksSink {
+    /// What a dry run found: logged, and left for the caller as one `would_create` row per
+    /// row (when every row passed; a refusal fails the statement with the whole report).
+    fn dry_run_checked(&self, would_create: &[CreatedRow], refused: &[RefusedRow]) -> Result<()> {
+        let total = would_create.len() + refused.len();
+        let reasons: Vec<String> = refused
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} in {}: {}: {}",
+                    r.ami_id,
+                    r.region,
+                    r.error.code.as_deref().unwrap_or("error"),
+                    r.error.message
+                )
+            })
+            .collect();
+        tracing::info!(
+            would_create = would_create.len(),
+            rows = total,
+            refused = %reasons.join("; "),
+            "dry run: {} of {total} rows would be created, nothing was created",
+            would_create.len()
+        );
+        if let (Some(slot), true) = (&self.dry_run_rows, refused.is_empty()) {
+            let report = TableError::InsertFailed {
+                created: would_create.to_vec(),
+                refused: Vec::new(),
+                unconfirmed: Vec::new(),
+                not_sent: Vec::new(),
+                dry_run: true,
+                report_id: None,
+            };
+            slot.put(report_batch(&report.report_rows())?);
+        }
+        Ok(())
+    }
+}
+
 fn problem_list(headline: &str, problems: Vec<String>) -> String {
     let total = problems.len();
     let mut message = format!("{headline}: ");
@@ -249,6 +290,9 @@ impl DataSink for StoreImageTasksSink {
         // Tasks are claimed per statement (see ec2::claims).
         let requests = self.requests(&batches, rand::random())?;
         if requests.is_empty() {
+            if self.dry_run {
+                self.dry_run_checked(&[], &[])?;
+            }
             return Ok(0);
         }
         self.check_none_in_progress(&requests).await?;
@@ -289,17 +333,20 @@ impl DataSink for StoreImageTasksSink {
                     created.push(CreatedRow {
                         region: request.region.clone(),
                         ami_id: request.ami_id.clone(),
+                        bucket: request.bucket.clone(),
                         object_key,
                     });
                 }
                 Ok(CreateOutcome::WouldCreate) => created.push(CreatedRow {
                     region: request.region.clone(),
                     ami_id: request.ami_id.clone(),
+                    bucket: request.bucket.clone(),
                     object_key: format!("{}.bin", request.ami_id),
                 }),
                 Ok(CreateOutcome::NotSent) => not_sent.push(NotSentRow {
                     region: request.region.clone(),
                     ami_id: request.ami_id.clone(),
+                    bucket: request.bucket.clone(),
                 }),
                 Ok(CreateOutcome::Unconfirmed { object_key }) => {
                     tracing::warn!(region = %request.region, ami = %request.ami_id,
@@ -309,22 +356,33 @@ impl DataSink for StoreImageTasksSink {
                     unconfirmed.push(CreatedRow {
                         region: request.region.clone(),
                         ami_id: request.ami_id.clone(),
+                        bucket: request.bucket.clone(),
                         object_key,
                     });
                 }
                 Err(error) => {
-                    tracing::warn!(region = %request.region, ami = %request.ami_id, %error,
-                        "store image task refused");
+                    if self.dry_run {
+                        tracing::info!(region = %request.region, ami = %request.ami_id, %error,
+                            "dry run: AWS would refuse this store image task");
+                    } else {
+                        tracing::warn!(region = %request.region, ami = %request.ami_id, %error,
+                            "store image task refused");
+                    }
                     refused.push(RefusedRow {
                         region: request.region.clone(),
                         ami_id: request.ami_id.clone(),
+                        bucket: request.bucket.clone(),
                         error,
                     });
                 }
             }
         }
+        if self.dry_run {
+            self.dry_run_checked(&created, &refused)?;
+        }
         if refused.is_empty() && unconfirmed.is_empty() && not_sent.is_empty() {
-            return Ok(created.len() as u64);
+            // A dry run created nothing: 0 rows affected, whatever the client reads.
+            return Ok(if self.dry_run { 0 } else { created.len() as u64 });
         }
         let mut report = TableError::InsertFailed {
             created,
@@ -336,7 +394,13 @@ impl DataSink for StoreImageTasksSink {
         };
         // The whole report stays on the server, and in the log, whatever reaches the client.
         let id = self.reports.keep(&report)?;
-        tracing::warn!(report_id = %id, report = %report.detailed(), "INSERT did not create every row");
+        if self.dry_run {
+            tracing::info!(report_id = %id, report = %report.detailed(),
+                "dry run of INSERT: AWS would refuse some rows, nothing was created");
+        } else {
+            tracing::warn!(report_id = %id, report = %report.detailed(),
+                "INSERT did not create every row");
+        }
         if let TableError::InsertFailed { report_id, .. } = &mut report {
             *report_id = Some(id);
         }
