@@ -157,6 +157,12 @@ impl Session {
         }
     }
 
+    /// The Flight SQL client, which sends the session's cookie with every call (updates,
+    /// prepared statements, fetches).
+    pub fn client_mut(&mut self) -> &mut FlightSqlServiceClient<Channel> {
+        &mut self.client
+    }
+
     /// The `cookie` header to send, if any.
     fn cookie_header(&self) -> Option<String> {
         (!self.cookies.is_empty()).then(|| {

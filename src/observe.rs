@@ -89,6 +89,11 @@ fn capped(sql: &str) -> String {
     format!("{}... ({} more bytes)", &sql[..end], sql.len() - end)
 }
 
+/// `text` on one line (line breaks written `\n`), so that a log line is one line.
+fn one_line(text: &str) -> String {
+    text.replace('\r', "").replace('\n', "\\n")
+}
+
 /// A `grpc-message` value as text (it travels percent-encoded).
 fn grpc_message(value: &http::HeaderValue) -> String {
     percent_encoding::percent_decode(value.as_bytes())
@@ -208,8 +213,13 @@ impl RpcEnd {
         let elapsed_ms = elapsed.as_millis() as u64;
         let failed = !matches!(status.as_str(), "Ok" | "Cancelled");
         if failed || (status == "Cancelled" && self.status.is_some()) {
-            let message = self.message.as_deref().unwrap_or_default();
-            let sql = self.statement.lock().expect("statement note lock").take();
+            let message = one_line(self.message.as_deref().unwrap_or_default());
+            let sql = self
+                .statement
+                .lock()
+                .expect("statement note lock")
+                .take()
+                .map(|sql| one_line(&sql));
             match (failed, sql) {
                 (true, Some(sql)) => tracing::warn!(parent: &self.span, %status, error = %message,
                     sql = %capped(&sql), elapsed_ms, "statement refused"),
@@ -304,6 +314,14 @@ mod tests {
         assert!(cut.len() < MAX_LOGGED_SQL_BYTES + 40, "{}", cut.len());
         let kept = cut.split("... (").next().unwrap();
         assert!(cut.ends_with(&format!("({} more bytes)", sql.len() - kept.len())), "{cut}");
+    }
+
+    #[test]
+    fn a_logged_message_or_statement_stays_on_one_line() {
+        assert_eq!(
+            one_line("SELECT a\r\nFROM t\nWHERE x"),
+            "SELECT a\\nFROM t\\nWHERE x"
+        );
     }
 
     #[test]
