@@ -384,7 +384,10 @@ pub fn set_statement(name_value: &str) -> anyhow::Result<String> {
              datafusion.execution.time_zone)"
         ));
     }
-    Ok(format!("SET {name} = '{}'", value.trim().replace('\'', "''")))
+    Ok(format!(
+        "SET {name} = '{}'",
+        value.trim().replace('\'', "''")
+    ))
 }
 
 /// The `sql` subcommand: applies `settings` (`SET` statements) to the session, then runs

@@ -313,7 +313,10 @@ mod tests {
         let cut = capped(&sql);
         assert!(cut.len() < MAX_LOGGED_SQL_BYTES + 40, "{}", cut.len());
         let kept = cut.split("... (").next().unwrap();
-        assert!(cut.ends_with(&format!("({} more bytes)", sql.len() - kept.len())), "{cut}");
+        assert!(
+            cut.ends_with(&format!("({} more bytes)", sql.len() - kept.len())),
+            "{cut}"
+        );
     }
 
     #[test]

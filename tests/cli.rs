@@ -190,21 +190,50 @@ fn dry_run_set_and_several_statements_in_one_call() {
         .position(|l| *l == "RESET aws.dry_run")
         .expect(&stdout);
     assert!(dry < reset, "{stdout}");
-    assert!(lines[..dry].iter().any(|l| l.contains("| aws.dry_run | true")), "{stdout}");
-    assert!(lines[reset..].iter().any(|l| l.contains("| aws.dry_run | false")), "{stdout}");
+    assert!(
+        lines[..dry]
+            .iter()
+            .any(|l| l.contains("| aws.dry_run | true")),
+        "{stdout}"
+    );
+    assert!(
+        lines[reset..]
+            .iter()
+            .any(|l| l.contains("| aws.dry_run | false")),
+        "{stdout}"
+    );
     assert_eq!(demo.tasks_of(&amis[1]), 0);
 
     // --set applies any allowed option for the call; a bad one fails before the SQL runs.
-    let out = demo.sql(&["--set", "aws.cache=off", "--set", "datafusion.format.null=-", "SHOW aws.cache"]);
-    assert!(text(&out.stdout).contains("| aws.cache | off"), "{}", text(&out.stdout));
-    let out = demo.sql(&["--set", "datafusion.execution.target_partitions=10000", "SELECT 1"]);
+    let out = demo.sql(&[
+        "--set",
+        "aws.cache=off",
+        "--set",
+        "datafusion.format.null=-",
+        "SHOW aws.cache",
+    ]);
+    assert!(
+        text(&out.stdout).contains("| aws.cache | off"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = demo.sql(&[
+        "--set",
+        "datafusion.execution.target_partitions=10000",
+        "SELECT 1",
+    ]);
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("between 1 and 16"), "{err}");
 
     // A real INSERT says how many tasks it created.
     let out = demo.sql(&[&insert(&amis[2])]);
-    assert_eq!(text(&out.stdout).trim(), "1 task created", "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "1 task created",
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(demo.tasks_of(&amis[2]), 1);
 
     // The first statement that fails stops the rest, and says which it was.

@@ -614,8 +614,7 @@ fn texts(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
                 .downcast_ref::<StringArray>()
                 .unwrap()
                 .clone();
-            (0..column.len())
-                .map(move |i| (!column.is_null(i)).then(|| column.value(i).to_owned()))
+            (0..column.len()).map(move |i| (!column.is_null(i)).then(|| column.value(i).to_owned()))
         })
         .collect()
 }
@@ -635,7 +634,10 @@ async fn a_dry_run_insert_reports_no_row_affected_and_lists_what_would_be_create
     // A session with aws.dry_run on (SET, carried by the session cookie).
     let mut session = aws_flightsql::client::Session::new(fx.client().await);
     session.flight_info("SET aws.dry_run = true").await.unwrap();
-    let (_, _, shown) = session.query_with("SHOW aws.dry_run", |_| ()).await.unwrap();
+    let (_, _, shown) = session
+        .query_with("SHOW aws.dry_run", |_| ())
+        .await
+        .unwrap();
     assert_eq!(texts(&shown, "name"), vec![Some("aws.dry_run".to_owned())]);
     assert_eq!(texts(&shown, "value"), vec![Some("true".to_owned())]);
 
@@ -662,14 +664,34 @@ async fn a_dry_run_insert_reports_no_row_affected_and_lists_what_would_be_create
         .zip(texts(&batches, "outcome"))
         .zip(texts(&batches, "s3objectKey"))
         .map(|(((ami, bucket), outcome), key)| {
-            (ami.unwrap(), bucket.unwrap(), outcome.unwrap(), key.unwrap())
+            (
+                ami.unwrap(),
+                bucket.unwrap(),
+                outcome.unwrap(),
+                key.unwrap(),
+            )
         })
         .collect();
     rows.sort();
     let mut expected = vec![
-        (a1.clone(), b.clone(), "would_create".to_owned(), format!("{a1}.bin")),
-        (a2.clone(), b.clone(), "would_create".to_owned(), format!("{a2}.bin")),
-        (a3.clone(), b3.clone(), "would_create".to_owned(), format!("{a3}.bin")),
+        (
+            a1.clone(),
+            b.clone(),
+            "would_create".to_owned(),
+            format!("{a1}.bin"),
+        ),
+        (
+            a2.clone(),
+            b.clone(),
+            "would_create".to_owned(),
+            format!("{a2}.bin"),
+        ),
+        (
+            a3.clone(),
+            b3.clone(),
+            "would_create".to_owned(),
+            format!("{a3}.bin"),
+        ),
     ];
     expected.sort();
     assert_eq!(rows, expected);

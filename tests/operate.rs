@@ -812,9 +812,15 @@ async fn a_dropped_cpu_heavy_query_stops_using_cpu() {
 #[tokio::test(flavor = "multi_thread")]
 async fn refused_statements_are_logged_with_their_message_and_sql() {
     let emu = emulator(10).await;
-    let bin = Binary::start(&["--endpoint-url", &emu.endpoint_url(), "--regions", "us-east-1"]);
-    let mut session =
-        aws_flightsql::client::Session::new(aws_flightsql::client::connect(&bin.uri).await.unwrap());
+    let bin = Binary::start(&[
+        "--endpoint-url",
+        &emu.endpoint_url(),
+        "--regions",
+        "us-east-1",
+    ]);
+    let mut session = aws_flightsql::client::Session::new(
+        aws_flightsql::client::connect(&bin.uri).await.unwrap(),
+    );
     let err = session
         .query_with("SELECT nope FROM store_image_tasks", |_| ())
         .await
@@ -852,7 +858,10 @@ async fn refused_statements_are_logged_with_their_message_and_sql() {
         "{logs}"
     );
     let cut = long.len() - aws_flightsql::observe::MAX_LOGGED_SQL_BYTES;
-    assert!(refused[1].contains(&format!("... ({cut} more bytes)")), "{logs}");
+    assert!(
+        refused[1].contains(&format!("... ({cut} more bytes)")),
+        "{logs}"
+    );
     assert!(refused[1].contains("AKIA****************"), "{logs}");
     assert!(!logs.contains("AKIAABCDEFGHIJKLMNOP"), "{logs}");
     assert!(

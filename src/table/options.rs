@@ -7,9 +7,7 @@
 
 use std::any::Any;
 
-use datafusion::common::config::{
-    ConfigEntry, ConfigExtension, ConfigField, ExtensionOptions,
-};
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ConfigField, ExtensionOptions};
 use datafusion::common::{config_err, Result};
 
 /// Settings of the AWS tables.

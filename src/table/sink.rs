@@ -382,7 +382,11 @@ impl DataSink for StoreImageTasksSink {
         }
         if refused.is_empty() && unconfirmed.is_empty() && not_sent.is_empty() {
             // A dry run created nothing: 0 rows affected, whatever the client reads.
-            return Ok(if self.dry_run { 0 } else { created.len() as u64 });
+            return Ok(if self.dry_run {
+                0
+            } else {
+                created.len() as u64
+            });
         }
         let mut report = TableError::InsertFailed {
             created,
