@@ -3,6 +3,9 @@
 //! row (concurrently, a few at a time per region) and accounts for every row: the statement
 //! returns the count created, or fails with a report of every row: created, refused,
 //! created by this or a concurrent statement, or not sent (the server was shutting down).
+//! A dry run (`aws.dry_run`) has AWS check each row and creates nothing: it affects 0 rows,
+//! logs how many would be created, leaves its `would_create` rows for a caller that shows
+//! them ([`DryRunRows`]), and fails with the whole report when AWS would refuse a row.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -17,7 +20,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{StreamExt, TryStreamExt};
 
-use super::error::{CreatedRow, NotSentRow, RefusedRow, TableError};
+use super::error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 use super::reports::{report_batch, DryRunRows, InsertReports};
 use super::validate::{check_ami_id, check_bucket};
 use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients, StatementId};
@@ -202,13 +205,16 @@ impl StoreImageTasksSink {
             )))
         }
     }
-}
 
-impl StoreImageTasksSink {
-    /// What a dry run found: logged, and left for the caller as one `would_create` row per
-    /// row (when every row passed; a refusal fails the statement with the whole report).
-    fn dry_run_checked(&self, would_create: &[CreatedRow], refused: &[RefusedRow]) -> Result<()> {
-        let total = would_create.len() + refused.len();
+    /// What a dry run found, out of `rows` rows: logged, and, when every row would be
+    /// created, left for the caller as one `would_create` row per row (otherwise the
+    /// statement fails with the whole report, as a real INSERT does).
+    fn dry_run_checked(
+        &self,
+        would_create: &[CreatedRow],
+        refused: &[RefusedRow],
+        rows: usize,
+    ) -> Result<()> {
         let reasons: Vec<String> = refused
             .iter()
             .map(|r| {
@@ -223,21 +229,26 @@ impl StoreImageTasksSink {
             .collect();
         tracing::info!(
             would_create = would_create.len(),
-            rows = total,
+            rows,
             refused = %reasons.join("; "),
-            "dry run: {} of {total} rows would be created, nothing was created",
+            "dry run: {} of {rows} rows would be created, nothing was created",
             would_create.len()
         );
-        if let (Some(slot), true) = (&self.dry_run_rows, refused.is_empty()) {
-            let report = TableError::InsertFailed {
-                created: would_create.to_vec(),
-                refused: Vec::new(),
-                unconfirmed: Vec::new(),
-                not_sent: Vec::new(),
-                dry_run: true,
-                report_id: None,
-            };
-            slot.put(report_batch(&report.report_rows())?);
+        if let (Some(slot), true) = (&self.dry_run_rows, would_create.len() == rows) {
+            let report: Vec<ReportRow<'_>> = would_create
+                .iter()
+                .map(|c| ReportRow {
+                    region: &c.region,
+                    ami_id: &c.ami_id,
+                    bucket: &c.bucket,
+                    outcome: "would_create",
+                    object_key: Some(&c.object_key),
+                    error_code: None,
+                    error_message: None,
+                    request_id: None,
+                })
+                .collect();
+            slot.put(report_batch(&report)?);
         }
         Ok(())
     }
@@ -291,7 +302,7 @@ impl DataSink for StoreImageTasksSink {
         let requests = self.requests(&batches, rand::random())?;
         if requests.is_empty() {
             if self.dry_run {
-                self.dry_run_checked(&[], &[])?;
+                self.dry_run_checked(&[], &[], 0)?;
             }
             return Ok(0);
         }
@@ -378,7 +389,8 @@ impl DataSink for StoreImageTasksSink {
             }
         }
         if self.dry_run {
-            self.dry_run_checked(&created, &refused)?;
+            let rows = created.len() + refused.len() + unconfirmed.len() + not_sent.len();
+            self.dry_run_checked(&created, &refused, rows)?;
         }
         if refused.is_empty() && unconfirmed.is_empty() && not_sent.is_empty() {
             // A dry run created nothing: 0 rows affected, whatever the client reads.
