@@ -705,15 +705,28 @@ async fn a_dry_run_insert_reports_no_row_affected_and_lists_what_would_be_create
         .map_err(to_status)
         .unwrap();
     assert_eq!(affected, 0);
+    // As JDBC runs it (executeUpdate and execute alike): prepared, no result columns, so
+    // the driver takes it for an update, which affects 0 rows.
+    let mut prepared = session
+        .client_mut()
+        .prepare(sql.clone(), None)
+        .await
+        .map_err(to_status)
+        .unwrap();
+    assert!(prepared.dataset_schema().unwrap().fields().is_empty());
+    assert_eq!(
+        prepared.execute_update().await.map_err(to_status).unwrap(),
+        0
+    );
 
-    // AWS was asked with DryRun=true, six times, and holds no new task.
+    // AWS was asked with DryRun=true, nine times, and holds no new task.
     let creates: Vec<_> = fx
         .emulator
         .requests()
         .into_iter()
         .filter(|r| r.action == "CreateStoreImageTask")
         .collect();
-    assert_eq!(creates.len(), 6);
+    assert_eq!(creates.len(), 9);
     assert!(creates
         .iter()
         .all(|r| r.params.get("DryRun").map(String::as_str) == Some("true")));
