@@ -29,7 +29,7 @@ pub struct Cli {
 enum Command {
     /// Run the Flight SQL server.
     Serve(Box<ServeArgs>),
-    /// Run one SQL statement against a server and print the result.
+    /// Run SQL statements against a server (in one session) and print the results.
     Sql(SqlArgs),
     /// Ask a server's gRPC health service whether it is serving (exit 0 if it is).
     Health(HealthArgs),
@@ -138,8 +138,31 @@ struct SqlArgs {
     user: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
-    /// The SQL statement.
+    /// Run with `aws.dry_run` on: AWS checks each INSERT row (permissions, parameters),
+    /// nothing is created, and the rows that would be created are listed.
+    #[arg(long)]
+    dry_run: bool,
+    /// Set a session option for this call, as `SET name = 'value'` would (repeatable; for
+    /// example --set aws.cache=off --set datafusion.execution.time_zone=+02:00).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    set: Vec<String>,
+    /// The SQL to run: one statement, or several separated by `;`, run in order in one
+    /// session (`SET aws.dry_run = true; INSERT ...`), stopping at the first that fails.
     sql: String,
+}
+
+impl SqlArgs {
+    /// The `SET` statements of --dry-run and --set, in that order.
+    fn settings(&self) -> anyhow::Result<Vec<String>> {
+        let mut settings = Vec::new();
+        if self.dry_run {
+            settings.push("SET aws.dry_run = true".to_owned());
+        }
+        for name_value in &self.set {
+            settings.push(client::set_statement(name_value)?);
+        }
+        Ok(settings)
+    }
 }
 
 /// How the `sql` command prints results.
@@ -198,9 +221,11 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match action {
             Action::Serve(config) => serve_until_signal(*config).await,
-            Action::Sql(args) => match connect_options(&args) {
-                Ok(options) => client::run(&args.connect, &options, &args.sql, args.format).await,
-                Err(e) => Err(e),
+            Action::Sql(args) => match (connect_options(&args), args.settings()) {
+                (Ok(options), Ok(settings)) => {
+                    client::run(&args.connect, &options, &settings, &args.sql, args.format).await
+                }
+                (Err(e), _) | (_, Err(e)) => Err(e),
             },
             Action::Health(args) => client::health(&args.connect, &args.tls.client_tls()).await,
         }

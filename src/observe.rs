@@ -5,6 +5,12 @@
 //! checks and DoGet are answered UNAVAILABLE so load balancers move on; a DoGet is marked
 //! [`Draining`] and the Flight layer serves it only when it fetches an INSERT's count (or a
 //! metadata answer, which runs no query).
+//!
+//! Every RPC that ends with an error status is logged here, once, at WARN (a cancelled one
+//! at INFO): its status code, its status message and, when the Flight layer saw one, the
+//! SQL it was about ([`note_statement`]), cut at [`MAX_LOGGED_SQL_BYTES`]. Headers, tokens
+//! and passwords are never logged, and the log writer masks access key ids
+//! ([`crate::redact`]).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,6 +56,51 @@ impl RpcState {
     }
 }
 
+/// The longest SQL a log line carries; longer statements are cut, saying how much.
+pub const MAX_LOGGED_SQL_BYTES: usize = 2048;
+
+tokio::task_local! {
+    /// The statement the RPC being served is about, as the Flight layer noted it.
+    static STATEMENT: Arc<std::sync::Mutex<Option<String>>>;
+}
+
+/// Notes the SQL the current RPC is about (its first statement; later ones, such as the
+/// query that answers an INSERT's count, do not replace it), for the log line of an RPC
+/// that fails. Outside an RPC it does nothing.
+pub fn note_statement(sql: &str) {
+    let _ = STATEMENT.try_with(|slot| {
+        let mut slot = slot.lock().expect("statement note lock");
+        if slot.is_none() {
+            *slot = Some(sql.to_owned());
+        }
+    });
+}
+
+/// `sql` cut at [`MAX_LOGGED_SQL_BYTES`] (on a character boundary), saying how many bytes
+/// were left out.
+fn capped(sql: &str) -> String {
+    if sql.len() <= MAX_LOGGED_SQL_BYTES {
+        return sql.to_owned();
+    }
+    let mut end = MAX_LOGGED_SQL_BYTES;
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} more bytes)", &sql[..end], sql.len() - end)
+}
+
+/// `text` on one line (line breaks written `\n`), so that a log line is one line.
+fn one_line(text: &str) -> String {
+    text.replace('\r', "").replace('\n', "\\n")
+}
+
+/// A `grpc-message` value as text (it travels percent-encoded).
+fn grpc_message(value: &http::HeaderValue) -> String {
+    percent_encoding::percent_decode(value.as_bytes())
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// What a client is told of a new RPC while the server drains.
 pub const SHUTTING_DOWN: &str = "the server is shutting down; retry on another replica";
 
@@ -85,7 +136,10 @@ impl RpcMiddleware for Observe {
         let state = Arc::clone(&self.0);
         state.metrics.rpc_started();
         let started = Instant::now();
-        let fut = inner.call(request).instrument(span.clone());
+        let statement = Arc::default();
+        let fut = STATEMENT
+            .scope(Arc::clone(&statement), inner.call(request))
+            .instrument(span.clone());
         Box::pin(async move {
             tracing::debug!(parent: &span, "rpc started");
             let response = match fut.await {
@@ -105,11 +159,14 @@ impl RpcMiddleware for Observe {
                 .get("grpc-status")
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned);
+            let message = parts.headers.get("grpc-message").map(grpc_message);
             let end = RpcEnd {
                 state,
                 method,
                 started,
                 status,
+                message,
+                statement,
                 span,
                 done: false,
             };
@@ -127,6 +184,10 @@ struct RpcEnd {
     method: String,
     started: Instant,
     status: Option<String>,
+    /// The status message of an RPC that failed.
+    message: Option<String>,
+    /// The SQL the RPC was about, if the Flight layer noted one.
+    statement: Arc<std::sync::Mutex<Option<String>>>,
     span: tracing::Span,
     done: bool,
 }
@@ -149,7 +210,28 @@ impl RpcEnd {
             (None, false) => "Ok".to_owned(),
         };
         let elapsed = self.started.elapsed();
-        tracing::info!(parent: &self.span, %status, elapsed_ms = elapsed.as_millis() as u64, "rpc finished");
+        let elapsed_ms = elapsed.as_millis() as u64;
+        let failed = !matches!(status.as_str(), "Ok" | "Cancelled");
+        if failed || (status == "Cancelled" && self.status.is_some()) {
+            let message = one_line(self.message.as_deref().unwrap_or_default());
+            let sql = self
+                .statement
+                .lock()
+                .expect("statement note lock")
+                .take()
+                .map(|sql| one_line(&sql));
+            match (failed, sql) {
+                (true, Some(sql)) => tracing::warn!(parent: &self.span, %status, error = %message,
+                    sql = %capped(&sql), elapsed_ms, "statement refused"),
+                (true, None) => tracing::warn!(parent: &self.span, %status, error = %message,
+                    elapsed_ms, "request refused"),
+                (false, sql) => tracing::info!(parent: &self.span, %status, error = %message,
+                    sql = %capped(sql.as_deref().unwrap_or_default()), elapsed_ms,
+                    "statement cancelled"),
+            }
+        } else {
+            tracing::info!(parent: &self.span, %status, elapsed_ms, "rpc finished");
+        }
         Self::finish_now(&self.state, &self.method, &status, self.started);
     }
 }
@@ -196,6 +278,9 @@ impl HttpBody for ObservedBody {
                     if let Some(code) = trailers.get("grpc-status").and_then(|v| v.to_str().ok()) {
                         this.end.status = Some(code.to_owned());
                     }
+                    if let Some(message) = trailers.get("grpc-message") {
+                        this.end.message = Some(grpc_message(message));
+                    }
                 }
             }
             Poll::Ready(Some(Err(_))) => {
@@ -214,5 +299,37 @@ impl HttpBody for ObservedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_sql_is_cut_on_a_character_boundary_saying_how_much() {
+        assert_eq!(capped("SELECT 1"), "SELECT 1");
+        let sql = format!("SELECT '{}'", "é".repeat(2000));
+        let cut = capped(&sql);
+        assert!(cut.len() < MAX_LOGGED_SQL_BYTES + 40, "{}", cut.len());
+        let kept = cut.split("... (").next().unwrap();
+        assert!(
+            cut.ends_with(&format!("({} more bytes)", sql.len() - kept.len())),
+            "{cut}"
+        );
+    }
+
+    #[test]
+    fn a_logged_message_or_statement_stays_on_one_line() {
+        assert_eq!(
+            one_line("SELECT a\r\nFROM t\nWHERE x"),
+            "SELECT a\\nFROM t\\nWHERE x"
+        );
+    }
+
+    #[test]
+    fn grpc_messages_are_decoded() {
+        let value = http::HeaderValue::from_static("unknown%20column%20%60x%60");
+        assert_eq!(grpc_message(&value), "unknown column `x`");
     }
 }

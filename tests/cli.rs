@@ -115,3 +115,134 @@ fn sql_errors_exit_non_zero_with_the_server_message() {
         .unwrap()
         .contains("cannot connect"));
 }
+
+impl Demo {
+    /// The bucket and the first `n` storable AMIs the banner lists for `region`.
+    fn storable(&self, region: &str, n: usize) -> (String, Vec<String>) {
+        let line = self
+            .banner
+            .iter()
+            .find_map(|l| l.trim().strip_prefix(&format!("{region} (bucket ")))
+            .unwrap_or_else(|| panic!("no AMIs of {region} in {:?}", self.banner));
+        let (bucket, amis) = line.split_once("): ").unwrap();
+        let amis = amis.split_whitespace().take(n).map(str::to_owned).collect();
+        (bucket.to_owned(), amis)
+    }
+
+    /// How many tasks the server lists for `ami`.
+    fn tasks_of(&self, ami: &str) -> usize {
+        let out = self.sql(&[
+            "--format",
+            "csv",
+            &format!("SELECT count(*) AS n FROM store_image_tasks WHERE amiId = '{ami}'"),
+        ]);
+        let text = String::from_utf8(out.stdout).unwrap();
+        text.lines().nth(1).unwrap().trim().parse().unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn dry_run_set_and_several_statements_in_one_call() {
+    let demo = Demo::start();
+    let (bucket, amis) = demo.storable("us-east-1", 3);
+    let insert = |ami: &str| {
+        format!(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ('us-east-1', '{ami}', \
+             '{bucket}')"
+        )
+    };
+    let before = demo.tasks_of(&amis[0]);
+
+    // --dry-run: the rows that would be created, then a line saying nothing was.
+    let out = demo.sql(&["--dry-run", &insert(&amis[0])]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("| outcome"), "{stdout}");
+    assert!(stdout.contains("would_create"), "{stdout}");
+    assert!(stdout.contains(&amis[0]), "{stdout}");
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("dry run: nothing was created; 1 of 1 rows would be created"),
+        "{stdout}"
+    );
+    assert_eq!(demo.tasks_of(&amis[0]), before, "nothing was created");
+
+    // Several statements run in order in one session; SET and RESET print a line each.
+    let out = demo.sql(&[&format!(
+        "SET aws.dry_run = true; SHOW aws.dry_run; {}; RESET aws.dry_run; SHOW aws.dry_run;",
+        insert(&amis[1])
+    )]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "SET aws.dry_run = true", "{stdout}");
+    let dry = lines
+        .iter()
+        .position(|l| l.starts_with("dry run: nothing was created; 1 of 1"))
+        .expect(&stdout);
+    let reset = lines
+        .iter()
+        .position(|l| *l == "RESET aws.dry_run")
+        .expect(&stdout);
+    assert!(dry < reset, "{stdout}");
+    assert!(
+        lines[..dry]
+            .iter()
+            .any(|l| l.contains("| aws.dry_run | true")),
+        "{stdout}"
+    );
+    assert!(
+        lines[reset..]
+            .iter()
+            .any(|l| l.contains("| aws.dry_run | false")),
+        "{stdout}"
+    );
+    assert_eq!(demo.tasks_of(&amis[1]), 0);
+
+    // --set applies any allowed option for the call; a bad one fails before the SQL runs.
+    let out = demo.sql(&[
+        "--set",
+        "aws.cache=off",
+        "--set",
+        "datafusion.format.null=-",
+        "SHOW aws.cache",
+    ]);
+    assert!(
+        text(&out.stdout).contains("| aws.cache | off"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = demo.sql(&[
+        "--set",
+        "datafusion.execution.target_partitions=10000",
+        "SELECT 1",
+    ]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("between 1 and 16"), "{err}");
+
+    // A real INSERT says how many tasks it created.
+    let out = demo.sql(&[&insert(&amis[2])]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "1 task created",
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(demo.tasks_of(&amis[2]), 1);
+
+    // The first statement that fails stops the rest, and says which it was.
+    let out = demo.sql(&["SELECT 1 AS a; SELECT nope FROM store_image_tasks; SELECT 3 AS c"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("statement 2 of 3 failed"), "{err}");
+    assert!(err.contains("nope"), "{err}");
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("| a "), "{stdout}");
+    assert!(!stdout.contains("| c "), "{stdout}");
+}

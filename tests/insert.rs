@@ -321,7 +321,8 @@ async fn dry_run_creates_nothing_and_reports_what_would_be_created() {
     let count = arrow::util::pretty::pretty_format_batches(&batches)
         .unwrap()
         .to_string();
-    assert!(count.contains("| 1 "), "{count}");
+    // Nothing was created: 0 rows affected, even to a DataFusion application.
+    assert!(count.contains("| 0 "), "{count}");
     assert!(fx.tasks_of("us-west-2", &ami).is_empty(), "nothing created");
     let create = fx
         .emulator
@@ -599,4 +600,185 @@ async fn an_insert_of_1000_rows_under_faults_reports_every_row_as_a_result_set()
         err.message().contains("on the server that ran the INSERT"),
         "{err}"
     );
+}
+
+/// The text column `name` of `batches`, row by row.
+fn texts(batches: &[RecordBatch], name: &str) -> Vec<Option<String>> {
+    batches
+        .iter()
+        .flat_map(|b| {
+            let column = b
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("no column {name}"))
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .unwrap()
+                .clone();
+            (0..column.len()).map(move |i| (!column.is_null(i)).then(|| column.value(i).to_owned()))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dry_run_insert_reports_no_row_affected_and_lists_what_would_be_created() {
+    let fx = fixture().await;
+    let (a1, b) = target(&fx, "us-east-1", 0);
+    let (a2, _) = target(&fx, "us-east-1", 1);
+    let (a3, b3) = target(&fx, "eu-west-1", 0);
+    let tasks_before: usize = REGIONS.iter().map(|r| fx.emulator.tasks(r).len()).sum();
+    let sql = insert_rows([
+        ("us-east-1", a1.as_str(), b.as_str()),
+        ("us-east-1", a2.as_str(), b.as_str()),
+        ("eu-west-1", a3.as_str(), b3.as_str()),
+    ]);
+    // A session with aws.dry_run on (SET, carried by the session cookie).
+    let mut session = aws_flightsql::client::Session::new(fx.client().await);
+    session.flight_info("SET aws.dry_run = true").await.unwrap();
+    let (_, _, shown) = session
+        .query_with("SHOW aws.dry_run", |_| ())
+        .await
+        .unwrap();
+    assert_eq!(texts(&shown, "name"), vec![Some("aws.dry_run".to_owned())]);
+    assert_eq!(texts(&shown, "value"), vec![Some("true".to_owned())]);
+
+    // As a query (what ADBC's execute and the CLI send): total_records 0, a row per row.
+    let (info, schema, batches) = session.query_with(&sql, |_| ()).await.unwrap();
+    assert_eq!(info.total_records, 0, "nothing was created");
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "region",
+            "amiId",
+            "bucket",
+            "outcome",
+            "s3objectKey",
+            "errorCode",
+            "errorMessage",
+            "requestId"
+        ]
+    );
+    let mut rows: Vec<_> = texts(&batches, "amiId")
+        .into_iter()
+        .zip(texts(&batches, "bucket"))
+        .zip(texts(&batches, "outcome"))
+        .zip(texts(&batches, "s3objectKey"))
+        .map(|(((ami, bucket), outcome), key)| {
+            (
+                ami.unwrap(),
+                bucket.unwrap(),
+                outcome.unwrap(),
+                key.unwrap(),
+            )
+        })
+        .collect();
+    rows.sort();
+    let mut expected = vec![
+        (
+            a1.clone(),
+            b.clone(),
+            "would_create".to_owned(),
+            format!("{a1}.bin"),
+        ),
+        (
+            a2.clone(),
+            b.clone(),
+            "would_create".to_owned(),
+            format!("{a2}.bin"),
+        ),
+        (
+            a3.clone(),
+            b3.clone(),
+            "would_create".to_owned(),
+            format!("{a3}.bin"),
+        ),
+    ];
+    expected.sort();
+    assert_eq!(rows, expected);
+    assert!(texts(&batches, "errorCode").iter().all(Option::is_none));
+
+    // As an update (JDBC executeUpdate, DoPut): 0 rows affected.
+    let affected = session
+        .client_mut()
+        .execute_update(sql.clone(), None)
+        .await
+        .map_err(to_status)
+        .unwrap();
+    assert_eq!(affected, 0);
+    // As JDBC runs it (executeUpdate and execute alike): prepared, no result columns, so
+    // the driver takes it for an update, which affects 0 rows.
+    let mut prepared = session
+        .client_mut()
+        .prepare(sql.clone(), None)
+        .await
+        .map_err(to_status)
+        .unwrap();
+    assert!(prepared.dataset_schema().unwrap().fields().is_empty());
+    assert_eq!(
+        prepared.execute_update().await.map_err(to_status).unwrap(),
+        0
+    );
+
+    // AWS was asked with DryRun=true, nine times, and holds no new task.
+    let creates: Vec<_> = fx
+        .emulator
+        .requests()
+        .into_iter()
+        .filter(|r| r.action == "CreateStoreImageTask")
+        .collect();
+    assert_eq!(creates.len(), 9);
+    assert!(creates
+        .iter()
+        .all(|r| r.params.get("DryRun").map(String::as_str) == Some("true")));
+    let tasks_after: usize = REGIONS.iter().map(|r| fx.emulator.tasks(r).len()).sum();
+    assert_eq!(tasks_after, tasks_before, "a dry run creates nothing");
+
+    // A row AWS would refuse fails the statement loudly, saying it was a dry run.
+    let missing = "ami-0123456789abcdef0";
+    let err = session
+        .query_with(
+            &insert_rows([
+                ("us-east-1", a1.as_str(), b.as_str()),
+                ("us-east-1", missing, b.as_str()),
+            ]),
+            |_| (),
+        )
+        .await
+        .map_err(to_status)
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound, "{err}");
+    let message = err.message();
+    assert!(
+        message.starts_with(
+            "dry run of INSERT failed, nothing was created: AWS would refuse 1 of 2 rows, 1 \
+             would be created (aws.dry_run is on)."
+        ),
+        "{message}"
+    );
+    assert!(message.contains("InvalidAMIID.NotFound"), "{message}");
+    assert!(message.contains("insert_report('"), "{message}");
+    let tasks_after: usize = REGIONS.iter().map(|r| fx.emulator.tasks(r).len()).sum();
+    assert_eq!(tasks_after, tasks_before, "a dry run creates nothing");
+
+    // RESET ends the dry run: the same INSERT now creates, and counts, its tasks.
+    session.flight_info("RESET aws.dry_run").await.unwrap();
+    let (info, _, batches) = session.query_with(&sql, |_| ()).await.unwrap();
+    assert_eq!(info.total_records, 3);
+    assert_eq!(batches[0].num_rows(), 1);
+    let count = arrow::compute::cast(
+        batches[0].column_by_name("count").unwrap(),
+        &arrow::datatypes::DataType::Int64,
+    )
+    .unwrap();
+    assert_eq!(
+        count
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .unwrap()
+            .value(0),
+        3
+    );
+    for (region, ami) in [("us-east-1", &a1), ("us-east-1", &a2), ("eu-west-1", &a3)] {
+        assert_eq!(fx.tasks_of(region, ami).len(), 1, "{ami}");
+    }
 }

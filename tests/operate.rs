@@ -806,3 +806,67 @@ async fn a_dropped_cpu_heavy_query_stops_using_cpu() {
         );
     }
 }
+
+/// A statement the server refuses is logged at WARN with its status, the server's message
+/// and its SQL (cut at 2 KB, access key ids masked); a dry run logs what it would create.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_statements_are_logged_with_their_message_and_sql() {
+    let emu = emulator(10).await;
+    let bin = Binary::start(&[
+        "--endpoint-url",
+        &emu.endpoint_url(),
+        "--regions",
+        "us-east-1",
+    ]);
+    let mut session = aws_flightsql::client::Session::new(
+        aws_flightsql::client::connect(&bin.uri).await.unwrap(),
+    );
+    let err = session
+        .query_with("SELECT nope FROM store_image_tasks", |_| ())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+    let long = format!(
+        "SELECT nope, 'AKIAABCDEFGHIJKLMNOP' AS k, '{}' AS pad FROM store_image_tasks",
+        "x".repeat(3000)
+    );
+    session.query_with(&long, |_| ()).await.unwrap_err();
+    session.flight_info("SET aws.dry_run = true").await.unwrap();
+    let ami = emu.storable_amis("us-east-1")[0].clone();
+    let bucket = emu.buckets("us-east-1")[0].clone();
+    session
+        .query_with(
+            &common::insert_rows([("us-east-1", ami.as_str(), bucket.as_str())]),
+            |_| (),
+        )
+        .await
+        .unwrap();
+    drop(session);
+    bin.sigterm();
+    let (_, logs) = bin.wait();
+    let refused: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("WARN") && l.contains("statement refused"))
+        .collect();
+    assert_eq!(refused.len(), 2, "{logs}");
+    assert!(refused[0].contains("status=InvalidArgument"), "{logs}");
+    // The server's message, on the line (whatever its wording, it names the column).
+    let message = refused[0].split("error=").nth(1).expect(&logs);
+    assert!(message.contains("nope"), "{logs}");
+    assert!(
+        refused[0].contains("sql=SELECT nope FROM store_image_tasks"),
+        "{logs}"
+    );
+    let cut = long.len() - aws_flightsql::observe::MAX_LOGGED_SQL_BYTES;
+    assert!(
+        refused[1].contains(&format!("... ({cut} more bytes)")),
+        "{logs}"
+    );
+    assert!(refused[1].contains("AKIA****************"), "{logs}");
+    assert!(!logs.contains("AKIAABCDEFGHIJKLMNOP"), "{logs}");
+    assert!(
+        logs.lines().any(|l| l.contains("INFO")
+            && l.contains("dry run: 1 of 1 rows would be created, nothing was created")),
+        "{logs}"
+    );
+}

@@ -54,6 +54,7 @@ use crate::auth::Caller;
 use crate::catalog::Catalog;
 use crate::metrics::Metrics;
 use crate::observe::Draining;
+use crate::table::{report_schema, AwsOptions, DryRunRows};
 
 type DoGetStream = <FlightSqlHandler as FlightService>::DoGetStream;
 type DoActionStream = <FlightSqlHandler as FlightService>::DoActionStream;
@@ -185,6 +186,8 @@ impl FlightSqlHandler {
         settings: &Settings,
         parameters: &[RecordBatch],
     ) -> Result<Planned, ServiceError> {
+        // For the log line of a statement that fails (see crate::observe).
+        crate::observe::note_statement(sql);
         let ctx = session::open(&self.catalog, settings)?;
         {
             let dialect = ctx.state().config().options().sql_parser.dialect;
@@ -250,6 +253,9 @@ impl FlightSqlHandler {
                 unreachable!("writes are plans")
             };
             require_bound(&df)?;
+            if is_dry_run(&df) {
+                return dry_run_info(*df, descriptor).await;
+            }
             let count = affected_rows(&df.collect().await?)?.max(0) as u64;
             let result_sql = count_sql(count);
             let Planned::Plan(result) = self
@@ -264,13 +270,18 @@ impl FlightSqlHandler {
                 parameters: Vec::new(),
                 query_id: new_query_id(),
                 affected_rows: Some(count),
+                report: Vec::new(),
             };
+            // The rows created, where ADBC reads an update's row count (`rowcount`); the
+            // ticket still answers the `count` row.
             return statement_info(
                 &self.result_schema(caller, &result, style),
                 &statement,
                 descriptor,
-            );
+            )
+            .map(|info| info.map(|info| info.with_total_records(count as i64)));
         }
+        let planned_write = planned.is_write();
         let Planned::Plan(df) = planned else {
             if !schema_only {
                 self.change_session(&planned, slot)?;
@@ -283,18 +294,20 @@ impl FlightSqlHandler {
         if !schema_only {
             require_bound(&df)?;
         }
+        let schema = if planned_write && is_dry_run(&df) {
+            report_schema()
+        } else {
+            self.result_schema(caller, &df, style)
+        };
         let statement = StatementTicket {
             sql,
             settings: Some(settings),
             parameters,
             query_id: new_query_id(),
             affected_rows: None,
+            report: Vec::new(),
         };
-        statement_info(
-            &self.result_schema(caller, &df, style),
-            &statement,
-            descriptor,
-        )
+        statement_info(&schema, &statement, descriptor)
     }
 
     /// Runs a data-changing statement and returns the number of rows it affected. SET and
@@ -454,6 +467,7 @@ impl FlightSqlHandler {
             quote(INGEST_SCHEMA),
             quote(INGEST_TABLE),
         );
+        crate::observe::note_statement(&sql);
         let planned = statement::plan(&self.catalog, &ctx, &sql, &[]).await?;
         if !caller.may_write() {
             return Err(ServiceError::PermissionDenied(caller.write_refusal()));
@@ -616,6 +630,44 @@ fn status_error(err: ServiceError) -> FlightError {
 /// it.
 fn count_sql(count: u64) -> String {
     format!("SELECT arrow_cast({count}, 'UInt64') AS \"count\"")
+}
+
+/// Whether `df` runs with `aws.dry_run` on.
+fn is_dry_run(df: &DataFrame) -> bool {
+    df.task_ctx()
+        .session_config()
+        .options()
+        .extensions
+        .get::<AwsOptions>()
+        .is_some_and(|o| o.dry_run)
+}
+
+/// Runs a dry-run INSERT (AWS checks every row, nothing is created) and answers the
+/// FlightInfo of its rows, one per row of the INSERT (`would_create`), with total_records 0
+/// (ADBC's `rowcount`): nothing was created. The ticket carries the rows themselves, so any
+/// replica serves it and it runs nothing. A row AWS would refuse fails the statement with
+/// the whole report, as a real INSERT does.
+async fn dry_run_info(
+    df: DataFrame,
+    descriptor: FlightDescriptor,
+) -> Result<Response<FlightInfo>, ServiceError> {
+    let rows = Arc::new(DryRunRows::default());
+    let (mut state, plan) = df.into_parts();
+    state.config_mut().set_extension(Arc::clone(&rows));
+    let affected = affected_rows(&DataFrame::new(state, plan).collect().await?)?;
+    let batch = rows
+        .take()
+        .unwrap_or_else(|| RecordBatch::new_empty(report_schema()));
+    let statement = StatementTicket {
+        sql: String::new(),
+        settings: Some(Settings::default()),
+        parameters: Vec::new(),
+        query_id: new_query_id(),
+        affected_rows: Some(affected.max(0) as u64),
+        report: tickets::encode_parameters(std::slice::from_ref(&batch))?,
+    };
+    statement_info(&batch.schema(), &statement, descriptor)
+        .map(|info| info.map(|info| info.with_total_records(affected)))
 }
 
 /// A SQL identifier, quoted.
@@ -909,6 +961,15 @@ impl FlightSqlService for FlightSqlHandler {
         let statement = tickets::decode_statement(&ticket.statement_handle)?;
         let draining = request.extensions().get::<Draining>().is_some();
         let style = timestamp_style(&request)?;
+        if !statement.report.is_empty() {
+            // The rows of a dry-run INSERT that ran: served as they are, even while
+            // draining.
+            let batch = tickets::decode_parameters(&statement.report)?
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| RecordBatch::new_empty(report_schema()));
+            return Ok(Response::new(one_batch(batch.schema(), Ok(batch))));
+        }
         let stream = match statement.affected_rows {
             // The count of an INSERT that ran: only the number counts (whatever else a
             // ticket carries), and it is served while draining.

@@ -13,6 +13,8 @@ pub struct CreatedRow {
     pub region: String,
     /// The AMI.
     pub ami_id: String,
+    /// The bucket the task writes to.
+    pub bucket: String,
     /// The object key the task writes.
     pub object_key: String,
 }
@@ -24,6 +26,8 @@ pub struct RefusedRow {
     pub region: String,
     /// The AMI.
     pub ami_id: String,
+    /// The bucket it was to write to.
+    pub bucket: String,
     /// Why.
     pub error: AwsError,
 }
@@ -35,6 +39,8 @@ pub struct NotSentRow {
     pub region: String,
     /// The AMI.
     pub ami_id: String,
+    /// The bucket it was to write to.
+    pub bucket: String,
 }
 
 /// Errors of the `store_image_tasks` table.
@@ -80,6 +86,8 @@ pub struct ReportRow<'a> {
     pub region: &'a str,
     /// The AMI.
     pub ami_id: &'a str,
+    /// The bucket given for it.
+    pub bucket: &'a str,
     /// `created`, `would_create` (dry run), `refused`, `unconfirmed` (created by this or a
     /// concurrent statement) or `not_sent`.
     pub outcome: &'static str,
@@ -121,7 +129,7 @@ impl TableError {
         for c in created {
             rows.push(ReportRow {
                 object_key: Some(&c.object_key),
-                ..row(&c.region, &c.ami_id, made)
+                ..row(&c.region, &c.ami_id, &c.bucket, made)
             });
         }
         for r in refused {
@@ -129,27 +137,33 @@ impl TableError {
                 error_code: Some(r.error.code.as_deref().unwrap_or("error")),
                 error_message: Some(&r.error.message),
                 request_id: r.error.request_id.as_deref(),
-                ..row(&r.region, &r.ami_id, "refused")
+                ..row(&r.region, &r.ami_id, &r.bucket, "refused")
             });
         }
         for c in unconfirmed {
             rows.push(ReportRow {
                 object_key: Some(&c.object_key),
-                ..row(&c.region, &c.ami_id, "unconfirmed")
+                ..row(&c.region, &c.ami_id, &c.bucket, "unconfirmed")
             });
         }
         for n in not_sent {
-            rows.push(row(&n.region, &n.ami_id, "not_sent"));
+            rows.push(row(&n.region, &n.ami_id, &n.bucket, "not_sent"));
         }
         rows
     }
 }
 
-/// A report row with only its region, AMI and outcome.
-fn row<'a>(region: &'a str, ami_id: &'a str, outcome: &'static str) -> ReportRow<'a> {
+/// A report row with only its region, AMI, bucket and outcome.
+fn row<'a>(
+    region: &'a str,
+    ami_id: &'a str,
+    bucket: &'a str,
+    outcome: &'static str,
+) -> ReportRow<'a> {
     ReportRow {
         region,
         ami_id,
+        bucket,
         outcome,
         object_key: None,
         error_code: None,
@@ -184,14 +198,27 @@ impl TableError {
             return Ok(());
         };
         let total = created.len() + refused.len() + unconfirmed.len() + not_sent.len();
-        let verb = if *dry_run {
-            "would be created"
-        } else {
-            "created"
-        };
+        if *dry_run {
+            // Never to be read as a write: the first words say nothing was created.
+            write!(
+                f,
+                "dry run of INSERT failed, nothing was created: AWS would refuse {} of {total} \
+                 rows, {} would be created",
+                refused.len(),
+                created.len()
+            )?;
+            if !not_sent.is_empty() {
+                write!(
+                    f,
+                    ", {} not checked (the server was shutting down)",
+                    not_sent.len()
+                )?;
+            }
+            return write!(f, " (aws.dry_run is on).");
+        }
         write!(
             f,
-            "INSERT failed: AWS refused {} of {total} rows, {} {verb}",
+            "INSERT failed: AWS refused {} of {total} rows, {} created",
             refused.len(),
             created.len()
         )?;

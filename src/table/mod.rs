@@ -21,7 +21,7 @@ pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 pub use options::AwsOptions;
 pub use provider::{RegionSet, StoreImageTasksTable};
 pub(crate) use regions::is_region_name;
-pub use reports::{InsertReports, INSERT_REPORT};
+pub use reports::{report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT};
 pub use scan::{ScanPartition, StoreImageTasksExec};
 pub use schema::{store_image_tasks_schema, tasks_to_batch, COMMENT, INSERTABLE, TABLE_NAME};
 pub use sink::MAX_ROWS_PER_INSERT;

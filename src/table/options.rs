@@ -1,23 +1,90 @@
 //! The `aws.*` settings of a session (`SET aws.dry_run = true`, or the Flight SQL session
 //! option `aws.dry_run`), a DataFusion config extension read by the table at plan time.
+//!
+//! Written out rather than with DataFusion's `extensions_options!`: that macro lists an
+//! extension's settings without their prefix (`dry_run`), so `SHOW aws.dry_run` and
+//! `information_schema.df_settings` did not know them by the name they are set with.
 
-use datafusion::common::config::ConfigExtension;
-use datafusion::common::extensions_options;
+use std::any::Any;
 
-extensions_options! {
-    /// Settings of the AWS tables.
-    pub struct AwsOptions {
-        /// Send `DryRun=true` on writes: AWS checks permissions and parameters, nothing is
-        /// created, and INSERT reports how many rows would have been created.
-        pub dry_run: bool, default = false
-        /// `on` (default): serve SELECT from the short-lived response cache when it can;
-        /// `off`: always ask AWS.
-        pub cache: String, default = "on".to_owned()
+use datafusion::common::config::{ConfigEntry, ConfigExtension, ConfigField, ExtensionOptions};
+use datafusion::common::{config_err, Result};
+
+/// Settings of the AWS tables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsOptions {
+    /// Send `DryRun=true` on writes: AWS checks permissions and parameters, nothing is
+    /// created, and INSERT reports 0 rows affected and, row by row, what would have been
+    /// created.
+    pub dry_run: bool,
+    /// `on` (default): serve SELECT from the short-lived response cache when it can;
+    /// `off`: always ask AWS.
+    pub cache: String,
+}
+
+impl Default for AwsOptions {
+    fn default() -> Self {
+        AwsOptions {
+            dry_run: false,
+            cache: "on".to_owned(),
+        }
     }
 }
 
+const DRY_RUN: &str = "dry_run";
+const CACHE: &str = "cache";
+
 impl ConfigExtension for AwsOptions {
     const PREFIX: &'static str = "aws";
+}
+
+impl ExtensionOptions for AwsOptions {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn cloned(&self) -> Box<dyn ExtensionOptions> {
+        Box::new(self.clone())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            DRY_RUN => ConfigField::set(&mut self.dry_run, "", value),
+            CACHE => ConfigField::set(&mut self.cache, "", value),
+            other => config_err!(
+                "unknown setting `{}.{other}`: the aws settings are {}.{DRY_RUN} and {}.{CACHE}",
+                Self::PREFIX,
+                Self::PREFIX,
+                Self::PREFIX
+            ),
+        }
+    }
+
+    fn entries(&self) -> Vec<ConfigEntry> {
+        let entry = |name: &str, value: String, description: &'static str| ConfigEntry {
+            key: format!("{}.{name}", Self::PREFIX),
+            value: Some(value),
+            description,
+        };
+        vec![
+            entry(
+                DRY_RUN,
+                self.dry_run.to_string(),
+                "Send DryRun=true on writes: AWS checks permissions and parameters, nothing \
+                 is created; INSERT reports 0 rows affected and what would have been created",
+            ),
+            entry(
+                CACHE,
+                self.cache.clone(),
+                "on (default): serve SELECT from the short-lived response cache when it can; \
+                 off: always ask AWS",
+            ),
+        ]
+    }
 }
 
 impl AwsOptions {
@@ -28,5 +95,32 @@ impl AwsOptions {
             "off" | "false" => Ok(false),
             other => Err(format!("aws.cache must be on or off, not `{other}`")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::common::config::ConfigOptions;
+
+    #[test]
+    fn settings_are_listed_under_the_name_they_are_set_with() {
+        let mut options = ConfigOptions::new();
+        options.extensions.insert(AwsOptions::default());
+        options.set("aws.dry_run", "TRUE").unwrap();
+        options.set("aws.cache", "off").unwrap();
+        let get = |key: &str| {
+            options
+                .entries()
+                .into_iter()
+                .find(|e| e.key == key)
+                .and_then(|e| e.value)
+        };
+        assert_eq!(get("aws.dry_run").as_deref(), Some("true"));
+        assert_eq!(get("aws.cache").as_deref(), Some("off"));
+        let err = options.set("aws.dry_run", "maybe").unwrap_err().to_string();
+        assert!(err.contains("maybe"), "{err}");
+        let err = options.set("aws.nope", "1").unwrap_err().to_string();
+        assert!(err.contains("aws.dry_run"), "{err}");
     }
 }

@@ -19,7 +19,7 @@ use super::error::TableError;
 use super::options::AwsOptions;
 use super::pushdown;
 use super::regions;
-use super::reports::InsertReports;
+use super::reports::{DryRunRows, InsertReports};
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
 use super::sink::StoreImageTasksSink;
@@ -211,6 +211,7 @@ impl TableProvider for StoreImageTasksTable {
             dry_run,
             schema: self.schema(),
             reports: self.reports.clone(),
+            dry_run_rows: state.config().get_extension::<DryRunRows>(),
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

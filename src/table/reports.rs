@@ -32,6 +32,7 @@ static REPORT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
         text("region", false),
         text("amiId", false),
+        text("bucket", false),
         // created, would_create (dry run), refused, unconfirmed (created by this or a
         // concurrent statement), not_sent
         text("outcome", false),
@@ -63,20 +64,7 @@ impl Default for InsertReports {
 impl InsertReports {
     /// Keeps the report of `failure` (an `InsertFailed`); its id.
     pub fn keep(&self, failure: &TableError) -> Result<String> {
-        let rows = failure.report_rows();
-        let column = |value: for<'r> fn(&'r ReportRow<'r>) -> Option<&'r str>| {
-            Arc::new(rows.iter().map(value).collect::<StringArray>()) as _
-        };
-        let columns = vec![
-            column(|r| Some(r.region)),
-            column(|r| Some(r.ami_id)),
-            column(|r| Some(r.outcome)),
-            column(|r| r.object_key),
-            column(|r| r.error_code),
-            column(|r| r.error_message),
-            column(|r| r.request_id),
-        ];
-        let batch = RecordBatch::try_new(Arc::clone(&REPORT_SCHEMA), columns)?;
+        let batch = report_batch(&failure.report_rows())?;
         let id = uuid::Uuid::new_v4().to_string();
         self.reports.insert(id.clone(), batch);
         Ok(id)
@@ -85,6 +73,49 @@ impl InsertReports {
     /// The table function `insert_report(id)` over these reports.
     pub fn function(&self) -> Arc<dyn TableFunctionImpl> {
         Arc::new(ReportFunction(self.clone()))
+    }
+}
+
+/// The columns of an INSERT's report: region, amiId, bucket, outcome, s3objectKey,
+/// errorCode, errorMessage, requestId.
+pub fn report_schema() -> SchemaRef {
+    Arc::clone(&REPORT_SCHEMA)
+}
+
+/// `rows` as one batch of [`report_schema`].
+pub fn report_batch(rows: &[ReportRow<'_>]) -> Result<RecordBatch> {
+    let column = |value: for<'r> fn(&'r ReportRow<'r>) -> Option<&'r str>| {
+        Arc::new(rows.iter().map(value).collect::<StringArray>()) as _
+    };
+    let columns = vec![
+        column(|r| Some(r.region)),
+        column(|r| Some(r.ami_id)),
+        column(|r| Some(r.bucket)),
+        column(|r| Some(r.outcome)),
+        column(|r| r.object_key),
+        column(|r| r.error_code),
+        column(|r| r.error_message),
+        column(|r| r.request_id),
+    ];
+    Ok(RecordBatch::try_new(Arc::clone(&REPORT_SCHEMA), columns)?)
+}
+
+/// Where a dry-run INSERT leaves its rows (`would_create`, one per row), for a caller that
+/// shows them as a result set. The caller puts one in the statement's session config
+/// (`SessionConfig::set_extension`) before it runs the INSERT, and takes the rows after;
+/// without one the dry run is only logged (it returns 0 rows affected either way).
+#[derive(Debug, Default)]
+pub struct DryRunRows(std::sync::Mutex<Option<RecordBatch>>);
+
+impl DryRunRows {
+    /// Leaves the rows of a dry run.
+    pub(crate) fn put(&self, batch: RecordBatch) {
+        *self.0.lock().expect("dry run rows lock") = Some(batch);
+    }
+
+    /// The rows the dry run left (in [`report_schema`]), if it ran and checked any.
+    pub fn take(&self) -> Option<RecordBatch> {
+        self.0.lock().expect("dry run rows lock").take()
     }
 }
 

@@ -3,6 +3,9 @@
 //! row (concurrently, a few at a time per region) and accounts for every row: the statement
 //! returns the count created, or fails with a report of every row: created, refused,
 //! created by this or a concurrent statement, or not sent (the server was shutting down).
+//! A dry run (`aws.dry_run`) has AWS check each row and creates nothing: it affects 0 rows,
+//! logs how many would be created, leaves its `would_create` rows for a caller that shows
+//! them ([`DryRunRows`]), and fails with the whole report when AWS would refuse a row.
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -17,9 +20,9 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{StreamExt, TryStreamExt};
 
-use super::error::{CreatedRow, NotSentRow, RefusedRow, TableError};
+use super::error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 use super::regions::not_enabled;
-use super::reports::InsertReports;
+use super::reports::{report_batch, DryRunRows, InsertReports};
 use super::schema::read_only_columns;
 use super::validate::{check_ami_id, check_bucket};
 use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients, StatementId};
@@ -41,6 +44,8 @@ pub(crate) struct StoreImageTasksSink {
     pub(crate) dry_run: bool,
     pub(crate) schema: SchemaRef,
     pub(crate) reports: InsertReports,
+    /// Where a dry run leaves its rows, when the statement's caller shows them.
+    pub(crate) dry_run_rows: Option<Arc<DryRunRows>>,
 }
 
 impl DisplayAs for StoreImageTasksSink {
@@ -191,6 +196,53 @@ impl StoreImageTasksSink {
             )))
         }
     }
+
+    /// What a dry run found, out of `rows` rows: logged, and, when every row would be
+    /// created, left for the caller as one `would_create` row per row (otherwise the
+    /// statement fails with the whole report, as a real INSERT does).
+    fn dry_run_checked(
+        &self,
+        would_create: &[CreatedRow],
+        refused: &[RefusedRow],
+        rows: usize,
+    ) -> Result<()> {
+        let reasons: Vec<String> = refused
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} in {}: {}: {}",
+                    r.ami_id,
+                    r.region,
+                    r.error.code.as_deref().unwrap_or("error"),
+                    r.error.message
+                )
+            })
+            .collect();
+        tracing::info!(
+            would_create = would_create.len(),
+            rows,
+            refused = %reasons.join("; "),
+            "dry run: {} of {rows} rows would be created, nothing was created",
+            would_create.len()
+        );
+        if let (Some(slot), true) = (&self.dry_run_rows, would_create.len() == rows) {
+            let report: Vec<ReportRow<'_>> = would_create
+                .iter()
+                .map(|c| ReportRow {
+                    region: &c.region,
+                    ami_id: &c.ami_id,
+                    bucket: &c.bucket,
+                    outcome: "would_create",
+                    object_key: Some(&c.object_key),
+                    error_code: None,
+                    error_message: None,
+                    request_id: None,
+                })
+                .collect();
+            slot.put(report_batch(&report)?);
+        }
+        Ok(())
+    }
 }
 
 fn problem_list(headline: &str, problems: Vec<String>) -> String {
@@ -240,6 +292,9 @@ impl DataSink for StoreImageTasksSink {
         // Tasks are claimed per statement (see ec2::claims).
         let requests = self.requests(&batches, rand::random())?;
         if requests.is_empty() {
+            if self.dry_run {
+                self.dry_run_checked(&[], &[], 0)?;
+            }
             return Ok(0);
         }
         self.check_none_in_progress(&requests).await?;
@@ -280,17 +335,20 @@ impl DataSink for StoreImageTasksSink {
                     created.push(CreatedRow {
                         region: request.region.clone(),
                         ami_id: request.ami_id.clone(),
+                        bucket: request.bucket.clone(),
                         object_key,
                     });
                 }
                 Ok(CreateOutcome::WouldCreate) => created.push(CreatedRow {
                     region: request.region.clone(),
                     ami_id: request.ami_id.clone(),
+                    bucket: request.bucket.clone(),
                     object_key: format!("{}.bin", request.ami_id),
                 }),
                 Ok(CreateOutcome::NotSent) => not_sent.push(NotSentRow {
                     region: request.region.clone(),
                     ami_id: request.ami_id.clone(),
+                    bucket: request.bucket.clone(),
                 }),
                 Ok(CreateOutcome::Unconfirmed { object_key }) => {
                     tracing::warn!(region = %request.region, ami = %request.ami_id,
@@ -300,22 +358,38 @@ impl DataSink for StoreImageTasksSink {
                     unconfirmed.push(CreatedRow {
                         region: request.region.clone(),
                         ami_id: request.ami_id.clone(),
+                        bucket: request.bucket.clone(),
                         object_key,
                     });
                 }
                 Err(error) => {
-                    tracing::warn!(region = %request.region, ami = %request.ami_id, %error,
-                        "store image task refused");
+                    if self.dry_run {
+                        tracing::info!(region = %request.region, ami = %request.ami_id, %error,
+                            "dry run: AWS would refuse this store image task");
+                    } else {
+                        tracing::warn!(region = %request.region, ami = %request.ami_id, %error,
+                            "store image task refused");
+                    }
                     refused.push(RefusedRow {
                         region: request.region.clone(),
                         ami_id: request.ami_id.clone(),
+                        bucket: request.bucket.clone(),
                         error,
                     });
                 }
             }
         }
+        if self.dry_run {
+            let rows = created.len() + refused.len() + unconfirmed.len() + not_sent.len();
+            self.dry_run_checked(&created, &refused, rows)?;
+        }
         if refused.is_empty() && unconfirmed.is_empty() && not_sent.is_empty() {
-            return Ok(created.len() as u64);
+            // A dry run created nothing: 0 rows affected, whatever the client reads.
+            return Ok(if self.dry_run {
+                0
+            } else {
+                created.len() as u64
+            });
         }
         let mut report = TableError::InsertFailed {
             created,
@@ -327,7 +401,13 @@ impl DataSink for StoreImageTasksSink {
         };
         // The whole report stays on the server, and in the log, whatever reaches the client.
         let id = self.reports.keep(&report)?;
-        tracing::warn!(report_id = %id, report = %report.detailed(), "INSERT did not create every row");
+        if self.dry_run {
+            tracing::info!(report_id = %id, report = %report.detailed(),
+                "dry run of INSERT: AWS would refuse some rows, nothing was created");
+        } else {
+            tracing::warn!(report_id = %id, report = %report.detailed(),
+                "INSERT did not create every row");
+        }
         if let TableError::InsertFailed { report_id, .. } = &mut report {
             *report_id = Some(id);
         }

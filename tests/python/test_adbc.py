@@ -109,14 +109,17 @@ def test_insert_through_adbc_creates_exactly_the_rows_boto3_then_sees(stack):
             "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES "
             f"('eu-west-1', '{amis[0]}', '{bucket}'), ('eu-west-1', '{amis[1]}', '{bucket}')"
         )
-        created = cur.fetchall() if cur.description else None
+        # The tasks created, as DB-API's rowcount; the result stays readable.
+        assert cur.rowcount == 2
+        assert [d[0] for d in cur.description] == ["count"]
+        assert cur.fetchall() == [(2,)]
         # A prepared INSERT with parameters.
         cur.execute(
             "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ($1, $2, $3)",
             parameters=("eu-west-1", amis[2], bucket),
         )
-    if created is not None:
-        assert created == [(2,)]
+        assert cur.rowcount == 1
+        assert cur.fetchall() == [(1,)]
     after = boto3_tasks(stack.emulator_url, "eu-west-1")
     new = sorted(r for r in after if r[1] not in before)
     assert [r[1] for r in new] == sorted(amis[:3])
@@ -135,3 +138,51 @@ def test_bad_insert_fails_clearly_and_creates_nothing(stack):
             cur.fetchall()
     assert "is not a valid S3 bucket name" in str(err.value)
     assert boto3_tasks(stack.emulator_url, "us-east-1") == before
+
+
+def test_a_dry_run_insert_affects_no_row_and_lists_what_would_be_created(stack):
+    amis, bucket = storable(stack.emulator_url, "us-west-2")
+    before = boto3_tasks(stack.emulator_url, "us-west-2")
+    insert = (
+        "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES "
+        f"('us-west-2', '{amis[0]}', '{bucket}'), ('us-west-2', '{amis[1]}', '{bucket}')"
+    )
+    with flightsql.connect(
+        stack.uri,
+        autocommit=True,
+        db_kwargs={"adbc.flight.sql.rpc.with_cookie_middleware": "true"},
+    ) as conn, conn.cursor() as cur:
+        cur.execute("SET aws.dry_run = true")
+        cur.execute("SHOW aws.dry_run")
+        assert cur.fetchall() == [("aws.dry_run", "true")]
+        cur.execute(insert)
+        assert cur.rowcount == 0, "nothing was created"
+        assert [d[0] for d in cur.description] == [
+            "region", "amiId", "bucket", "outcome", "s3objectKey",
+            "errorCode", "errorMessage", "requestId",
+        ]
+        rows = sorted(cur.fetchall())
+        assert rows == sorted(
+            ("us-west-2", ami, bucket, "would_create", f"{ami}.bin", None, None, None)
+            for ami in amis[:2]
+        )
+        # Prepared, with parameters: the same.
+        cur.execute(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ($1, $2, $3)",
+            parameters=("us-west-2", amis[2], bucket),
+        )
+        assert cur.rowcount == 0
+        assert [r[3] for r in cur.fetchall()] == ["would_create"]
+        # A row AWS would refuse fails the statement, saying it was a dry run.
+        with pytest.raises(Exception) as err:
+            cur.execute(
+                "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES "
+                f"('us-west-2', 'ami-0123456789abcdef0', '{bucket}')"
+            )
+            cur.fetchall()
+        assert "dry run of INSERT failed, nothing was created" in str(err.value)
+        assert "InvalidAMIID.NotFound" in str(err.value)
+    # The emulator holds nothing new, and the AMIs are still storable.
+    assert boto3_tasks(stack.emulator_url, "us-west-2") == before
+    still, _ = storable(stack.emulator_url, "us-west-2")
+    assert set(amis[:3]) <= set(still)
