@@ -18,7 +18,7 @@ mod validate;
 pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 pub use options::AwsOptions;
 pub use provider::{RegionSet, StoreImageTasksTable};
-pub use reports::{InsertReports, INSERT_REPORT};
+pub use reports::{report_schema, InsertReports, INSERT_REPORT};
 pub use scan::{ScanPartition, StoreImageTasksExec};
 pub use schema::{store_image_tasks_schema, tasks_to_batch, TABLE_NAME};
 pub use sink::MAX_ROWS_PER_INSERT;
