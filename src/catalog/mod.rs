@@ -181,7 +181,7 @@ impl Catalog {
         let parser = &state.config().options().sql_parser;
         let mut statement = parse::statement(
             sql,
-            &parser.dialect.to_string(),
+            parser.dialect.as_ref(),
             parser.recursion_limit.get(),
             &names,
         )?;
@@ -270,6 +270,29 @@ impl Catalog {
         out.sort_by(|a, b| (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name)));
         Ok(out)
     }
+}
+
+/// Plans `sql` in a DataFusion application's own `ctx` the way the server does: unquoted
+/// names resolve in any case to the tables and columns registered in `ctx` (so
+/// `SELECT AMIID FROM STORE_IMAGE_TASKS` finds `amiId` without turning off
+/// `enable_ident_normalization`), quoted names stay exact, one statement, and errors say
+/// which name was not found. `ctx.sql(...)` keeps DataFusion's own rules. Unlike the
+/// server, it refuses nothing: DDL and `SET` run as `ctx.sql` would run them.
+pub async fn sql_any_case(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+    let names = names::of_session(ctx).await?;
+    let state = ctx.state();
+    let parser = &state.config().options().sql_parser;
+    let statement = parse::statement(
+        sql,
+        parser.dialect.as_ref(),
+        parser.recursion_limit.get(),
+        &names,
+    )?;
+    let plan = state
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| names::explain_unknown(e, &names))?;
+    ctx.execute_logical_plan(plan).await
 }
 
 /// The runtime every session shares: a memory pool of `max_memory` bytes (the error names

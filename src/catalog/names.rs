@@ -282,6 +282,45 @@ fn closest<'a>(wanted: &str, candidates: impl Iterator<Item = &'a String>) -> Op
         .map(|(_, c)| c.as_str())
 }
 
+/// The known names of the tables registered in `ctx` (every catalog and schema it lists)
+/// and of its table functions, for a DataFusion application's own session.
+pub async fn of_session(
+    ctx: &datafusion::prelude::SessionContext,
+) -> datafusion::error::Result<KnownNames> {
+    let mut tables = Vec::new();
+    for catalog_name in ctx.catalog_names() {
+        let Some(catalog) = ctx.catalog(&catalog_name) else {
+            continue;
+        };
+        for schema_name in catalog.schema_names() {
+            let Some(schema) = catalog.schema(&schema_name) else {
+                continue;
+            };
+            for name in schema.table_names() {
+                if let Some(table) = schema.table(&name).await? {
+                    tables.push(TableInfo {
+                        catalog: catalog_name.clone(),
+                        schema: schema_name.clone(),
+                        table_type: match table.table_type() {
+                            datafusion::datasource::TableType::Base => "TABLE".to_owned(),
+                            other => other.to_string(),
+                        },
+                        name,
+                        arrow_schema: table.schema(),
+                    });
+                }
+            }
+        }
+    }
+    let no_columns = arrow::datatypes::Schema::empty();
+    let state = ctx.state();
+    let functions: Vec<&str> = state.table_functions().keys().map(String::as_str).collect();
+    Ok(KnownNames::new(
+        &tables,
+        functions.into_iter().map(|f| (f, &no_columns)),
+    ))
+}
+
 /// The known names of a catalog's tables plus `insert_report`.
 pub fn of_catalog(tables: &[TableInfo]) -> Arc<KnownNames> {
     let report = crate::table::report_schema();
