@@ -26,7 +26,7 @@ use arrow::array::{Scalar, StringArray};
 use arrow::compute::kernels::comparison::ilike;
 use datafusion::common::{Column, SchemaError};
 use datafusion::error::DataFusionError;
-use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::keywords::{Keyword, ALL_KEYWORDS};
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan};
 
 use super::error::SqlError;
@@ -104,7 +104,6 @@ impl KnownNames {
 /// module doc). Aliases the statement defines (`AS name`) count as known names, unless
 /// they match a name of the catalog.
 pub fn resolve(tokens: &mut [TokenWithSpan], names: &KnownNames) {
-    let mut local = names.clone();
     let mut previous: Option<&Token> = None;
     let mut aliases = Vec::new();
     for token in tokens.iter() {
@@ -119,13 +118,34 @@ pub fn resolve(tokens: &mut [TokenWithSpan], names: &KnownNames) {
         }
         previous = Some(&token.token);
     }
-    for alias in aliases {
-        if !names.by_folded.contains_key(&alias.to_lowercase()) {
-            local.add(&alias);
+    // An alias that is a keyword (`AS "Select"`) is left out: unquoted, the word is the
+    // keyword, and it must stay one.
+    aliases.retain(|alias| {
+        !names.by_folded.contains_key(&alias.to_lowercase())
+            && ALL_KEYWORDS
+                .binary_search(&alias.to_uppercase().as_str())
+                .is_err()
+    });
+    // The catalog's names, plus the statement's own aliases when it has new ones.
+    let with_aliases;
+    let local = if aliases.is_empty() {
+        names
+    } else {
+        let mut all = names.clone();
+        for alias in &aliases {
+            all.add(alias);
         }
-    }
-    for token in tokens.iter_mut() {
-        let Token::Word(word) = &mut token.token else {
+        with_aliases = all;
+        &with_aliases
+    };
+    for at in 0..tokens.len() {
+        // A word before `(` names a function: `count(*) AS Count` must not make `count` the
+        // quoted name "Count" (functions match lowercase).
+        let calls = tokens[at + 1..]
+            .iter()
+            .find(|t| !matches!(t.token, Token::Whitespace(_)))
+            .is_some_and(|t| t.token == Token::LParen);
+        let Token::Word(word) = &mut tokens[at].token else {
             continue;
         };
         if word.quote_style.is_some() {
@@ -134,6 +154,9 @@ pub fn resolve(tokens: &mut [TokenWithSpan], names: &KnownNames) {
         let Some(real) = local.canonical(&word.value) else {
             continue;
         };
+        if calls && real != real.to_lowercase() {
+            continue;
+        }
         if real == real.to_lowercase() {
             // Unquoted and lowercase: the same identifier under any ident normalization,
             // and a keyword stays a keyword.
@@ -409,6 +432,16 @@ mod tests {
         assert_eq!(
             resolved("SELECT count(*) AS Tasks FROM t ORDER BY TASKS"),
             "SELECT count(*) AS \"Tasks\" FROM t ORDER BY \"Tasks\""
+        );
+        // Function names stay functions.
+        assert_eq!(
+            resolved("SELECT approx_median(x) AS Approx_Median FROM t ORDER BY APPROX_MEDIAN"),
+            "SELECT approx_median(x) AS \"Approx_Median\" FROM t ORDER BY \"Approx_Median\""
+        );
+        // A quoted alias that is a keyword does not turn the keyword into a name.
+        assert_eq!(
+            resolved("SELECT 1 AS \"Select\" FROM t WHERE x IN (SELECT 2)"),
+            "SELECT 1 AS \"Select\" FROM t WHERE x IN (SELECT 2)"
         );
         // A type after AS (a keyword) is no alias.
         assert_eq!(
