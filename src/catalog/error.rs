@@ -114,12 +114,14 @@ impl fmt::Display for SqlError {
                 } else {
                     write!(f, ".")?;
                 }
+                let qualified = in_scope.iter().any(|(table, _)| !table.is_empty());
                 for (table, columns) in in_scope {
                     if columns.is_empty() {
                         continue;
                     }
                     if table.is_empty() {
-                        write!(f, " Other names in scope: {}.", columns.join(", "))?;
+                        let which = if qualified { "Other names" } else { "Columns" };
+                        write!(f, " {which} in scope: {}.", columns.join(", "))?;
                     } else {
                         write!(f, " The columns of {table}: {}.", columns.join(", "))?;
                     }

@@ -19,7 +19,7 @@
 //! the same way ([`MetadataFilter`]), and names that are not found get an error that says
 //! which, suggests the closest real one and lists what there is ([`explain_unknown`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arrow::array::{Scalar, StringArray};
@@ -106,14 +106,18 @@ impl KnownNames {
 pub fn resolve(tokens: &mut [TokenWithSpan], names: &KnownNames) {
     let mut previous: Option<&Token> = None;
     let mut aliases = Vec::new();
-    for token in tokens.iter() {
+    // The words right after AS: where the statement names something (or a type, in CAST).
+    let mut defined = HashSet::new();
+    for (at, token) in tokens.iter().enumerate() {
         if matches!(token.token, Token::Whitespace(_)) {
             continue;
         }
         if let (Some(Token::Word(after)), Token::Word(word)) = (previous, &token.token) {
-            let named = word.quote_style.is_some() || word.keyword == Keyword::NoKeyword;
-            if after.keyword == Keyword::AS && after.quote_style.is_none() && named {
-                aliases.push(word.value.clone());
+            if after.keyword == Keyword::AS && after.quote_style.is_none() {
+                defined.insert(at);
+                if word.quote_style.is_some() || word.keyword == Keyword::NoKeyword {
+                    aliases.push(word.value.clone());
+                }
             }
         }
         previous = Some(&token.token);
@@ -155,6 +159,11 @@ pub fn resolve(tokens: &mut [TokenWithSpan], names: &KnownNames) {
             continue;
         };
         if calls && real != real.to_lowercase() {
+            continue;
+        }
+        // A name the statement defines (`1 AS Value`) keeps the user's spelling when it
+        // matches a catalog name: it names a new thing, and the result shows it.
+        if defined.contains(&at) && names.by_folded.contains_key(&word.value.to_lowercase()) {
             continue;
         }
         if real == real.to_lowercase() {
@@ -254,16 +263,28 @@ fn unknown_column(field: &Column, valid_fields: &[Column]) -> SqlError {
             in_scope[at].1.push(column.name.clone());
         }
     }
+    // The name exists, under another qualifier: suggest the qualified real one.
+    let elsewhere = in_scope
+        .iter()
+        .find(|(table, columns)| !table.is_empty() && columns.contains(&field.name))
+        .map(|(table, _)| format!("{table}.{}", field.name));
     let candidates = in_scope.iter().flat_map(|(_, columns)| columns.iter());
-    let suggestion = closest(&field.name, candidates).map(str::to_owned);
-    let quoted = suggestion
-        .as_deref()
-        .is_some_and(|real| real.eq_ignore_ascii_case(&field.name));
-    let name = match &field.relation {
-        Some(relation) => format!("{relation}.{}", field.name),
-        None => field.name.clone(),
+    let close = closest(&field.name, candidates).map(str::to_owned);
+    // Only a quoted name can differ from a real one in case alone.
+    let quoted = elsewhere.is_none()
+        && close
+            .as_deref()
+            .is_some_and(|real| real != field.name && real.eq_ignore_ascii_case(&field.name));
+    let suggestion = elsewhere.or(close);
+    let column = if quoted {
+        format!("\"{}\"", field.name)
+    } else {
+        field.name.clone()
     };
-    let name = if quoted { format!("\"{name}\"") } else { name };
+    let name = match &field.relation {
+        Some(relation) => format!("{relation}.{column}"),
+        None => column,
+    };
     SqlError::UnknownColumn {
         name,
         quoted,
@@ -443,6 +464,12 @@ mod tests {
             resolved("SELECT 1 AS \"Select\" FROM t WHERE x IN (SELECT 2)"),
             "SELECT 1 AS \"Select\" FROM t WHERE x IN (SELECT 2)"
         );
+        // A name defined with AS keeps its spelling even where it matches a catalog name;
+        // references to it resolve to the catalog's name.
+        assert_eq!(
+            resolved("SELECT amiid AS AMIID, 1 AS Table_Name FROM t ORDER BY AMIID"),
+            "SELECT \"amiId\" AS AMIID, 1 AS Table_Name FROM t ORDER BY \"amiId\""
+        );
         // A type after AS (a keyword) is no alias.
         assert_eq!(
             resolved("SELECT CAST(x AS VARCHAR), varchar"),
@@ -496,6 +523,22 @@ mod tests {
         assert!(text.contains("store_image_tasks: region, amiId"), "{text}");
         let e = unknown_column(&Column::new_unqualified("password"), &valid);
         assert!(!e.to_string().contains("did you mean"), "{e}");
+        let e = unknown_column(&Column::new(Some("x"), "region"), &valid);
+        assert!(
+            e.to_string()
+                .starts_with("column x.region not found; did you mean store_image_tasks.region?"),
+            "{e}"
+        );
+        let e = unknown_column(
+            &Column::new_unqualified("AMIID"),
+            &[Column::new_unqualified("amiId")],
+        );
+        assert!(
+            e.to_string()
+                .starts_with("column \"AMIID\" not found; did you mean amiId?"),
+            "{e}"
+        );
+        assert!(e.to_string().ends_with("Columns in scope: amiId."), "{e}");
 
         let e = unknown_table("table 'aws.ec2.store_image_taskz' not found", &names()).unwrap();
         let text = e.to_string();
