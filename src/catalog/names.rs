@@ -143,13 +143,7 @@ pub fn resolve(tokens: &mut [TokenWithSpan], names: &KnownNames) {
         &with_aliases
     };
     for at in 0..tokens.len() {
-        // A word before `(` names a function: `count(*) AS Count` must not make `count` the
-        // quoted name "Count" (functions match lowercase).
-        let calls = tokens[at + 1..]
-            .iter()
-            .find(|t| !matches!(t.token, Token::Whitespace(_)))
-            .is_some_and(|t| t.token == Token::LParen);
-        let Token::Word(word) = &mut tokens[at].token else {
+        let Token::Word(word) = &tokens[at].token else {
             continue;
         };
         if word.quote_style.is_some() {
@@ -158,9 +152,21 @@ pub fn resolve(tokens: &mut [TokenWithSpan], names: &KnownNames) {
         let Some(real) = local.canonical(&word.value) else {
             continue;
         };
-        if calls && real != real.to_lowercase() {
+        // A word before `(` names a function: `approx_median(x) AS Approx_Median` must not
+        // make the function the quoted name "Approx_Median" (functions match lowercase).
+        let calls = || {
+            tokens[at + 1..]
+                .iter()
+                .find(|t| !matches!(t.token, Token::Whitespace(_)))
+                .is_some_and(|t| t.token == Token::LParen)
+        };
+        if real != real.to_lowercase() && calls() {
             continue;
         }
+        let real = real.to_owned();
+        let Token::Word(word) = &mut tokens[at].token else {
+            continue;
+        };
         // A name the statement defines (`1 AS Value`) keeps the user's spelling when it
         // matches a catalog name: it names a new thing, and the result shows it.
         if defined.contains(&at) && names.by_folded.contains_key(&word.value.to_lowercase()) {
@@ -170,11 +176,11 @@ pub fn resolve(tokens: &mut [TokenWithSpan], names: &KnownNames) {
             // Unquoted and lowercase: the same identifier under any ident normalization,
             // and a keyword stays a keyword.
             if word.value != real {
-                word.value = real.to_owned();
+                word.value = real;
             }
         } else {
             // A name with capitals: quoted, so that no normalization folds it.
-            word.value = real.to_owned();
+            word.value = real;
             word.quote_style = Some('"');
             word.keyword = Keyword::NoKeyword;
         }
