@@ -1,6 +1,7 @@
 //! StackQL names the insert columns of `aws.ec2.store_image_tasks` after the API's
 //! parameters (`ImageId`, `Bucket`); those names are accepted in INSERT as aliases of
-//! `amiId` and `bucket`, so a StackQL INSERT runs unchanged.
+//! `amiId` and `bucket`, so a StackQL INSERT runs unchanged. Unquoted, they match in any
+//! case (`IMAGEID`), as every unquoted name does (see `names`).
 
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{
@@ -30,8 +31,14 @@ pub(super) fn rename_insert_columns(statement: &mut Statement) {
         return;
     }
     for column in &mut insert.columns {
-        let name = column.to_string();
-        if let Some((_, real)) = INSERT_ALIASES.iter().find(|(alias, _)| *alias == name) {
+        let [ObjectNamePart::Identifier(ident)] = column.0.as_slice() else {
+            continue;
+        };
+        let matches = |alias: &str| match ident.quote_style {
+            None => alias.eq_ignore_ascii_case(&ident.value),
+            Some(_) => alias == ident.value,
+        };
+        if let Some((_, real)) = INSERT_ALIASES.iter().find(|(alias, _)| matches(alias)) {
             *column = ObjectName(vec![ObjectNamePart::Identifier(Ident::new(*real))]);
         }
     }
@@ -55,6 +62,10 @@ mod tests {
             "INSERT INTO aws.ec2.store_image_tasks (ImageId, Bucket, region) SELECT 'a', 'b', 'c'",
         );
         assert!(out.contains("(amiId, bucket, region)"), "{out}");
+        let upper = renamed("INSERT INTO store_image_tasks (IMAGEID, region) SELECT 'a', 'c'");
+        assert!(upper.contains("(amiId, region)"), "{upper}");
+        let quoted = renamed("INSERT INTO store_image_tasks (\"IMAGEID\") SELECT 'a'");
+        assert!(quoted.contains("(\"IMAGEID\")"), "{quoted}");
         let other = renamed("INSERT INTO other (ImageId) VALUES ('a')");
         assert!(other.contains("(ImageId)"), "{other}");
     }

@@ -1,12 +1,20 @@
 //! The SQL catalog: a DataFusion `SessionContext` with catalog `aws`, schema `ec2` and its
-//! tables, `information_schema`, and the settings that make the seed's camelCase column
-//! names work unquoted. The Flight layer asks it for a context per statement.
+//! tables, `information_schema`, and the SQL entry: one statement per request, its unquoted
+//! names resolved in any case to the real (camelCase) ones, errors in words a SQL user can
+//! act on. The Flight layer asks it for a context per statement.
 
 mod aliases;
+mod duplicates;
+mod error;
+mod names;
 mod options;
 mod params;
+mod parse;
 mod writes;
 mod yields;
+
+pub use error::SqlError;
+pub use names::{KnownNames, MetadataFilter};
 
 use std::sync::Arc;
 
@@ -20,7 +28,7 @@ use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::{
     CatalogProvider, MemoryCatalogProvider, MemorySchemaProvider, SchemaProvider,
 };
-use datafusion::common::{Result, TableReference};
+use datafusion::common::{DataFusionError, Result, TableReference};
 use datafusion::execution::context::SessionContext;
 use datafusion::execution::disk_manager::{DiskManagerBuilder, DiskManagerMode};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
@@ -53,6 +61,8 @@ pub struct Catalog {
     max_aws_calls: Option<usize>,
     /// The reports of INSERTs that did not create every row (`insert_report(id)`).
     reports: InsertReports,
+    /// The names statements may use, read from the catalog once, when first needed.
+    names: Arc<tokio::sync::OnceCell<Arc<KnownNames>>>,
 }
 
 impl Catalog {
@@ -67,6 +77,7 @@ impl Catalog {
         Ok(Catalog {
             catalog,
             reports,
+            names: Arc::default(),
             default_regions: regions,
             runtime: runtime(DEFAULT_MAX_MEMORY)?,
             max_aws_calls: Some(crate::ec2::DEFAULT_MAX_CALLS_PER_QUERY),
@@ -166,10 +177,27 @@ impl Catalog {
             .with_allow_ddl(false)
             .with_allow_statements(false);
         let state = ctx.state();
-        let dialect = state.config().options().sql_parser.dialect;
-        let mut statement = state.sql_to_statement(sql, &dialect)?;
+        let names = self.names().await?;
+        let parser = &state.config().options().sql_parser;
+        let mut statement = parse::statement(
+            sql,
+            parser.dialect.as_ref(),
+            parser.recursion_limit.get(),
+            &names,
+        )?;
         aliases::rename_insert_columns(&mut statement);
-        let plan = state.statement_to_plan(statement).await?;
+        let plan = match state.statement_to_plan(statement.clone()).await {
+            Ok(plan) => plan,
+            // Two select items of one name (`x, CAST(x AS VARCHAR)`): plan again with the
+            // later ones aliased, or report the first error.
+            Err(e) if duplicates::is_duplicate_names(&e) => {
+                if !duplicates::alias_duplicates(&mut statement) {
+                    return Err(e);
+                }
+                state.statement_to_plan(statement).await.map_err(|_| e)?
+            }
+            Err(e) => return Err(names::explain_unknown(e, &names)),
+        };
         if let Err(e) = options.verify_plan(&plan) {
             if matches!(plan, datafusion::logical_expr::LogicalPlan::Ddl(_)) {
                 return datafusion::common::plan_err!(
@@ -182,6 +210,18 @@ impl Catalog {
         writes::refuse_hidden_writes(&plan)?;
         let plan = params::bind(plan, parameters)?;
         Ok(DataFrame::new(ctx.state(), plan))
+    }
+
+    /// The names statements may use (see `names`): the catalog's catalogs, schemas, tables
+    /// and columns, and `insert_report` with its columns.
+    pub async fn names(&self) -> Result<Arc<KnownNames>> {
+        let names = self
+            .names
+            .get_or_try_init(|| async {
+                Ok::<_, DataFusionError>(names::of_catalog(&self.tables().await?))
+            })
+            .await?;
+        Ok(Arc::clone(names))
     }
 
     /// The catalogs, schemas and tables for the Flight SQL metadata commands, read from
@@ -230,6 +270,29 @@ impl Catalog {
         out.sort_by(|a, b| (&a.catalog, &a.schema, &a.name).cmp(&(&b.catalog, &b.schema, &b.name)));
         Ok(out)
     }
+}
+
+/// Plans `sql` in a DataFusion application's own `ctx` the way the server does: unquoted
+/// names resolve in any case to the tables and columns registered in `ctx` (so
+/// `SELECT AMIID FROM STORE_IMAGE_TASKS` finds `amiId` without turning off
+/// `enable_ident_normalization`), quoted names stay exact, one statement, and errors say
+/// which name was not found. `ctx.sql(...)` keeps DataFusion's own rules. Unlike the
+/// server, it refuses nothing: DDL and `SET` run as `ctx.sql` would run them.
+pub async fn sql_any_case(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
+    let names = names::of_session(ctx).await?;
+    let state = ctx.state();
+    let parser = &state.config().options().sql_parser;
+    let statement = parse::statement(
+        sql,
+        parser.dialect.as_ref(),
+        parser.recursion_limit.get(),
+        &names,
+    )?;
+    let plan = state
+        .statement_to_plan(statement)
+        .await
+        .map_err(|e| names::explain_unknown(e, &names))?;
+    ctx.execute_logical_plan(plan).await
 }
 
 /// The runtime every session shares: a memory pool of `max_memory` bytes (the error names

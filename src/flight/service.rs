@@ -51,7 +51,7 @@ use super::status::ServiceError;
 use super::tickets::{self, PreparedStatementHandle, Settings, StatementTicket};
 use super::type_info::xdbc_type_info;
 use crate::auth::Caller;
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, MetadataFilter};
 use crate::metrics::Metrics;
 use crate::observe::Draining;
 use crate::table::{report_schema, AwsOptions, DryRunRows};
@@ -1047,9 +1047,18 @@ impl FlightSqlService for FlightSqlHandler {
         _request: Request<Ticket>,
     ) -> Result<Response<DoGetStream>, Status> {
         let tables = self.catalog.tables().await.map_err(ServiceError::from)?;
+        // Names match in any case, as unquoted names in SQL do (the builder's own filters
+        // are case-sensitive).
+        let mut query = query;
+        let filter = MetadataFilter {
+            catalog: query.catalog.take(),
+            schema_pattern: query.db_schema_filter_pattern.take(),
+            table_pattern: None,
+        };
         let mut builder = query.into_builder();
         let mut schemas: Vec<(&str, &str)> = tables
             .iter()
+            .filter(|t| filter.matches(&t.catalog, &t.schema, None))
             .map(|t| (t.catalog.as_str(), t.schema.as_str()))
             .collect();
         schemas.dedup();
@@ -1067,8 +1076,19 @@ impl FlightSqlService for FlightSqlHandler {
         let style = timestamp_style(&request)?;
         let may_write = self.may_write(&Caller::of(&request));
         let tables = self.catalog.tables().await.map_err(ServiceError::from)?;
+        // Names and LIKE patterns match in any case, as unquoted names in SQL do: the JDBC
+        // driver upper-cases them (`getColumns(null, null, "STORE_IMAGE_TASKS", "%")`).
+        let mut query = query;
+        let filter = MetadataFilter {
+            catalog: query.catalog.take(),
+            schema_pattern: query.db_schema_filter_pattern.take(),
+            table_pattern: query.table_name_filter_pattern.take(),
+        };
         let mut builder = query.into_builder();
-        for t in &tables {
+        for t in tables
+            .iter()
+            .filter(|t| filter.matches(&t.catalog, &t.schema, Some(&t.name)))
+        {
             let origin = Origin {
                 catalog: t.catalog.clone(),
                 schema: t.schema.clone(),

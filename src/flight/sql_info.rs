@@ -10,8 +10,8 @@ use arrow::error::ArrowError;
 
 use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::{
-    SqlInfo, SqlNullOrdering, SqlOuterJoinsSupportLevel, SqlSupportedTransaction,
-    SqlSupportsConvert, SqlTransactionIsolationLevel, SupportedSqlGrammar,
+    SqlInfo, SqlNullOrdering, SqlOuterJoinsSupportLevel, SqlSupportedCaseSensitivity,
+    SqlSupportedTransaction, SqlSupportsConvert, SqlTransactionIsolationLevel, SupportedSqlGrammar,
 };
 
 /// `SupportedAnsi92SqlGrammarLevel::ANSI92_ENTRY_SQL` (the enum is not re-exported).
@@ -94,12 +94,20 @@ pub(crate) fn sql_info(read_only: bool) -> SqlInfoData {
     b.append(SqlInfo::SqlDdlCatalog, false);
     b.append(SqlInfo::SqlDdlSchema, false);
     b.append(SqlInfo::SqlDdlTable, false);
-    // Identifiers are not folded (amiId stays amiId) and are compared as written. The
-    // spec's SqlSupportedCaseSensitivity has no value for that (1 would claim
-    // CASE_INSENSITIVE), so: 0, unknown.
-    b.append(SqlInfo::SqlIdentifierCase, 0i32);
+    // Unquoted identifiers match the real names in any case and are stored as the real
+    // (mixed-case) names: CASE_INSENSITIVE (1). Quoted ones match exactly; the spec's
+    // SqlSupportedCaseSensitivity has no "case-sensitive" value, and Arrow's ODBC driver
+    // reads UNKNOWN (0) as SQL_IC_SENSITIVE (and 1 as SQL_IC_MIXED). The JDBC driver
+    // ignores both (Avatica's defaults: storesUpperCaseIdentifiers() is always true).
+    b.append(
+        SqlInfo::SqlIdentifierCase,
+        SqlSupportedCaseSensitivity::SqlCaseSensitivityCaseInsensitive as i32,
+    );
     b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
-    b.append(SqlInfo::SqlQuotedIdentifierCase, 0i32);
+    b.append(
+        SqlInfo::SqlQuotedIdentifierCase,
+        SqlSupportedCaseSensitivity::SqlCaseSensitivityUnknown as i32,
+    );
     b.append(SqlInfo::SqlAllTablesAreSelectable, true);
     b.append(
         SqlInfo::SqlNullOrdering,

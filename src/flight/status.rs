@@ -7,6 +7,7 @@ use arrow_flight::error::FlightError;
 use datafusion::error::DataFusionError;
 use tonic::{Code, Status};
 
+use crate::catalog::SqlError;
 use crate::ec2::{AwsError, AwsErrorKind};
 use crate::table::TableError;
 
@@ -208,15 +209,26 @@ fn datafusion_code_ref(e: &DataFusionError) -> (Code, String) {
             if let Some(table) = inner.downcast_ref::<TableError>() {
                 return (table_code(table), table.to_string());
             }
+            if let Some(sql) = inner.downcast_ref::<SqlError>() {
+                let code = if sql.is_not_found() {
+                    Code::NotFound
+                } else {
+                    Code::InvalidArgument
+                };
+                return (code, sql.to_string());
+            }
             Code::Internal
+        }
+        // sqlparser's error, raised while planning: its message, not its Debug form.
+        DataFusionError::SQL(e, _) => {
+            return (Code::InvalidArgument, SqlError::syntax(e, None).to_string());
         }
         DataFusionError::ArrowError(inner, _) => {
             let (code, _) = arrow_code(clone_arrow(inner));
             code
         }
         DataFusionError::Plan(msg) if is_table_not_found(msg) => Code::NotFound,
-        DataFusionError::SQL(_, _)
-        | DataFusionError::Plan(_)
+        DataFusionError::Plan(_)
         | DataFusionError::SchemaError(_, _)
         | DataFusionError::Configuration(_)
         | DataFusionError::Diagnostic(_, _)
@@ -311,6 +323,36 @@ mod tests {
             "table 'aws.ec2.nope' not found".into(),
         )));
         assert_eq!(s.code(), Code::NotFound);
+    }
+
+    #[test]
+    fn sql_errors_of_the_catalog_keep_their_words() {
+        let e = DataFusionError::External(Box::new(SqlError::UnknownTable {
+            name: "aws.ec2.x".into(),
+            suggestion: None,
+            tables: vec!["aws.ec2.store_image_tasks".into()],
+        }));
+        let s = Status::from(ServiceError::from(e));
+        assert_eq!(s.code(), Code::NotFound);
+        assert!(
+            s.message().starts_with("table aws.ec2.x not found"),
+            "{}",
+            s.message()
+        );
+        let e = DataFusionError::SQL(
+            Box::new(
+                datafusion::sql::sqlparser::parser::ParserError::ParserError(
+                    "Expected: x, found: y at Line: 1, Column: 8".into(),
+                ),
+            ),
+            None,
+        );
+        let s = Status::from(ServiceError::from(e));
+        assert_eq!(s.code(), Code::InvalidArgument);
+        assert_eq!(
+            s.message(),
+            "SQL syntax error: expected x, found y at line 1, column 8"
+        );
     }
 
     #[test]

@@ -179,6 +179,40 @@ def test_nullability_and_remarks_of_every_column(stack):
         assert column["xdbc_scope_table"] == "store_image_tasks"
 
 
+def test_names_in_any_case_as_bi_tools_send_them(stack):
+    """Unquoted names match the real (camelCase) ones in any case, in SQL and in
+    get_objects; results keep the real names; quoted names stay exact."""
+    want = stack.boto3_amis("eu-west-1")
+    with connect(stack) as conn:
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT AMIID, Region FROM STORE_IMAGE_TASKS "
+                "WHERE REGION = 'eu-west-1' ORDER BY amiid"
+            )
+            table = cur.fetch_arrow_table()
+            cur.execute("SELECT amiid FROM Aws.Ec2.Store_Image_Tasks WHERE REGION = ?",
+                        parameters=("eu-west-1",))
+            prepared = cur.fetch_arrow_table()
+            with pytest.raises(adbc_driver_flightsql.dbapi.ProgrammingError) as quoted:
+                cur.execute('SELECT "AMIID" FROM store_image_tasks')
+        objects = conn.adbc_get_objects(
+            depth="all",
+            catalog_filter="AWS",
+            db_schema_filter="EC2",
+            table_name_filter="STORE_IMAGE_TASKS",
+        ).read_all().to_pylist()
+    assert table.column_names == ["amiId", "region"]
+    assert table.column("amiId").to_pylist() == want
+    assert prepared.column_names == ["amiId"]
+    assert sorted(prepared.column("amiId").to_pylist()) == want
+    assert "did you mean amiId?" in str(quoted.value)
+    [aws] = objects
+    [ec2] = aws["catalog_db_schemas"]
+    [tasks] = ec2["db_schema_tables"]
+    assert tasks["table_name"] == "store_image_tasks"
+    assert [c["column_name"] for c in tasks["table_columns"]] == COLUMNS
+
+
 def test_get_table_schema_and_table_types(stack):
     with connect(stack) as conn:
         schema = conn.adbc_get_table_schema(
