@@ -43,11 +43,6 @@ static REPORT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-/// The columns of `insert_report(id)`.
-pub fn report_schema() -> SchemaRef {
-    Arc::clone(&REPORT_SCHEMA)
-}
-
 /// The reports of this server's INSERTs, by id.
 #[derive(Debug, Clone)]
 pub struct InsertReports {
