@@ -105,6 +105,10 @@ async fn every_bad_row_is_rejected_before_any_create() {
         (format!("VALUES ('us-east-1', '{ami}', 'Bad_Bucket')"), "is not a valid S3 bucket name"),
         (format!("VALUES ('ap-south-1', '{ami}', '{bucket}')"), "region `ap-south-1` is not enabled"),
         (
+            format!("VALUES ('us-east1', '{ami}', '{bucket}')"),
+            "region `us-east1` (did you mean `us-east-1`?) is not an AWS region name",
+        ),
+        (
             format!("VALUES ('us-east-1', '{ami}', '{bucket}'), ('us-east-1', '{ami}', '{bucket}')"),
             "appears more than once",
         ),

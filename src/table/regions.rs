@@ -35,6 +35,20 @@ pub(crate) fn not_enabled(region: &str, enabled: &[String]) -> String {
     )
 }
 
+/// The words for an INSERT row whose region is not a region name, with the name it
+/// probably meant among `known` (the enabled regions).
+pub(crate) fn not_a_region_name(value: &str, known: &[String]) -> String {
+    let known: BTreeSet<String> = known.iter().cloned().collect();
+    let hint = nearest(value, &known)
+        .map(|name| format!(" (did you mean `{name}`?)"))
+        .unwrap_or_default();
+    format!(
+        "region `{}`{hint} is not an AWS region name: regions are named like us-east-1 or \
+         eu-west-2",
+        shown(value)
+    )
+}
+
 /// The most values an error names; a longer IN list is counted.
 const MAX_NAMED: usize = 5;
 /// The most characters of one value an error shows.
@@ -219,6 +233,18 @@ mod tests {
         let long = "a".repeat(1000);
         let err = check_named(&set(&[&long]), "us-east-1", &known).unwrap_err();
         assert!(err.len() < 300, "{err}");
+    }
+
+    #[test]
+    fn an_insert_region_that_is_no_region_name_is_told_the_nearest() {
+        let enabled = vec!["eu-west-1".to_owned(), "us-east-1".to_owned()];
+        let message = not_a_region_name("us-east1", &enabled);
+        assert!(
+            message.starts_with("region `us-east1` (did you mean `us-east-1`?) is not an AWS"),
+            "{message}"
+        );
+        let message = not_a_region_name("Frankfurt", &enabled);
+        assert!(!message.contains("did you mean"), "{message}");
     }
 
     #[test]

@@ -21,7 +21,7 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
-use super::regions::not_enabled;
+use super::regions::{is_region_name, not_a_region_name, not_enabled};
 use super::reports::{report_batch, DryRunRows, InsertReports};
 use super::schema::read_only_columns;
 use super::validate::{check_ami_id, check_bucket};
@@ -105,7 +105,9 @@ impl StoreImageTasksSink {
                     .filter(|r| !r.is_empty())
                     .unwrap_or_else(|| self.default_region.clone());
                 let mut row_problems = Vec::new();
-                if !self.enabled_regions.contains(&region) {
+                if !is_region_name(&region) {
+                    row_problems.push(not_a_region_name(&region, &self.enabled_regions));
+                } else if !self.enabled_regions.contains(&region) {
                     row_problems.push(not_enabled(&region, &self.enabled_regions));
                 }
                 let ami = value(&amis);
