@@ -6,22 +6,9 @@ use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Schema};
 use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
-use arrow_flight::FlightInfo;
-use common::{to_status, Fixture};
-use futures::TryStreamExt;
+use common::{fetch, table_schema, to_status, Fixture};
 use std::sync::Arc;
 use tonic::transport::Channel;
-
-async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Vec<RecordBatch> {
-    let ticket = info.endpoint[0].ticket.clone().unwrap();
-    client
-        .do_get(ticket)
-        .await
-        .unwrap()
-        .try_collect()
-        .await
-        .unwrap()
-}
 
 fn strings(batch: &RecordBatch, column: &str) -> Vec<String> {
     let col = batch.column_by_name(column).unwrap().as_string::<i32>();
@@ -64,13 +51,7 @@ async fn catalogs_schemas_and_tables() {
     assert_eq!(batches[0].schema().as_ref(), &advertised);
     assert_eq!(strings(&batches[0], "table_name"), ["store_image_tasks"]);
     assert_eq!(strings(&batches[0], "table_type"), ["TABLE"]);
-    let ipc = batches[0]
-        .column_by_name("table_schema")
-        .unwrap()
-        .as_binary::<i32>()
-        .value(0)
-        .to_vec();
-    let schema = Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap();
+    let schema = table_schema(&batches[0], 0);
     assert_eq!(schema.field(1).name(), "amiId");
     assert_eq!(schema.field(2).data_type(), &DataType::Utf8);
 
@@ -246,14 +227,7 @@ async fn timestamps_reach_java_clients_without_a_zone() {
             })
             .await
             .unwrap();
-        let batches = fetch(&mut client, info).await;
-        let ipc = batches[0]
-            .column_by_name("table_schema")
-            .unwrap()
-            .as_binary::<i32>()
-            .value(0)
-            .to_vec();
-        let schema = Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap();
+        let schema = table_schema(&fetch(&mut client, info).await[0], 0);
         let start = schema.field_with_name("taskStartTime").unwrap();
         assert_eq!(start.data_type(), expected, "{case}");
     }
@@ -271,7 +245,7 @@ async fn timestamps_reach_java_clients_without_a_zone() {
 }
 
 /// The table schema GetTables sends for `store_image_tasks`.
-async fn table_schema(client: &mut FlightSqlServiceClient<Channel>) -> Schema {
+async fn tasks_table_schema(client: &mut FlightSqlServiceClient<Channel>) -> Schema {
     let request = CommandGetTables {
         catalog: Some("aws".into()),
         db_schema_filter_pattern: Some("ec2".into()),
@@ -280,14 +254,7 @@ async fn table_schema(client: &mut FlightSqlServiceClient<Channel>) -> Schema {
         include_schema: true,
     };
     let info = client.get_tables(request).await.unwrap();
-    let batches = fetch(client, info).await;
-    let ipc = batches[0]
-        .column_by_name("table_schema")
-        .unwrap()
-        .as_binary::<i32>()
-        .value(0)
-        .to_vec();
-    Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap()
+    table_schema(&fetch(client, info).await[0], 0)
 }
 
 /// `key` of every field of `schema`, in order ("-" where absent).
@@ -308,7 +275,7 @@ const WRITABLE: [&str; 8] = ["0", "0", "0", "1", "1", "1", "1", "1"];
 async fn get_tables_describes_nullability_writability_and_remarks_of_every_column() {
     let fx = Fixture::start(5).await;
     let mut client = fx.client().await;
-    let schema = table_schema(&mut client).await;
+    let schema = tasks_table_schema(&mut client).await;
 
     let nullable: Vec<bool> = schema.fields().iter().map(|f| f.is_nullable()).collect();
     assert_eq!(nullable, [false, true, true, true, true, true, true, true]);
@@ -407,7 +374,7 @@ async fn on_a_read_only_server_every_column_is_read_only() {
     )
     .await;
     let mut client = fx.client().await;
-    let schema = table_schema(&mut client).await;
+    let schema = tasks_table_schema(&mut client).await;
     assert_eq!(each(&schema, READ_ONLY), ["1"; 8]);
     let (advertised, _) = fx
         .query("SELECT region, amiId FROM store_image_tasks")

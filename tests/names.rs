@@ -10,28 +10,9 @@ use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::Schema;
-use arrow_flight::sql::client::FlightSqlServiceClient;
 use arrow_flight::sql::{CommandGetDbSchemas, CommandGetTables, SqlInfo};
-use arrow_flight::FlightInfo;
-use common::{to_status, Fixture};
-use futures::TryStreamExt;
-use tonic::transport::Channel;
+use common::{fetch, table_schema, to_status, Fixture};
 use tonic::Code;
-
-async fn fetch(client: &mut FlightSqlServiceClient<Channel>, info: FlightInfo) -> Vec<RecordBatch> {
-    let mut out = Vec::new();
-    for endpoint in info.endpoint {
-        let batches: Vec<RecordBatch> = client
-            .do_get(endpoint.ticket.unwrap())
-            .await
-            .unwrap()
-            .try_collect()
-            .await
-            .unwrap();
-        out.extend(batches);
-    }
-    out
-}
 
 fn names(schema: &Schema) -> Vec<String> {
     schema.fields().iter().map(|f| f.name().clone()).collect()
@@ -262,13 +243,7 @@ async fn metadata_commands_match_names_in_any_case() {
             ["store_image_tasks"],
             "{table}"
         );
-        let ipc = batches[0]
-            .column_by_name("table_schema")
-            .unwrap()
-            .as_binary::<i32>()
-            .value(0)
-            .to_vec();
-        let columns = Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap();
+        let columns = table_schema(&batches[0], 0);
         assert_eq!(columns.fields().len(), 8);
         assert_eq!(columns.field(1).name(), "amiId");
     }

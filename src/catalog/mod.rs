@@ -178,26 +178,7 @@ impl Catalog {
             .with_allow_statements(false);
         let state = ctx.state();
         let names = self.names().await?;
-        let parser = &state.config().options().sql_parser;
-        let mut statement = parse::statement(
-            sql,
-            parser.dialect.as_ref(),
-            parser.recursion_limit.get(),
-            &names,
-        )?;
-        aliases::rename_insert_columns(&mut statement);
-        let plan = match state.statement_to_plan(statement.clone()).await {
-            Ok(plan) => plan,
-            // Two select items of one name (`x, CAST(x AS VARCHAR)`): plan again with the
-            // later ones aliased, or report the first error.
-            Err(e) if duplicates::is_duplicate_names(&e) => {
-                if !duplicates::alias_duplicates(&mut statement) {
-                    return Err(e);
-                }
-                state.statement_to_plan(statement).await.map_err(|_| e)?
-            }
-            Err(e) => return Err(names::explain_unknown(e, &names)),
-        };
+        let plan = plan_statement(&state, sql, &names).await?;
         if let Err(e) = options.verify_plan(&plan) {
             if matches!(plan, datafusion::logical_expr::LogicalPlan::Ddl(_)) {
                 return datafusion::common::plan_err!(
@@ -280,19 +261,39 @@ impl Catalog {
 /// server, it refuses nothing: DDL and `SET` run as `ctx.sql` would run them.
 pub async fn sql_any_case(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let names = names::of_session(ctx).await?;
-    let state = ctx.state();
+    let plan = plan_statement(&ctx.state(), sql, &names).await?;
+    ctx.execute_logical_plan(plan).await
+}
+
+/// One SQL statement planned with `names`: parsed with unquoted names resolved in any case,
+/// StackQL's INSERT column names renamed, duplicate select names aliased when DataFusion
+/// would refuse them, and an unknown name explained. The server and [`sql_any_case`]
+/// share it.
+async fn plan_statement(
+    state: &datafusion::execution::SessionState,
+    sql: &str,
+    names: &KnownNames,
+) -> Result<datafusion::logical_expr::LogicalPlan> {
     let parser = &state.config().options().sql_parser;
-    let statement = parse::statement(
+    let mut statement = parse::statement(
         sql,
         parser.dialect.as_ref(),
         parser.recursion_limit.get(),
-        &names,
+        names,
     )?;
-    let plan = state
-        .statement_to_plan(statement)
-        .await
-        .map_err(|e| names::explain_unknown(e, &names))?;
-    ctx.execute_logical_plan(plan).await
+    aliases::rename_insert_columns(&mut statement);
+    match state.statement_to_plan(statement.clone()).await {
+        Ok(plan) => Ok(plan),
+        // Two select items of one name (`x, CAST(x AS VARCHAR)`): plan again with the
+        // later ones aliased, or report the first error.
+        Err(e) if duplicates::is_duplicate_names(&e) => {
+            if !duplicates::alias_duplicates(&mut statement) {
+                return Err(e);
+            }
+            state.statement_to_plan(statement).await.map_err(|_| e)
+        }
+        Err(e) => Err(names::explain_unknown(e, names)),
+    }
 }
 
 /// The runtime every session shares: a memory pool of `max_memory` bytes (the error names

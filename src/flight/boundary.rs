@@ -7,7 +7,8 @@
 //! clients: the Arrow Flight SQL JDBC driver 18.3 throws on `getObject(int)` of a TIMESTAMP
 //! WITH TIME ZONE column (arrow-java#787), which is how DBeaver and most BI tools read every
 //! cell, so a client whose `user-agent` is grpc-java gets them without a zone, as the UTC
-//! wall-clock time (JDBC TIMESTAMP). A client chooses either way with the `timestamps`
+//! wall-clock time (JDBC TIMESTAMP). The JDBC driver cannot be told apart from other Java
+//! Flight clients (ADBC Java, arrow-java's FlightSqlClient), so they get the same. A client chooses either way with the `timestamps`
 //! request header (a JDBC URL property travels as one): `with_time_zone` or
 //! `without_time_zone`. See [`TimestampStyle`].
 
@@ -29,8 +30,8 @@ pub enum TimestampStyle {
     /// polars and DataFusion read them as timezone-aware values.
     #[default]
     WithTimeZone,
-    /// Without the zone, as the wall-clock time in that zone (`Timestamp(unit)`, JDBC
-    /// TIMESTAMP): for the tables' UTC columns, the UTC wall-clock time.
+    /// Without the zone, as the UTC wall-clock time (`Timestamp(unit)`, JDBC TIMESTAMP): the
+    /// value stays the same instant, read as UTC.
     WithoutTimeZone,
 }
 
@@ -106,7 +107,7 @@ pub fn boundary_schema(schema: &Schema, style: TimestampStyle) -> SchemaRef {
 }
 
 /// `batch` in exactly `schema` (a `boundary_schema`), casting columns where types differ (a
-/// timestamp with a zone cast to one without becomes the wall-clock time in that zone).
+/// timestamp with a zone cast to one without keeps its value: the UTC wall-clock time).
 pub fn to_boundary(batch: RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
     if batch.schema_ref() == schema {
         return Ok(batch);

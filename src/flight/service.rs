@@ -231,8 +231,9 @@ impl FlightSqlHandler {
 
     /// The FlightInfo of a statement: SET/RESET change the session here and have nothing to
     /// fetch; anything else gets one endpoint whose ticket carries everything needed to run
-    /// it. A write (INSERT) runs here, exactly once, and its ticket carries only the row
-    /// count: a client that never fetches, or fetches twice, neither loses nor repeats it.
+    /// it. A write (INSERT) runs here, exactly once, and its ticket carries only its outcome
+    /// (the row count, or a dry run's rows): a client that never fetches, or fetches twice,
+    /// neither loses nor repeats it.
     /// With `schema_only` (GetSchema) nothing runs and the session does not change.
     #[allow(clippy::too_many_arguments)]
     async fn statement_flight_info(
@@ -338,8 +339,9 @@ impl FlightSqlHandler {
     }
 
     /// Runs a statement and streams it as Flight data; a `query_id` makes it cancellable.
-    /// While the server drains, only a ticket that reports an INSERT's count (`report`) is
-    /// served: a new query goes to another replica, the outcome of a write never gets lost.
+    /// While the server drains, only a ticket that reports an INSERT's count (`count_only`)
+    /// is served: a new query goes to another replica, the outcome of a write never gets
+    /// lost.
     #[allow(clippy::too_many_arguments)]
     async fn execute(
         &self,
@@ -349,10 +351,10 @@ impl FlightSqlHandler {
         parameters: &[RecordBatch],
         query_id: Option<&str>,
         draining: bool,
-        report: bool,
+        count_only: bool,
         style: TimestampStyle,
     ) -> Result<DoGetStream, ServiceError> {
-        if draining && !report {
+        if draining && !count_only {
             return Err(ServiceError::ShuttingDown(
                 crate::observe::SHUTTING_DOWN.to_owned(),
             ));
@@ -709,8 +711,9 @@ fn require_bound(df: &DataFrame) -> Result<(), ServiceError> {
     )))
 }
 
-/// The Arrow schema of a statement's placeholders (`$1`, `$2`, ...), empty when it has none.
-fn parameter_schema(df: &DataFrame) -> Result<Schema, ServiceError> {
+/// The Arrow schema of a statement's placeholders (`$1`, `$2`, ...), empty when it has none;
+/// timestamps in `style`, as the results are (JDBC binds either kind alike).
+fn parameter_schema(df: &DataFrame, style: TimestampStyle) -> Result<Schema, ServiceError> {
     let types = df.logical_plan().get_parameter_types()?;
     let mut names: Vec<_> = types.into_iter().collect();
     names.sort_by_key(|(name, _)| {
@@ -724,7 +727,7 @@ fn parameter_schema(df: &DataFrame) -> Result<Schema, ServiceError> {
             let data_type = data_type.unwrap_or(arrow::datatypes::DataType::Utf8);
             let boundary = boundary_schema(
                 &Schema::new(vec![Field::new(&name, data_type, true)]),
-                TimestampStyle::WithTimeZone,
+                style,
             );
             boundary.field(0).clone()
         })
@@ -964,7 +967,13 @@ impl FlightSqlService for FlightSqlHandler {
         if !statement.report.is_empty() {
             // The rows of a dry-run INSERT that ran: served as they are, even while
             // draining.
-            let batch = tickets::decode_parameters(&statement.report)?
+            let batch = tickets::decode_parameters(&statement.report)
+                .map_err(|_| {
+                    ServiceError::bad_request(
+                        "this ticket's dry-run rows cannot be read: it was not made by this \
+                         server (run the INSERT again to get a new one)",
+                    )
+                })?
                 .into_iter()
                 .next()
                 .unwrap_or_else(|| RecordBatch::new_empty(report_schema()));
@@ -1347,9 +1356,9 @@ impl FlightSqlService for FlightSqlHandler {
         let (dataset_schema, parameter_schema) = match &planned {
             Planned::Plan(df) if !planned.is_write() => (
                 self.result_schema(&caller, df, style).as_ref().clone(),
-                parameter_schema(df)?,
+                parameter_schema(df, style)?,
             ),
-            Planned::Plan(df) => (Schema::empty(), parameter_schema(df)?),
+            Planned::Plan(df) => (Schema::empty(), parameter_schema(df, style)?),
             Planned::Set { .. } | Planned::Reset { .. } => {
                 // Check it now, so that a bad option fails at prepare time; it takes
                 // effect when executed.

@@ -290,3 +290,34 @@ pub fn with_metadata<T>(message: T, key: &'static str, value: Option<&str>) -> t
     }
     request
 }
+
+/// Every batch of every endpoint of `info`, fetched with `client`.
+pub async fn fetch(
+    client: &mut FlightSqlServiceClient<Channel>,
+    info: arrow_flight::FlightInfo,
+) -> Vec<RecordBatch> {
+    use futures::TryStreamExt;
+    let mut out = Vec::new();
+    for endpoint in info.endpoint {
+        let batches: Vec<RecordBatch> = client
+            .do_get(endpoint.ticket.expect("an endpoint has a ticket"))
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        out.extend(batches);
+    }
+    out
+}
+
+/// The `table_schema` of row `row` of a GetTables answer (`include_schema`).
+pub fn table_schema(batch: &RecordBatch, row: usize) -> Schema {
+    let ipc = batch
+        .column_by_name("table_schema")
+        .expect("GetTables with include_schema")
+        .as_binary::<i32>()
+        .value(row)
+        .to_vec();
+    Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap()
+}
