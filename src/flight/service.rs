@@ -636,12 +636,7 @@ fn count_sql(count: u64) -> String {
 
 /// Whether `df` runs with `aws.dry_run` on.
 fn is_dry_run(df: &DataFrame) -> bool {
-    df.task_ctx()
-        .session_config()
-        .options()
-        .extensions
-        .get::<AwsOptions>()
-        .is_some_and(|o| o.dry_run)
+    AwsOptions::of(df.task_ctx().session_config().options()).dry_run
 }
 
 /// Runs a dry-run INSERT (AWS checks every row, nothing is created) and answers the

@@ -88,6 +88,15 @@ impl ExtensionOptions for AwsOptions {
 }
 
 impl AwsOptions {
+    /// The `aws.*` settings of a session's options (the defaults when it has none).
+    pub fn of(options: &datafusion::common::config::ConfigOptions) -> AwsOptions {
+        options
+            .extensions
+            .get::<AwsOptions>()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// Whether `aws.cache` allows the cache; an unknown value is an error naming it.
     pub fn use_cache(&self) -> Result<bool, String> {
         match self.cache.to_ascii_lowercase().as_str() {

@@ -243,12 +243,7 @@ const SELECT_AND_INSERT_ONLY: &str = "store_image_tasks supports SELECT and INSE
 
 /// The session's `aws.*` settings.
 fn options(state: &dyn Session) -> AwsOptions {
-    state
-        .config_options()
-        .extensions
-        .get::<AwsOptions>()
-        .cloned()
-        .unwrap_or_default()
+    AwsOptions::of(state.config_options())
 }
 
 fn refused(message: String) -> DataFusionError {
