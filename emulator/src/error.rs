@@ -1,5 +1,5 @@
 //! The API's errors: each EC2 error code the emulator answers, with its HTTP status and the
-//! message AWS gives (or, where AWS's wording is unknown, the one EC2-CONTRACT.md settles on).
+//! message AWS gives (or, where AWS's wording is unknown, the one `docs/EC2-CONTRACT.md` settles on).
 
 use axum::http::StatusCode;
 

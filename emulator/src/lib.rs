@@ -1,6 +1,7 @@
 //! `ec2-emulator`: an emulator of the AWS EC2 Query API for the store-image-task operations
 //! (`DescribeStoreImageTasks`, `CreateStoreImageTask`) and `DescribeRegions`, faithful to
-//! `EC2-CONTRACT.md` so that AWS's own clients (the Rust SDK, botocore) parse its answers.
+//! `docs/EC2-CONTRACT.md` (in the repository root) so that AWS's own clients (the Rust SDK,
+//! botocore) parse its answers.
 //!
 //! One server serves every configured region, telling them apart by the SigV4 credential
 //! scope. Each region has deterministic sample data (from a seed); tasks progress with the
