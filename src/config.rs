@@ -32,149 +32,182 @@ pub enum LogFormat {
 #[serde(deny_unknown_fields, rename_all = "snake_case")]
 pub struct Settings {
     /// Address to listen on (port 0 picks a free one). [default: 127.0.0.1:50051]
-    #[arg(long, env = "AWS_FLIGHTSQL_LISTEN")]
+    #[arg(long, env = "AWS_FLIGHTSQL_LISTEN", help_heading = "Server")]
     pub listen: Option<SocketAddr>,
     /// Regions asked when a query names none: a comma list, or `all` (every enabled
     /// region). [default: the AWS environment's or profile's region, else us-east-1]
-    #[arg(long, env = "AWS_FLIGHTSQL_REGIONS")]
+    #[arg(long, env = "AWS_FLIGHTSQL_REGIONS", help_heading = "AWS")]
     #[serde(default, deserialize_with = "regions_from_str")]
     pub regions: Option<Regions>,
     /// Send EC2 requests to this URL (AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2 work too).
-    #[arg(long, env = "AWS_FLIGHTSQL_ENDPOINT_URL")]
+    #[arg(long, env = "AWS_FLIGHTSQL_ENDPOINT_URL", help_heading = "AWS")]
     pub endpoint_url: Option<String>,
     /// Attempts per AWS read call, retries included: throttling and 5xx are retried with
     /// back-off, x-amz-retry-after honoured. [default: 5]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_ATTEMPTS")]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_ATTEMPTS", help_heading = "AWS")]
     pub max_attempts: Option<u32>,
     /// Client-side limit of AWS calls started per second per region; 0 = none. [default: 0]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_RPS_PER_REGION")]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_RPS_PER_REGION", help_heading = "AWS")]
     pub max_rps_per_region: Option<u32>,
     /// AWS calls in flight at once, all regions together. [default: 64]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENCY")]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENCY", help_heading = "AWS")]
     pub max_concurrency: Option<usize>,
     /// AWS calls in flight at once per region. [default: 8]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENCY_PER_REGION")]
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_MAX_CONCURRENCY_PER_REGION",
+        help_heading = "AWS"
+    )]
     pub max_concurrency_per_region: Option<usize>,
     /// How long DescribeStoreImageTasks answers are cached, e.g. 5s or 500ms; 0s = off.
     /// [default: 5s]
-    #[arg(long, env = "AWS_FLIGHTSQL_CACHE_TTL", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AWS_FLIGHTSQL_CACHE_TTL", help_heading = "AWS", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub cache_ttl: Option<Duration>,
     /// Refuse every INSERT with PERMISSION_DENIED, before any AWS call. [default: false]
-    #[arg(long, env = "AWS_FLIGHTSQL_READ_ONLY", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "AWS_FLIGHTSQL_READ_ONLY", help_heading = "Server", num_args = 0..=1, default_missing_value = "true")]
     pub read_only: Option<bool>,
     /// Start an in-process EC2 emulator with sample data and serve it. [default: false]
-    #[arg(long, env = "AWS_FLIGHTSQL_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "AWS_FLIGHTSQL_DEMO", help_heading = "Server", num_args = 0..=1, default_missing_value = "true")]
     pub demo: Option<bool>,
     /// Serve Prometheus metrics on this address (GET /metrics). [default: off]
-    #[arg(long, env = "AWS_FLIGHTSQL_METRICS_LISTEN")]
+    #[arg(long, env = "AWS_FLIGHTSQL_METRICS_LISTEN", help_heading = "Server")]
     pub metrics_listen: Option<SocketAddr>,
     /// Log format. [default: text]
-    #[arg(long, env = "AWS_FLIGHTSQL_LOG_FORMAT", value_enum)]
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_LOG_FORMAT",
+        help_heading = "Server",
+        value_enum
+    )]
     pub log_format: Option<LogFormat>,
     /// Log a slow-query line (SQL, duration, AWS calls) for statements slower than this
     /// many milliseconds; 0 = off. [default: 5000]
-    #[arg(long, env = "AWS_FLIGHTSQL_SLOW_QUERY_MS")]
+    #[arg(long, env = "AWS_FLIGHTSQL_SLOW_QUERY_MS", help_heading = "Server")]
     pub slow_query_ms: Option<u64>,
     /// On SIGTERM or Ctrl-C, how long running queries may finish before they are
     /// cancelled, e.g. 30s. [default: 30s]
-    #[arg(long, env = "AWS_FLIGHTSQL_SHUTDOWN_GRACE", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AWS_FLIGHTSQL_SHUTDOWN_GRACE", help_heading = "Server", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub shutdown_grace: Option<Duration>,
     /// A TOML file of users (name, argon2 password_hash, role read|write); every RPC but
     /// health checks then needs credentials. [default: none: no authentication, loopback
     /// addresses only]
-    #[arg(long, env = "AWS_FLIGHTSQL_USERS_FILE")]
+    #[arg(long, env = "AWS_FLIGHTSQL_USERS_FILE", help_heading = "Security")]
     pub users_file: Option<PathBuf>,
     /// Serve a non-loopback address without a users file (when something in front of the
     /// server already restricts who reaches it). [default: false]
-    #[arg(long, env = "AWS_FLIGHTSQL_ALLOW_UNAUTHENTICATED", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "AWS_FLIGHTSQL_ALLOW_UNAUTHENTICATED", help_heading = "Security", num_args = 0..=1, default_missing_value = "true")]
     pub allow_unauthenticated: Option<bool>,
     /// How long a bearer token from a handshake stays valid, e.g. 1h. [default: 1h]
-    #[arg(long, env = "AWS_FLIGHTSQL_TOKEN_TTL", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AWS_FLIGHTSQL_TOKEN_TTL", help_heading = "Security", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub token_ttl: Option<Duration>,
     /// A file holding the key (32+ bytes) that signs bearer tokens; replicas behind one load
     /// balancer share it. [default: a random key per start]
-    #[arg(long, env = "AWS_FLIGHTSQL_TOKEN_SECRET_FILE")]
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_TOKEN_SECRET_FILE",
+        help_heading = "Security"
+    )]
     pub token_secret_file: Option<PathBuf>,
     /// Failed logins of one user name from one client address that lock that name out from
     /// that address for --login-lockout (every password is refused then, the right one
     /// too). [default: 5]
-    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_MAX_FAILURES")]
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_LOGIN_MAX_FAILURES",
+        help_heading = "Security"
+    )]
     pub login_max_failures: Option<u32>,
     /// How long a user name stays locked out from an address, e.g. 5m; failed logins are
     /// also forgotten after this long without one. [default: 5m]
-    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_LOCKOUT", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_LOCKOUT", help_heading = "Security", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub login_lockout: Option<Duration>,
     /// Failed logins per minute one client address may make, all user names together;
     /// past them its password checks are refused until the budget comes back; 0 = no
     /// limit. [default: 30]
-    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_ADDRESS_FAILURES_PER_MINUTE")]
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_LOGIN_ADDRESS_FAILURES_PER_MINUTE",
+        help_heading = "Security"
+    )]
     pub login_address_failures_per_minute: Option<u32>,
     /// PEM certificate chain: serve TLS (grpc+tls://). Needs --tls-key. [default: plaintext]
-    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CERT")]
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CERT", help_heading = "Security")]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
-    #[arg(long, env = "AWS_FLIGHTSQL_TLS_KEY")]
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_KEY", help_heading = "Security")]
     pub tls_key: Option<PathBuf>,
     /// PEM CA certificate(s): require client certificates signed by them (mutual TLS).
     /// [default: none]
-    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CLIENT_CA")]
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CLIENT_CA", help_heading = "Security")]
     pub tls_client_ca: Option<PathBuf>,
     /// Statement RPCs (GetFlightInfo, DoGet, DoPut, ...) running at once; more are refused
     /// with RESOURCE_EXHAUSTED. [default: 64]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENT_QUERIES")]
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_MAX_CONCURRENT_QUERIES",
+        help_heading = "Limits"
+    )]
     pub max_concurrent_queries: Option<usize>,
     /// How long a query may run and stream (DoGet) before it is stopped with
     /// DEADLINE_EXCEEDED, e.g. 5m; 0s = no limit. [default: 5m]
-    #[arg(long, env = "AWS_FLIGHTSQL_QUERY_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AWS_FLIGHTSQL_QUERY_TIMEOUT", help_heading = "Limits", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub query_timeout: Option<Duration>,
     /// How long a query's response may have data ready that its client does not read before
     /// the stream is stopped (DEADLINE_EXCEEDED) and its slot given back, e.g. 30s; 0s = no
     /// limit. [default: 60s]
-    #[arg(long, env = "AWS_FLIGHTSQL_CLIENT_STALL_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AWS_FLIGHTSQL_CLIENT_STALL_TIMEOUT", help_heading = "Limits", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub client_stall_timeout: Option<Duration>,
     /// Longest SQL statement accepted, in bytes. [default: 1048576]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES")]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES", help_heading = "Limits")]
     pub max_sql_bytes: Option<usize>,
     /// Largest gRPC message decoded (parameter batches, bulk ingest), in bytes.
     /// [default: 134217728]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MESSAGE_BYTES")]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MESSAGE_BYTES", help_heading = "Limits")]
     pub max_message_bytes: Option<usize>,
     /// Largest HTTP/2 request header list, in bytes. [default: 65536]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_HEADER_BYTES")]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_HEADER_BYTES", help_heading = "Limits")]
     pub max_header_bytes: Option<u32>,
     /// Deepest expression accepted: operators chained or nested in one expression (256 is
     /// a 257-term sum, 128 ORs, or 256 nested calls; IN lists are not deep). [default: 256]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_EXPRESSION_DEPTH")]
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_MAX_EXPRESSION_DEPTH",
+        help_heading = "Limits"
+    )]
     pub max_expression_depth: Option<usize>,
     /// Most query blocks (SELECT or VALUES: union arms, CTEs, subqueries) in one statement.
     /// [default: 128]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_QUERY_BLOCKS")]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_QUERY_BLOCKS", help_heading = "Limits")]
     pub max_query_blocks: Option<usize>,
     /// Most joins (JOIN, or tables listed with commas) in one statement. [default: 32]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_JOINS")]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_JOINS", help_heading = "Limits")]
     pub max_joins: Option<usize>,
     /// Memory all running statements together may use for sorts, joins, aggregates and
     /// buffers, e.g. 1GiB or 512MiB; a statement that needs more fails with
     /// RESOURCE_EXHAUSTED. [default: 1GiB]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MEMORY")]
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MEMORY", help_heading = "Limits")]
     pub max_memory: Option<bytesize::ByteSize>,
     /// Most DescribeStoreImageTasks calls one statement may make; a plan that needs more is
     /// refused before the first call, a scan that reaches it is stopped; 0 = no limit.
     /// [default: 500]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_AWS_CALLS_PER_QUERY")]
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_MAX_AWS_CALLS_PER_QUERY",
+        help_heading = "AWS"
+    )]
     pub max_aws_calls_per_query: Option<usize>,
     /// Time allowed to connect to AWS, per call. [default: 5s]
-    #[arg(long, env = "AWS_FLIGHTSQL_AWS_CONNECT_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AWS_FLIGHTSQL_AWS_CONNECT_TIMEOUT", help_heading = "AWS", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub aws_connect_timeout: Option<Duration>,
     /// Time allowed for one attempt of an AWS call (retries get their own). [default: 30s]
-    #[arg(long, env = "AWS_FLIGHTSQL_AWS_ATTEMPT_TIMEOUT", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AWS_FLIGHTSQL_AWS_ATTEMPT_TIMEOUT", help_heading = "AWS", value_parser = humantime::parse_duration)]
     #[serde(default, with = "humantime_serde")]
     pub aws_attempt_timeout: Option<Duration>,
 }
