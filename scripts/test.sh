@@ -15,6 +15,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
+echo "== cargo check --no-default-features (the server without the demo's emulator)"
+cargo check --no-default-features --quiet
+
 echo "== cargo doc (broken or private links fail)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 

@@ -3,19 +3,16 @@
 //! `health` asks the health service, `hash-password` makes a users file entry.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use ec2_emulator::{Emulator, EmulatorOptions};
 use tracing_subscriber::EnvFilter;
 
 use std::path::PathBuf;
 
 use crate::client;
 use crate::config::{Config, LogFormat, Settings};
-use crate::ec2::{AwsConfig, Credentials};
-use crate::server::{Regions, Server};
+use crate::server::Server;
 
 /// An Apache Arrow Flight SQL server for AWS resources.
 #[derive(Debug, Parser)]
@@ -363,38 +360,26 @@ async fn shutdown_signal() {
     }
 }
 
-/// Sample data of the demo: three regions, more tasks than one API page holds.
-fn demo_options() -> EmulatorOptions {
-    EmulatorOptions {
-        regions: vec!["us-east-1".into(), "us-west-2".into(), "eu-west-1".into()],
-        tasks_per_region: 250,
-        ..EmulatorOptions::default()
-    }
-}
-
 async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
+    #[allow(unused_mut)]
     let mut options = config.server_options();
-    let mut emulator = None;
+    #[cfg(feature = "demo")]
+    let demo = match config.demo {
+        true => Some(crate::demo::Demo::start(&mut options).await?),
+        false => None,
+    };
+    #[cfg(not(feature = "demo"))]
     if config.demo {
-        let emu = Emulator::start(SocketAddr::from(([127, 0, 0, 1], 0)), demo_options()).await?;
-        options.aws = AwsConfig {
-            endpoint_url: Some(emu.endpoint_url()),
-            credentials: Credentials::Static {
-                access_key_id: "AKIDEMO".into(),
-                secret_access_key: "demo-secret".into(),
-            },
-            default_region: Some("us-east-1".into()),
-            ..options.aws
-        };
-        if options.regions == Regions::Default {
-            options.regions = Regions::List(emu.regions());
-        }
-        emulator = Some(emu);
+        anyhow::bail!(
+            "this aws-flightsql was built without the demo (--demo): build it with the `demo` \
+             feature (on by default), or point it at AWS or an emulator with --endpoint-url"
+        );
     }
     let server = Server::start(options).await?;
     let uri = server.uri();
-    if let Some(emu) = &emulator {
-        print_demo_banner(emu, &uri);
+    #[cfg(feature = "demo")]
+    if let Some(demo) = &demo {
+        demo.print_banner(&uri);
     }
     if let Some(addr) = server.metrics_addr() {
         println!("metrics: http://{addr}/metrics");
@@ -403,31 +388,9 @@ async fn serve_until_signal(config: Config) -> anyhow::Result<()> {
     shutdown_signal().await;
     tracing::info!(grace = ?config.shutdown_grace, "shutting down");
     server.shutdown_within(config.shutdown_grace).await?;
-    if let Some(emu) = emulator {
-        emu.shutdown().await;
+    #[cfg(feature = "demo")]
+    if let Some(demo) = demo {
+        demo.shutdown().await;
     }
     Ok(())
-}
-
-fn print_demo_banner(emu: &Emulator, uri: &str) {
-    println!(
-        "Demo mode: an in-process EC2 emulator at {} serves regions {} with sample data.",
-        emu.endpoint_url(),
-        emu.regions().join(", ")
-    );
-    println!("AMIs available for INSERT (CreateStoreImageTask), with a bucket of their region:");
-    for region in emu.regions() {
-        let amis = emu.storable_amis(&region);
-        let bucket = emu.buckets(&region).into_iter().next().unwrap_or_default();
-        println!("  {region} (bucket {bucket}): {}", amis.join(" "));
-    }
-    println!("Try:");
-    println!(
-        "  aws-flightsql sql --connect {uri} \"SELECT region, storeTaskState, count(*) AS tasks \
-         FROM store_image_tasks GROUP BY region, storeTaskState ORDER BY 1, 2\""
-    );
-    println!(
-        "  aws-flightsql sql --connect {uri} \"SELECT amiId, bucket, progressPercentage FROM \
-         aws.ec2.store_image_tasks WHERE region = 'eu-west-1' AND storeTaskState = 'InProgress'\""
-    );
 }

@@ -12,6 +12,8 @@ pub mod catalog;
 pub mod cli;
 pub mod client;
 pub mod config;
+#[cfg(feature = "demo")]
+pub mod demo;
 pub mod ec2;
 pub mod flight;
 pub mod limits;
