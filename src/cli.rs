@@ -10,7 +10,7 @@ use tracing_subscriber::EnvFilter;
 
 use std::path::PathBuf;
 
-use crate::client;
+use crate::client::{self, Format};
 use crate::config::{Config, LogFormat, Settings};
 use crate::server::Server;
 
@@ -160,17 +160,6 @@ impl SqlArgs {
         }
         Ok(settings)
     }
-}
-
-/// How the `sql` command prints results.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    /// An aligned text table.
-    Table,
-    /// CSV with a header row.
-    Csv,
-    /// One JSON object per row, in a JSON array.
-    Json,
 }
 
 /// Entry point of the binary.

@@ -1,6 +1,7 @@
 //! The `sql` subcommand's client: runs SQL statements over Flight SQL, one after the other in
-//! one session, and prints each result as a table, CSV or JSON. It connects over `grpc://` or `grpc+tls://` and, for servers
-//! with a users file, authenticates with a Flight handshake.
+//! one session, and prints each result as a table, CSV or JSON ([`Format`]). It connects
+//! over `grpc://` or `grpc+tls://` and, for servers with a users file, authenticates with a
+//! Flight handshake.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
@@ -16,8 +17,18 @@ use arrow_flight::{FlightDescriptor, FlightInfo};
 use futures::TryStreamExt;
 use tonic::transport::{Channel, Endpoint};
 
-use crate::cli::Format;
 use crate::tls::ClientTls;
+
+/// How the `sql` command prints results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// An aligned text table.
+    Table,
+    /// CSV with a header row.
+    Csv,
+    /// One JSON object per row, in a JSON array.
+    Json,
+}
 
 /// How to connect, beyond the URI.
 #[derive(Debug, Clone, Default)]
