@@ -689,16 +689,7 @@ async fn sigterm_during_an_insert_lets_it_finish_and_still_serves_its_count() {
         .try_collect()
         .await
         .unwrap();
-    let count =
-        arrow::compute::cast(batches[0].column(0), &arrow::datatypes::DataType::Int64).unwrap();
-    assert_eq!(
-        count
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .unwrap()
-            .value(0),
-        40
-    );
+    assert_eq!(common::first_count(&batches[0], 0), 40);
     // A new query is refused while draining.
     let err = client
         .execute("SELECT 1".into(), None)

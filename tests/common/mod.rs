@@ -321,3 +321,10 @@ pub fn table_schema(batch: &RecordBatch, row: usize) -> Schema {
         .to_vec();
     Schema::try_from(arrow_flight::IpcMessage(ipc.into())).unwrap()
 }
+
+/// The first value of `column` of `batch` as an i64 (an INSERT's `count`, a `count(*)`).
+pub fn first_count(batch: &RecordBatch, column: usize) -> i64 {
+    let count = arrow::compute::cast(batch.column(column), &arrow::datatypes::DataType::Int64)
+        .expect("a count casts to Int64");
+    count.as_primitive::<arrow::datatypes::Int64Type>().value(0)
+}
