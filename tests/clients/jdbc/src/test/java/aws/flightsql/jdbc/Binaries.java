@@ -8,10 +8,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 /**
  * The repository's binaries (the EC2 emulator, the server, {@code hash-password}) as the test
@@ -28,6 +30,8 @@ final class Binaries {
               System.getProperty("user.home") + "/.cache/aws-flightsql/target/debug");
 
   private final List<Process> processes = new ArrayList<>();
+  /** Logs and directories this run created, deleted when it stops. */
+  private final List<Path> temporary = new ArrayList<>();
 
   Binaries() {
     Runtime.getRuntime().addShutdownHook(new Thread(this::stop));
@@ -45,6 +49,7 @@ final class Binaries {
               + " or set AWS_FLIGHTSQL_BIN_DIR");
     }
     Path log = Files.createTempFile("aws-flightsql-jdbc-", ".log");
+    temporary.add(log);
     ProcessBuilder builder = new ProcessBuilder(command).redirectError(log.toFile());
     Map<String, String> env = builder.environment();
     env.put("AWS_ACCESS_KEY_ID", "AKIDJDBCTEST");
@@ -83,6 +88,11 @@ final class Binaries {
     }
   }
 
+  /** Deletes {@code dir} and what it holds when the processes stop. */
+  void deleteOnStop(Path dir) {
+    temporary.add(dir);
+  }
+
   private void stop() {
     for (Process p : processes) {
       p.destroy();
@@ -92,6 +102,13 @@ final class Binaries {
         }
       } catch (InterruptedException e) {
         p.destroyForcibly();
+      }
+    }
+    for (Path path : temporary) {
+      try (Stream<Path> walk = Files.walk(path)) {
+        walk.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+      } catch (IOException e) {
+        // Already gone: nothing to clean.
       }
     }
   }

@@ -49,6 +49,7 @@ final class SecureStack {
   private SecureStack() throws Exception {
     String binDir = Binaries.DIR;
     Path dir = Files.createTempDirectory("aws-flightsql-jdbc-tls-");
+    binaries.deleteOnStop(dir);
     caPem = dir.resolve("ca.pem");
     Path certPem = dir.resolve("server.pem");
     Path keyPem = dir.resolve("server.key");
