@@ -451,7 +451,6 @@ impl Config {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -500,14 +499,20 @@ mod tests {
             .unwrap();
         assert!(config.read_only);
         // No flag: the file's values stay.
-        assert_eq!(from_file.clone().overridden_by(&given(&[])).unwrap(), from_file);
+        assert_eq!(
+            from_file.clone().overridden_by(&given(&[])).unwrap(),
+            from_file
+        );
     }
 
     #[test]
     fn the_defaults_are_the_declared_ones_and_pass_the_checks() {
         let config = Config::default();
         assert_eq!(config, file(""));
-        assert_eq!(config, Config::default().overridden_by(&given(&[])).unwrap());
+        assert_eq!(
+            config,
+            Config::default().overridden_by(&given(&[])).unwrap()
+        );
         config.check().unwrap();
         assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 50051)));
         assert_eq!(config.regions, None);
