@@ -100,8 +100,11 @@ struct ServeArgs {
     /// Check the configuration, print the effective settings, and exit.
     #[arg(long)]
     check_config: bool,
+    /// The settings' flags and environment variables. Their values as parsed here include
+    /// clap's defaults, which must not hide the file's: [`Config::resolve`] layers the
+    /// flags and environment the user gave (from the matches) over the file instead.
     #[command(flatten)]
-    settings: Config,
+    _settings: Config,
 }
 
 #[derive(Debug, clap::Args)]
