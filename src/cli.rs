@@ -5,13 +5,13 @@
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 use tracing_subscriber::EnvFilter;
 
 use std::path::PathBuf;
 
 use crate::client::{self, Format};
-use crate::config::{Config, LogFormat, Settings};
+use crate::config::{Config, LogFormat};
 use crate::server::Server;
 
 /// An Apache Arrow Flight SQL server for AWS resources.
@@ -100,8 +100,11 @@ struct ServeArgs {
     /// Check the configuration, print the effective settings, and exit.
     #[arg(long)]
     check_config: bool,
+    /// The settings' flags and environment variables. Their values as parsed here include
+    /// clap's defaults, which must not hide the file's: [`Config::resolve`] layers the
+    /// flags and environment the user gave (from the matches) over the file instead.
     #[command(flatten)]
-    settings: Settings,
+    _settings: Config,
 }
 
 #[derive(Debug, clap::Args)]
@@ -164,10 +167,13 @@ impl SqlArgs {
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches)
+        .map_err(|e| e.format(&mut Cli::command()))
+        .unwrap_or_else(|e| e.exit());
     // The configuration decides how to log, so it is resolved first.
     let action = match cli.command {
-        Command::Serve(args) => match resolve(*args) {
+        Command::Serve(args) => match resolve(&args, serve_matches(&matches)) {
             Ok(Some(config)) => Action::Serve(Box::new(config)),
             Ok(None) => return ExitCode::SUCCESS,
             Err(e) => {
@@ -291,13 +297,17 @@ fn hash_password(args: &HashPasswordArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The matches of the `serve` subcommand: which settings the flags and the environment
+/// gave (and which clap filled in from the defaults).
+fn serve_matches(matches: &ArgMatches) -> &ArgMatches {
+    matches
+        .subcommand_matches("serve")
+        .expect("the serve command was parsed from these matches")
+}
+
 /// The effective configuration, or `None` after `--check-config` printed it.
-fn resolve(args: ServeArgs) -> anyhow::Result<Option<Config>> {
-    let file = match &args.config {
-        Some(path) => Settings::from_file(path)?,
-        None => Settings::default(),
-    };
-    let config = args.settings.or(file).resolve()?;
+fn resolve(args: &ServeArgs, matches: &ArgMatches) -> anyhow::Result<Option<Config>> {
+    let config = Config::resolve(args.config.as_deref(), matches)?;
     if args.check_config {
         println!("# effective configuration (flags > environment > file > defaults)");
         print!("{}", config.to_toml());

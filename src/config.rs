@@ -1,14 +1,25 @@
-//! The server's configuration: every setting can come from a flag, an `AWS_FLIGHTSQL_*`
-//! environment variable, a TOML file (`--config`), or its default, in that order of
-//! precedence. The same struct is parsed by clap (flags and environment) and by serde (the
-//! file, where an unknown key is an error naming it), then merged and resolved.
+//! The server's configuration, each setting declared once: a field of [`Config`] carries its
+//! flag (`--max-attempts`), environment variable (`AWS_FLIGHTSQL_MAX_ATTEMPTS`), file key
+//! (`max_attempts`), default, help text and `serve --help` heading.
+//!
+//! Layering, lowest first: the defaults (clap's, read by [`Config::default`]), a TOML file
+//! (`--config`; serde, where an unknown key or a bad value is an error naming it), then the
+//! environment and the flags, which clap parses and which win only where the user gave them
+//! (clap's [`ValueSource`]: a default never hides a file's value). [`Config::check`] then
+//! refuses combinations and values the server cannot start with.
+//!
+//! The file is flat (`max_attempts = 3`, no sections), so the settings are one struct with a
+//! heading per field rather than one flattened struct per group: serde's `flatten` would lose
+//! the key name in the errors for bad values.
 
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthOptions, LoginLimits};
@@ -27,189 +38,237 @@ pub enum LogFormat {
     Json,
 }
 
-/// Settings as given: each `None` when its source did not set it.
-#[derive(Debug, Clone, Default, Deserialize, clap::Args)]
-#[serde(deny_unknown_fields, rename_all = "snake_case")]
-pub struct Settings {
-    /// Address to listen on (port 0 picks a free one). [default: 127.0.0.1:50051]
-    #[arg(long, env = "AWS_FLIGHTSQL_LISTEN", help_heading = "Server")]
-    pub listen: Option<SocketAddr>,
+/// `serve --help` heading: where the server listens and how it is reached.
+const LISTENING: &str = "Listening";
+/// `serve --help` heading: how AWS is called.
+const AWS: &str = "AWS";
+/// `serve --help` heading: who may connect and write.
+const SECURITY: &str = "Security";
+/// `serve --help` heading: what one statement or all of them may use.
+const LIMITS: &str = "Limits";
+/// `serve --help` heading: logs and shutdown.
+const OPERATIONS: &str = "Operations";
+
+/// A duration as flags, files and `--check-config` write it (`5s`, `1m`, `1h`): the text
+/// of a duration default.
+fn duration(d: Duration) -> String {
+    humantime::format_duration(d).to_string()
+}
+
+/// The effective configuration of `serve`: every setting, its flag, environment variable,
+/// file key (the field's name), default and help. Field order is the order of
+/// `--check-config`'s output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on (port 0 picks a free one).
+    #[arg(long, env = "AWS_FLIGHTSQL_LISTEN", help_heading = LISTENING,
+        default_value = "127.0.0.1:50051")]
+    pub listen: SocketAddr,
     /// Regions asked when a query names none: a comma list, or `all` (every enabled
     /// region). [default: the AWS environment's or profile's region, else us-east-1]
-    #[arg(long, env = "AWS_FLIGHTSQL_REGIONS", help_heading = "AWS")]
-    #[serde(default, deserialize_with = "regions_from_str")]
+    #[arg(long, env = "AWS_FLIGHTSQL_REGIONS", help_heading = AWS)]
+    #[serde(
+        serialize_with = "regions_to_str",
+        deserialize_with = "regions_from_str"
+    )]
     pub regions: Option<Regions>,
     /// Send EC2 requests to this URL (AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2 work too).
-    #[arg(long, env = "AWS_FLIGHTSQL_ENDPOINT_URL", help_heading = "AWS")]
+    #[arg(long, env = "AWS_FLIGHTSQL_ENDPOINT_URL", help_heading = AWS)]
     pub endpoint_url: Option<String>,
     /// Attempts per AWS read call, retries included: throttling and 5xx are retried with
-    /// back-off, x-amz-retry-after honoured. [default: 5]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_ATTEMPTS", help_heading = "AWS")]
-    pub max_attempts: Option<u32>,
-    /// Client-side limit of AWS calls started per second per region; 0 = none. [default: 0]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_RPS_PER_REGION", help_heading = "AWS")]
-    pub max_rps_per_region: Option<u32>,
-    /// AWS calls in flight at once, all regions together. [default: 64]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENCY", help_heading = "AWS")]
-    pub max_concurrency: Option<usize>,
-    /// AWS calls in flight at once per region. [default: 8]
-    #[arg(
-        long,
-        env = "AWS_FLIGHTSQL_MAX_CONCURRENCY_PER_REGION",
-        help_heading = "AWS"
-    )]
-    pub max_concurrency_per_region: Option<usize>,
+    /// back-off, x-amz-retry-after honoured.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_ATTEMPTS", help_heading = AWS,
+        default_value_t = AwsConfig::default().max_attempts)]
+    pub max_attempts: u32,
+    /// Client-side limit of AWS calls started per second per region; 0 = none.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_RPS_PER_REGION", help_heading = AWS,
+        default_value_t = 0)]
+    pub max_rps_per_region: u32,
+    /// AWS calls in flight at once, all regions together.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENCY", help_heading = AWS,
+        default_value_t = LimitsConfig::default().max_concurrency)]
+    pub max_concurrency: usize,
+    /// AWS calls in flight at once per region.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENCY_PER_REGION", help_heading = AWS,
+        default_value_t = LimitsConfig::default().max_concurrency_per_region)]
+    pub max_concurrency_per_region: usize,
     /// How long DescribeStoreImageTasks answers are cached, e.g. 5s or 500ms; 0s = off.
-    /// [default: 5s]
-    #[arg(long, env = "AWS_FLIGHTSQL_CACHE_TTL", help_heading = "AWS", value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde")]
-    pub cache_ttl: Option<Duration>,
-    /// Refuse every INSERT with PERMISSION_DENIED, before any AWS call. [default: false]
-    #[arg(long, env = "AWS_FLIGHTSQL_READ_ONLY", help_heading = "Server", num_args = 0..=1, default_missing_value = "true")]
-    pub read_only: Option<bool>,
-    /// Start an in-process EC2 emulator with sample data and serve it. [default: false]
-    #[arg(long, env = "AWS_FLIGHTSQL_DEMO", help_heading = "Server", num_args = 0..=1, default_missing_value = "true")]
-    pub demo: Option<bool>,
+    #[arg(long, env = "AWS_FLIGHTSQL_CACHE_TTL", help_heading = AWS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(AwsConfig::default().cache_ttl))]
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: Duration,
+    /// Refuse every INSERT with PERMISSION_DENIED, before any AWS call.
+    #[arg(long, env = "AWS_FLIGHTSQL_READ_ONLY", help_heading = SECURITY,
+        action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+        default_value_t = false)]
+    pub read_only: bool,
+    /// Start an in-process EC2 emulator with sample data and serve it.
+    #[arg(long, env = "AWS_FLIGHTSQL_DEMO", help_heading = AWS,
+        action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+        default_value_t = false)]
+    pub demo: bool,
     /// Serve Prometheus metrics on this address (GET /metrics). [default: off]
-    #[arg(long, env = "AWS_FLIGHTSQL_METRICS_LISTEN", help_heading = "Server")]
+    #[arg(long, env = "AWS_FLIGHTSQL_METRICS_LISTEN", help_heading = LISTENING)]
     pub metrics_listen: Option<SocketAddr>,
-    /// Log format. [default: text]
-    #[arg(
-        long,
-        env = "AWS_FLIGHTSQL_LOG_FORMAT",
-        help_heading = "Server",
-        value_enum
-    )]
-    pub log_format: Option<LogFormat>,
+    /// Log format.
+    #[arg(long, env = "AWS_FLIGHTSQL_LOG_FORMAT", help_heading = OPERATIONS,
+        value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
     /// Log a slow-query line (SQL, duration, AWS calls) for statements slower than this
-    /// many milliseconds; 0 = off. [default: 5000]
-    #[arg(long, env = "AWS_FLIGHTSQL_SLOW_QUERY_MS", help_heading = "Server")]
-    pub slow_query_ms: Option<u64>,
+    /// many milliseconds; 0 = off.
+    #[arg(long, env = "AWS_FLIGHTSQL_SLOW_QUERY_MS", help_heading = OPERATIONS,
+        default_value_t = 5000)]
+    pub slow_query_ms: u64,
     /// On SIGTERM or Ctrl-C, how long running queries may finish before they are
-    /// cancelled, e.g. 30s. [default: 30s]
-    #[arg(long, env = "AWS_FLIGHTSQL_SHUTDOWN_GRACE", help_heading = "Server", value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde")]
-    pub shutdown_grace: Option<Duration>,
+    /// cancelled, e.g. 30s.
+    #[arg(long, env = "AWS_FLIGHTSQL_SHUTDOWN_GRACE", help_heading = OPERATIONS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(Duration::from_secs(30)))]
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
     /// A TOML file of users (name, argon2 password_hash, role read|write); every RPC but
     /// health checks then needs credentials. [default: none: no authentication, loopback
     /// addresses only]
-    #[arg(long, env = "AWS_FLIGHTSQL_USERS_FILE", help_heading = "Security")]
+    #[arg(long, env = "AWS_FLIGHTSQL_USERS_FILE", help_heading = SECURITY)]
     pub users_file: Option<PathBuf>,
     /// Serve a non-loopback address without a users file (when something in front of the
-    /// server already restricts who reaches it). [default: false]
-    #[arg(long, env = "AWS_FLIGHTSQL_ALLOW_UNAUTHENTICATED", help_heading = "Security", num_args = 0..=1, default_missing_value = "true")]
-    pub allow_unauthenticated: Option<bool>,
-    /// How long a bearer token from a handshake stays valid, e.g. 1h. [default: 1h]
-    #[arg(long, env = "AWS_FLIGHTSQL_TOKEN_TTL", help_heading = "Security", value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde")]
-    pub token_ttl: Option<Duration>,
+    /// server already restricts who reaches it).
+    #[arg(long, env = "AWS_FLIGHTSQL_ALLOW_UNAUTHENTICATED", help_heading = SECURITY,
+        action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
+        default_value_t = false)]
+    pub allow_unauthenticated: bool,
+    /// How long a bearer token from a handshake stays valid, e.g. 1h.
+    #[arg(long, env = "AWS_FLIGHTSQL_TOKEN_TTL", help_heading = SECURITY,
+        value_parser = humantime::parse_duration,
+        default_value = duration(crate::auth::DEFAULT_TOKEN_TTL))]
+    #[serde(with = "humantime_serde")]
+    pub token_ttl: Duration,
     /// A file holding the key (32+ bytes) that signs bearer tokens; replicas behind one load
     /// balancer share it. [default: a random key per start]
-    #[arg(
-        long,
-        env = "AWS_FLIGHTSQL_TOKEN_SECRET_FILE",
-        help_heading = "Security"
-    )]
+    #[arg(long, env = "AWS_FLIGHTSQL_TOKEN_SECRET_FILE", help_heading = SECURITY)]
     pub token_secret_file: Option<PathBuf>,
     /// Failed logins of one user name from one client address that lock that name out from
     /// that address for --login-lockout (every password is refused then, the right one
-    /// too). [default: 5]
-    #[arg(
-        long,
-        env = "AWS_FLIGHTSQL_LOGIN_MAX_FAILURES",
-        help_heading = "Security"
-    )]
-    pub login_max_failures: Option<u32>,
+    /// too).
+    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_MAX_FAILURES", help_heading = SECURITY,
+        default_value_t = crate::auth::DEFAULT_MAX_FAILURES)]
+    pub login_max_failures: u32,
     /// How long a user name stays locked out from an address, e.g. 5m; failed logins are
-    /// also forgotten after this long without one. [default: 5m]
-    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_LOCKOUT", help_heading = "Security", value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde")]
-    pub login_lockout: Option<Duration>,
+    /// also forgotten after this long without one.
+    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_LOCKOUT", help_heading = SECURITY,
+        value_parser = humantime::parse_duration,
+        default_value = duration(crate::auth::DEFAULT_LOCKOUT))]
+    #[serde(with = "humantime_serde")]
+    pub login_lockout: Duration,
     /// Failed logins per minute one client address may make, all user names together;
     /// past them its password checks are refused until the budget comes back; 0 = no
-    /// limit. [default: 30]
-    #[arg(
-        long,
-        env = "AWS_FLIGHTSQL_LOGIN_ADDRESS_FAILURES_PER_MINUTE",
-        help_heading = "Security"
-    )]
-    pub login_address_failures_per_minute: Option<u32>,
+    /// limit.
+    #[arg(long, env = "AWS_FLIGHTSQL_LOGIN_ADDRESS_FAILURES_PER_MINUTE", help_heading = SECURITY,
+        default_value_t = crate::auth::DEFAULT_ADDRESS_FAILURES_PER_MINUTE)]
+    pub login_address_failures_per_minute: u32,
     /// PEM certificate chain: serve TLS (grpc+tls://). Needs --tls-key. [default: plaintext]
-    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CERT", help_heading = "Security")]
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CERT", help_heading = LISTENING)]
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of --tls-cert.
-    #[arg(long, env = "AWS_FLIGHTSQL_TLS_KEY", help_heading = "Security")]
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_KEY", help_heading = LISTENING)]
     pub tls_key: Option<PathBuf>,
     /// PEM CA certificate(s): require client certificates signed by them (mutual TLS).
     /// [default: none]
-    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CLIENT_CA", help_heading = "Security")]
+    #[arg(long, env = "AWS_FLIGHTSQL_TLS_CLIENT_CA", help_heading = LISTENING)]
     pub tls_client_ca: Option<PathBuf>,
     /// Statement RPCs (GetFlightInfo, DoGet, DoPut, ...) running at once; more are refused
-    /// with RESOURCE_EXHAUSTED. [default: 64]
-    #[arg(
-        long,
-        env = "AWS_FLIGHTSQL_MAX_CONCURRENT_QUERIES",
-        help_heading = "Limits"
-    )]
-    pub max_concurrent_queries: Option<usize>,
+    /// with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENT_QUERIES", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().queries.max_concurrent_queries)]
+    pub max_concurrent_queries: usize,
     /// How long a query may run and stream (DoGet) before it is stopped with
-    /// DEADLINE_EXCEEDED, e.g. 5m; 0s = no limit. [default: 5m]
-    #[arg(long, env = "AWS_FLIGHTSQL_QUERY_TIMEOUT", help_heading = "Limits", value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde")]
-    pub query_timeout: Option<Duration>,
+    /// DEADLINE_EXCEEDED, e.g. 5m; 0s = no limit.
+    #[arg(long, env = "AWS_FLIGHTSQL_QUERY_TIMEOUT", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(ServerLimits::default().queries.query_timeout.unwrap_or_default()))]
+    #[serde(with = "humantime_serde")]
+    pub query_timeout: Duration,
     /// How long a query's response may have data ready that its client does not read before
     /// the stream is stopped (DEADLINE_EXCEEDED) and its slot given back, e.g. 30s; 0s = no
-    /// limit. [default: 60s]
-    #[arg(long, env = "AWS_FLIGHTSQL_CLIENT_STALL_TIMEOUT", help_heading = "Limits", value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde")]
-    pub client_stall_timeout: Option<Duration>,
-    /// Longest SQL statement accepted, in bytes. [default: 1048576]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES", help_heading = "Limits")]
-    pub max_sql_bytes: Option<usize>,
+    /// limit.
+    #[arg(long, env = "AWS_FLIGHTSQL_CLIENT_STALL_TIMEOUT", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(ServerLimits::default().queries.client_stall_timeout.unwrap_or_default()))]
+    #[serde(with = "humantime_serde")]
+    pub client_stall_timeout: Duration,
+    /// Longest SQL statement accepted, in bytes.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_sql_bytes)]
+    pub max_sql_bytes: usize,
     /// Largest gRPC message decoded (parameter batches, bulk ingest), in bytes.
-    /// [default: 134217728]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MESSAGE_BYTES", help_heading = "Limits")]
-    pub max_message_bytes: Option<usize>,
-    /// Largest HTTP/2 request header list, in bytes. [default: 65536]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_HEADER_BYTES", help_heading = "Limits")]
-    pub max_header_bytes: Option<u32>,
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MESSAGE_BYTES", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_message_bytes)]
+    pub max_message_bytes: usize,
+    /// Largest HTTP/2 request header list, in bytes.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_HEADER_BYTES", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_header_bytes)]
+    pub max_header_bytes: u32,
     /// Deepest expression accepted: operators chained or nested in one expression (256 is
-    /// a 257-term sum, 128 ORs, or 256 nested calls; IN lists are not deep). [default: 256]
-    #[arg(
-        long,
-        env = "AWS_FLIGHTSQL_MAX_EXPRESSION_DEPTH",
-        help_heading = "Limits"
-    )]
-    pub max_expression_depth: Option<usize>,
+    /// a 257-term sum, 128 ORs, or 256 nested calls; IN lists are not deep).
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_EXPRESSION_DEPTH", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_expression_depth)]
+    pub max_expression_depth: usize,
     /// Most query blocks (SELECT or VALUES: union arms, CTEs, subqueries) in one statement.
-    /// [default: 128]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_QUERY_BLOCKS", help_heading = "Limits")]
-    pub max_query_blocks: Option<usize>,
-    /// Most joins (JOIN, or tables listed with commas) in one statement. [default: 32]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_JOINS", help_heading = "Limits")]
-    pub max_joins: Option<usize>,
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_QUERY_BLOCKS", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_query_blocks)]
+    pub max_query_blocks: usize,
+    /// Most joins (JOIN, or tables listed with commas) in one statement.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_JOINS", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_joins)]
+    pub max_joins: usize,
     /// Memory all running statements together may use for sorts, joins, aggregates and
     /// buffers, e.g. 1GiB or 512MiB; a statement that needs more fails with
-    /// RESOURCE_EXHAUSTED. [default: 1GiB]
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MEMORY", help_heading = "Limits")]
-    pub max_memory: Option<bytesize::ByteSize>,
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MEMORY", help_heading = LIMITS,
+        default_value_t = bytesize::ByteSize::b(ServerLimits::default().max_memory as u64))]
+    pub max_memory: bytesize::ByteSize,
     /// Most DescribeStoreImageTasks calls one statement may make; a plan that needs more is
     /// refused before the first call, a scan that reaches it is stopped; 0 = no limit.
-    /// [default: 500]
-    #[arg(
-        long,
-        env = "AWS_FLIGHTSQL_MAX_AWS_CALLS_PER_QUERY",
-        help_heading = "AWS"
-    )]
-    pub max_aws_calls_per_query: Option<usize>,
-    /// Time allowed to connect to AWS, per call. [default: 5s]
-    #[arg(long, env = "AWS_FLIGHTSQL_AWS_CONNECT_TIMEOUT", help_heading = "AWS", value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde")]
-    pub aws_connect_timeout: Option<Duration>,
-    /// Time allowed for one attempt of an AWS call (retries get their own). [default: 30s]
-    #[arg(long, env = "AWS_FLIGHTSQL_AWS_ATTEMPT_TIMEOUT", help_heading = "AWS", value_parser = humantime::parse_duration)]
-    #[serde(default, with = "humantime_serde")]
-    pub aws_attempt_timeout: Option<Duration>,
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_AWS_CALLS_PER_QUERY", help_heading = AWS,
+        default_value_t = ServerLimits::default().max_aws_calls_per_query)]
+    pub max_aws_calls_per_query: usize,
+    /// Time allowed to connect to AWS, per call.
+    #[arg(long, env = "AWS_FLIGHTSQL_AWS_CONNECT_TIMEOUT", help_heading = AWS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(AwsConfig::default().connect_timeout))]
+    #[serde(with = "humantime_serde")]
+    pub aws_connect_timeout: Duration,
+    /// Time allowed for one attempt of an AWS call (retries get their own).
+    #[arg(long, env = "AWS_FLIGHTSQL_AWS_ATTEMPT_TIMEOUT", help_heading = AWS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(AwsConfig::default().attempt_timeout))]
+    #[serde(with = "humantime_serde")]
+    pub aws_attempt_timeout: Duration,
+}
+
+impl Default for Config {
+    /// Every setting at its default: the defaults declared on the fields, the environment
+    /// not read.
+    fn default() -> Self {
+        let command = Config::augment_args(clap::Command::new("defaults"))
+            .mut_args(|arg| arg.env(None::<&'static str>));
+        let matches = command
+            .try_get_matches_from(["defaults"])
+            .expect("every setting has a default or is optional");
+        Config::from_arg_matches(&matches).expect("the defaults parse")
+    }
+}
+
+/// `regions` in a file or in `--check-config`'s output: `all` or a comma list; absent is
+/// the AWS environment's region (printed as `default`, which [`Config::to_toml`] explains).
+fn regions_to_str<S: serde::Serializer>(r: &Option<Regions>, s: S) -> Result<S::Ok, S::Error> {
+    match r.as_ref().unwrap_or(&Regions::Default) {
+        Regions::Default => s.serialize_str("default"),
+        Regions::All => s.serialize_str("all"),
+        Regions::List(list) => s.serialize_str(&list.join(",")),
+    }
 }
 
 fn regions_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Regions>, D::Error> {
@@ -218,138 +277,50 @@ fn regions_from_str<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Reg
         .transpose()
 }
 
-macro_rules! merge {
-    ($primary:expr, $fallback:expr, $($field:ident),+) => {
-        Settings { $($field: $primary.$field.or($fallback.$field)),+ }
-    };
-}
+impl Config {
+    /// The configuration of `serve`: the defaults, then the TOML file `file` if there is
+    /// one, then the environment variables and flags in `given` (the matches of a command
+    /// that [`Config::augment_args`] built), checked.
+    pub fn resolve(file: Option<&Path>, given: &ArgMatches) -> anyhow::Result<Config> {
+        let base = match file {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        let config = base.overridden_by(given)?;
+        config.check()?;
+        Ok(config)
+    }
 
-impl Settings {
-    /// Reads a TOML file of settings; unknown keys and bad values are errors naming them.
-    pub fn from_file(path: &std::path::Path) -> anyhow::Result<Settings> {
+    /// Reads a TOML file of settings over the defaults; unknown keys and bad values are
+    /// errors naming them.
+    pub fn from_file(path: &Path) -> anyhow::Result<Config> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
         toml::from_str(&text)
             .with_context(|| format!("invalid configuration file {}", path.display()))
     }
 
-    /// These settings, with `fallback`'s where these have none.
-    pub fn or(self, fallback: Settings) -> Settings {
-        merge!(
-            self,
-            fallback,
-            listen,
-            regions,
-            endpoint_url,
-            max_attempts,
-            max_rps_per_region,
-            max_concurrency,
-            max_concurrency_per_region,
-            cache_ttl,
-            read_only,
-            demo,
-            metrics_listen,
-            log_format,
-            slow_query_ms,
-            shutdown_grace,
-            users_file,
-            allow_unauthenticated,
-            token_ttl,
-            token_secret_file,
-            login_max_failures,
-            login_lockout,
-            login_address_failures_per_minute,
-            tls_cert,
-            tls_key,
-            tls_client_ca,
-            max_concurrent_queries,
-            query_timeout,
-            client_stall_timeout,
-            max_sql_bytes,
-            max_message_bytes,
-            max_header_bytes,
-            max_expression_depth,
-            max_query_blocks,
-            max_joins,
-            max_memory,
-            max_aws_calls_per_query,
-            aws_connect_timeout,
-            aws_attempt_timeout
-        )
+    /// These settings with the ones `given` on the command line or in the environment
+    /// instead; the values clap filled in from the defaults are left out, so a default never
+    /// wins over a file's value.
+    pub fn overridden_by(mut self, given: &ArgMatches) -> anyhow::Result<Config> {
+        let mut given = given.clone();
+        let defaulted: Vec<String> = given
+            .ids()
+            .filter(|id| given.value_source(id.as_str()) == Some(ValueSource::DefaultValue))
+            .map(|id| id.as_str().to_owned())
+            .collect();
+        for id in defaulted {
+            given.try_clear_id(&id)?;
+        }
+        self.update_from_arg_matches(&given)?;
+        Ok(self)
     }
 
-    /// Applies the defaults and checks the values.
-    pub fn resolve(self) -> anyhow::Result<Config> {
-        let defaults = AwsConfig::default();
-        let limits = LimitsConfig::default();
-        let server_limits = ServerLimits::default();
-        let config = Config {
-            listen: self
-                .listen
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
-            regions: self.regions.unwrap_or_default(),
-            endpoint_url: self.endpoint_url,
-            max_attempts: self.max_attempts.unwrap_or(defaults.max_attempts),
-            max_rps_per_region: self.max_rps_per_region.unwrap_or(0),
-            max_concurrency: self.max_concurrency.unwrap_or(limits.max_concurrency),
-            max_concurrency_per_region: self
-                .max_concurrency_per_region
-                .unwrap_or(limits.max_concurrency_per_region),
-            cache_ttl: self.cache_ttl.unwrap_or(defaults.cache_ttl),
-            read_only: self.read_only.unwrap_or(false),
-            demo: self.demo.unwrap_or(false),
-            metrics_listen: self.metrics_listen,
-            log_format: self.log_format.unwrap_or(LogFormat::Text),
-            slow_query_ms: self.slow_query_ms.unwrap_or(5000),
-            shutdown_grace: self.shutdown_grace.unwrap_or(Duration::from_secs(30)),
-            users_file: self.users_file,
-            allow_unauthenticated: self.allow_unauthenticated.unwrap_or(false),
-            token_ttl: self.token_ttl.unwrap_or(crate::auth::DEFAULT_TOKEN_TTL),
-            token_secret_file: self.token_secret_file,
-            login_max_failures: self
-                .login_max_failures
-                .unwrap_or(crate::auth::DEFAULT_MAX_FAILURES),
-            login_lockout: self.login_lockout.unwrap_or(crate::auth::DEFAULT_LOCKOUT),
-            login_address_failures_per_minute: self
-                .login_address_failures_per_minute
-                .unwrap_or(crate::auth::DEFAULT_ADDRESS_FAILURES_PER_MINUTE),
-            tls_cert: self.tls_cert,
-            tls_key: self.tls_key,
-            tls_client_ca: self.tls_client_ca,
-            max_concurrent_queries: self
-                .max_concurrent_queries
-                .unwrap_or(server_limits.queries.max_concurrent_queries),
-            query_timeout: self
-                .query_timeout
-                .or(server_limits.queries.query_timeout)
-                .unwrap_or_default(),
-            client_stall_timeout: self
-                .client_stall_timeout
-                .or(server_limits.queries.client_stall_timeout)
-                .unwrap_or_default(),
-            max_sql_bytes: self.max_sql_bytes.unwrap_or(server_limits.max_sql_bytes),
-            max_message_bytes: self
-                .max_message_bytes
-                .unwrap_or(server_limits.max_message_bytes),
-            max_header_bytes: self
-                .max_header_bytes
-                .unwrap_or(server_limits.max_header_bytes),
-            max_expression_depth: self
-                .max_expression_depth
-                .unwrap_or(server_limits.max_expression_depth),
-            max_query_blocks: self
-                .max_query_blocks
-                .unwrap_or(server_limits.max_query_blocks),
-            max_joins: self.max_joins.unwrap_or(server_limits.max_joins),
-            max_memory: self
-                .max_memory
-                .unwrap_or(bytesize::ByteSize::b(server_limits.max_memory as u64)),
-            max_aws_calls_per_query: self
-                .max_aws_calls_per_query
-                .unwrap_or(server_limits.max_aws_calls_per_query),
-            aws_connect_timeout: self.aws_connect_timeout.unwrap_or(defaults.connect_timeout),
-            aws_attempt_timeout: self.aws_attempt_timeout.unwrap_or(defaults.attempt_timeout),
-        };
+    /// Refuses values and combinations the server cannot start with; the message names the
+    /// setting.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let config = self;
         if config.max_attempts == 0 {
             bail!("max_attempts must be at least 1");
         }
@@ -395,111 +366,13 @@ impl Settings {
                 bail!("endpoint_url must be an http:// or https:// URL, not `{url}`");
             }
         }
-        Ok(config)
+        Ok(())
     }
-}
 
-/// The effective configuration.
-#[derive(Debug, Clone, Serialize)]
-pub struct Config {
-    /// Address to listen on.
-    pub listen: SocketAddr,
-    /// Regions asked by default.
-    #[serde(serialize_with = "regions_to_str")]
-    pub regions: Regions,
-    /// EC2 endpoint override.
-    pub endpoint_url: Option<String>,
-    /// Attempts per read call.
-    pub max_attempts: u32,
-    /// Calls per second per region; 0 = no limit.
-    pub max_rps_per_region: u32,
-    /// Calls in flight, all regions.
-    pub max_concurrency: usize,
-    /// Calls in flight per region.
-    pub max_concurrency_per_region: usize,
-    /// Response cache TTL.
-    #[serde(with = "humantime_serde")]
-    pub cache_ttl: Duration,
-    /// Refuse INSERT.
-    pub read_only: bool,
-    /// Serve the in-process emulator.
-    pub demo: bool,
-    /// Prometheus metrics address.
-    pub metrics_listen: Option<SocketAddr>,
-    /// Log format.
-    pub log_format: LogFormat,
-    /// Slow-query threshold in ms; 0 = off.
-    pub slow_query_ms: u64,
-    /// Shutdown grace period.
-    #[serde(with = "humantime_serde")]
-    pub shutdown_grace: Duration,
-    /// The users file; none = no authentication.
-    pub users_file: Option<PathBuf>,
-    /// Serve a non-loopback address without authentication.
-    pub allow_unauthenticated: bool,
-    /// Bearer token lifetime.
-    #[serde(with = "humantime_serde")]
-    pub token_ttl: Duration,
-    /// The token signing key's file; none = random per start.
-    pub token_secret_file: Option<PathBuf>,
-    /// Failed logins of a user name from an address before a lockout.
-    pub login_max_failures: u32,
-    /// Lockout duration (and how long failures are remembered).
-    #[serde(with = "humantime_serde")]
-    pub login_lockout: Duration,
-    /// Failed logins per minute from one address, all names; 0 = no limit.
-    pub login_address_failures_per_minute: u32,
-    /// TLS certificate chain.
-    pub tls_cert: Option<PathBuf>,
-    /// TLS private key.
-    pub tls_key: Option<PathBuf>,
-    /// CA of the client certificates required (mutual TLS).
-    pub tls_client_ca: Option<PathBuf>,
-    /// Statement RPCs at once.
-    pub max_concurrent_queries: usize,
-    /// Query timeout; 0s = none.
-    #[serde(with = "humantime_serde")]
-    pub query_timeout: Duration,
-    /// Client stall timeout; 0s = none.
-    #[serde(with = "humantime_serde")]
-    pub client_stall_timeout: Duration,
-    /// Longest SQL, bytes.
-    pub max_sql_bytes: usize,
-    /// Largest decoded message, bytes.
-    pub max_message_bytes: usize,
-    /// Largest request header list, bytes.
-    pub max_header_bytes: u32,
-    /// Deepest expression.
-    pub max_expression_depth: usize,
-    /// Most query blocks per statement.
-    pub max_query_blocks: usize,
-    /// Most joins per statement.
-    pub max_joins: usize,
-    /// Memory for all running statements.
-    pub max_memory: bytesize::ByteSize,
-    /// AWS calls per statement; 0 = no limit.
-    pub max_aws_calls_per_query: usize,
-    /// AWS connect timeout.
-    #[serde(with = "humantime_serde")]
-    pub aws_connect_timeout: Duration,
-    /// AWS per-attempt timeout.
-    #[serde(with = "humantime_serde")]
-    pub aws_attempt_timeout: Duration,
-}
-
-fn regions_to_str<S: serde::Serializer>(r: &Regions, s: S) -> Result<S::Ok, S::Error> {
-    match r {
-        Regions::Default => s.serialize_str("default"),
-        Regions::All => s.serialize_str("all"),
-        Regions::List(list) => s.serialize_str(&list.join(",")),
-    }
-}
-
-impl Config {
     /// The configuration as TOML, as `serve --check-config` prints it.
     pub fn to_toml(&self) -> String {
         let mut text = toml::to_string(self).expect("the configuration serialises");
-        if self.regions == Regions::Default {
+        if self.regions.is_none() {
             // `default` is not a value one can write back: say what it means instead.
             text = text.replace(
                 "regions = \"default\"",
@@ -526,7 +399,7 @@ impl Config {
                 attempt_timeout: self.aws_attempt_timeout,
                 ..AwsConfig::default()
             },
-            regions: self.regions.clone(),
+            regions: self.regions.clone().unwrap_or_default(),
             read_only: self.read_only,
             metrics_listen: self.metrics_listen,
             slow_query: (self.slow_query_ms > 0).then(|| Duration::from_millis(self.slow_query_ms)),
@@ -582,21 +455,29 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// The matches of `serve`'s settings for these arguments (the environment is read too:
+    /// the tests set no AWS_FLIGHTSQL_* variable).
+    fn given(args: &[&str]) -> ArgMatches {
+        Config::augment_args(clap::Command::new("serve"))
+            .try_get_matches_from(std::iter::once("serve").chain(args.iter().copied()))
+            .unwrap()
+    }
+
+    fn file(text: &str) -> Config {
+        toml::from_str(text).unwrap()
+    }
+
     #[test]
     fn flags_win_over_the_file_and_the_file_over_defaults() {
-        let file: Settings = toml::from_str(
+        let config = file(
             "listen = \"127.0.0.1:9000\"\nregions = \"eu-west-1,us-east-1\"\ncache_ttl = \"2s\"\nread_only = true\n",
         )
+        .overridden_by(&given(&["--listen", "127.0.0.1:7000"]))
         .unwrap();
-        let flags = Settings {
-            listen: Some("127.0.0.1:7000".parse().unwrap()),
-            ..Settings::default()
-        };
-        let config = flags.or(file).resolve().unwrap();
         assert_eq!(config.listen.port(), 7000);
         assert_eq!(
             config.regions,
-            Regions::List(vec!["eu-west-1".into(), "us-east-1".into()])
+            Some(Regions::List(vec!["eu-west-1".into(), "us-east-1".into()]))
         );
         assert_eq!(config.cache_ttl, Duration::from_secs(2));
         assert!(config.read_only);
@@ -604,71 +485,138 @@ mod tests {
     }
 
     #[test]
-    fn the_client_stall_timeout_defaults_to_60s_and_0s_turns_it_off() {
-        let limits =
-            |settings: Settings| settings.resolve().unwrap().server_options().limits.queries;
-        let default = limits(Settings::default());
-        assert_eq!(default.client_stall_timeout, Some(Duration::from_secs(60)));
-        let file: Settings = toml::from_str("client_stall_timeout = \"0s\"").unwrap();
-        assert_eq!(limits(file.clone()).client_stall_timeout, None);
-        let flags = Settings {
-            client_stall_timeout: Some(Duration::from_secs(5)),
-            ..Settings::default()
-        };
+    fn a_flag_given_at_its_default_value_still_wins_over_the_file() {
+        let from_file = file("read_only = true\nmax_attempts = 3\n");
+        let config = from_file
+            .clone()
+            .overridden_by(&given(&["--read-only", "false", "--max-attempts", "5"]))
+            .unwrap();
+        assert!(!config.read_only);
+        assert_eq!(config.max_attempts, 5);
+        // A flag without its value means true.
+        let config = Config::default()
+            .overridden_by(&given(&["--read-only"]))
+            .unwrap();
+        assert!(config.read_only);
+        // No flag: the file's values stay.
         assert_eq!(
-            limits(flags.or(file)).client_stall_timeout,
+            from_file.clone().overridden_by(&given(&[])).unwrap(),
+            from_file
+        );
+    }
+
+    #[test]
+    fn the_defaults_are_the_declared_ones_and_pass_the_checks() {
+        let config = Config::default();
+        assert_eq!(config, file(""));
+        assert_eq!(
+            config,
+            Config::default().overridden_by(&given(&[])).unwrap()
+        );
+        config.check().unwrap();
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 50051)));
+        assert_eq!(config.regions, None);
+        assert_eq!(config.max_attempts, AwsConfig::default().max_attempts);
+        assert_eq!(config.cache_ttl, AwsConfig::default().cache_ttl);
+        assert_eq!(config.slow_query_ms, 5000);
+        assert_eq!(config.shutdown_grace, Duration::from_secs(30));
+        assert_eq!(config.log_format, LogFormat::Text);
+        assert_eq!(config.max_memory.as_u64(), 1024 * 1024 * 1024);
+        let options = config.server_options();
+        let limits = ServerLimits::default();
+        assert_eq!(options.limits.queries, limits.queries);
+        assert_eq!(options.limits.max_sql_bytes, limits.max_sql_bytes);
+        assert_eq!(options.limits.max_memory, limits.max_memory);
+        assert_eq!(options.regions, Regions::Default);
+        assert_eq!(options.slow_query, Some(Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn every_setting_has_its_flag_environment_variable_and_heading() {
+        let command = Config::augment_args(clap::Command::new("serve"));
+        let headings = [LISTENING, AWS, SECURITY, LIMITS, OPERATIONS];
+        let mut count = 0;
+        for arg in command.get_arguments() {
+            let id = arg.get_id().as_str();
+            assert_eq!(arg.get_long(), Some(id.replace('_', "-").as_str()), "{id}");
+            let env = format!("AWS_FLIGHTSQL_{}", id.to_uppercase());
+            assert_eq!(arg.get_env(), Some(std::ffi::OsStr::new(&env)), "{id}");
+            let heading = arg.get_help_heading().unwrap_or_default();
+            assert!(headings.contains(&heading), "{id}: heading `{heading}`");
+            count += 1;
+        }
+        // Every setting is a file key too: `--check-config` prints them all (the optional
+        // ones once set).
+        let text = Config::default().to_toml();
+        let printed = text.lines().filter(|l| l.contains(" = ")).count();
+        let optional = 7; // endpoint_url, metrics_listen, users_file, token_secret_file, tls_*
+        assert_eq!(printed + 1 + optional, count, "{text}");
+    }
+
+    #[test]
+    fn the_client_stall_timeout_defaults_to_60s_and_0s_turns_it_off() {
+        let limits = |config: Config| config.server_options().limits.queries;
+        assert_eq!(
+            limits(Config::default()).client_stall_timeout,
+            Some(Duration::from_secs(60))
+        );
+        let off = file("client_stall_timeout = \"0s\"");
+        assert_eq!(limits(off.clone()).client_stall_timeout, None);
+        let flags = off
+            .overridden_by(&given(&["--client-stall-timeout", "5s"]))
+            .unwrap();
+        assert_eq!(
+            limits(flags).client_stall_timeout,
             Some(Duration::from_secs(5))
         );
-        let err = toml::from_str::<Settings>("client_stall_timeout = \"never\"").unwrap_err();
+        let err = toml::from_str::<Config>("client_stall_timeout = \"never\"").unwrap_err();
         assert!(err.to_string().contains("client_stall_timeout"), "{err}");
     }
 
     #[test]
     fn unknown_keys_and_bad_values_name_the_key() {
-        let err = toml::from_str::<Settings>("listen_addr = \"x\"").unwrap_err();
+        let err = toml::from_str::<Config>("listen_addr = \"x\"").unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");
-        let err = toml::from_str::<Settings>("cache_ttl = \"soon\"").unwrap_err();
+        let err = toml::from_str::<Config>("cache_ttl = \"soon\"").unwrap_err();
         assert!(err.to_string().contains("cache_ttl"), "{err}");
-        let err = toml::from_str::<Settings>("regions = \"Mars\"").unwrap_err();
+        let err = toml::from_str::<Config>("regions = \"Mars\"").unwrap_err();
         assert!(err.to_string().contains("regions"), "{err}");
-        let err = Settings {
-            max_attempts: Some(0),
-            ..Settings::default()
-        }
-        .resolve()
-        .unwrap_err();
+        let err = file("max_attempts = 0").check().unwrap_err();
         assert!(err.to_string().contains("max_attempts"), "{err}");
+        let err = Config::augment_args(clap::Command::new("serve"))
+            .try_get_matches_from(["serve", "--max-attempts", "x"])
+            .unwrap_err();
+        assert!(err.to_string().contains("--max-attempts"), "{err}");
     }
 
     #[test]
     fn login_throttle_settings_reach_the_auth_options() {
-        let defaults = Settings::default().resolve().unwrap().auth_options().login;
-        assert_eq!(defaults, LoginLimits::default());
-        let file: Settings = toml::from_str(
+        assert_eq!(
+            Config::default().auth_options().login,
+            LoginLimits::default()
+        );
+        let config = file(
             "login_max_failures = 3\nlogin_lockout = \"90s\"\nlogin_address_failures_per_minute = 0\n",
-        )
-        .unwrap();
-        let login = file.resolve().unwrap().auth_options().login;
+        );
+        config.check().unwrap();
+        let login = config.auth_options().login;
         assert_eq!(login.max_failures, 3);
         assert_eq!(login.lockout, Duration::from_secs(90));
         assert_eq!(login.address_failures, 0);
-        let err = Settings {
-            login_max_failures: Some(0),
-            ..Settings::default()
-        }
-        .resolve()
-        .unwrap_err();
+        let err = file("login_max_failures = 0").check().unwrap_err();
         assert!(err.to_string().contains("login_max_failures"), "{err}");
-        let err = toml::from_str::<Settings>("login_lockout = \"a while\"").unwrap_err();
+        let err = toml::from_str::<Config>("login_lockout = \"a while\"").unwrap_err();
         assert!(err.to_string().contains("login_lockout"), "{err}");
     }
 
     #[test]
     fn effective_configuration_prints_as_toml_that_reads_back() {
-        let config = Settings::default().resolve().unwrap();
+        let config = Config::default();
         let text = config.to_toml();
         assert!(text.contains("listen = \"127.0.0.1:50051\""), "{text}");
-        let back: Settings = toml::from_str(&text).unwrap();
-        assert_eq!(back.listen, Some(config.listen));
+        assert!(text.contains("# regions: "), "{text}");
+        assert_eq!(file(&text), config);
+        let config = file("regions = \"all\"\nmax_memory = \"512MiB\"\nlog_format = \"json\"\n");
+        assert_eq!(file(&config.to_toml()), config);
     }
 }
