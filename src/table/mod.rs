@@ -7,6 +7,7 @@
 //! Nothing here knows about Flight.
 
 mod error;
+mod naming;
 mod options;
 mod provider;
 mod pushdown;
@@ -15,12 +16,11 @@ mod reports;
 mod scan;
 mod schema;
 mod sink;
-mod validate;
 
 pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 pub use options::AwsOptions;
 pub use provider::{RegionSet, StoreImageTasksTable};
-pub(crate) use regions::is_region_name;
+pub(crate) use naming::is_region_name;
 pub use reports::{report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT};
 pub use scan::{ScanPartition, StoreImageTasksExec};
 pub use schema::{store_image_tasks_schema, tasks_to_batch, COMMENT, INSERTABLE, TABLE_NAME};

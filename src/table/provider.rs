@@ -18,6 +18,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use super::error::TableError;
 use super::options::AwsOptions;
 use super::pushdown;
+use super::naming;
 use super::regions;
 use super::reports::{DryRunRows, InsertReports};
 use super::scan::{ScanPartition, StoreImageTasksExec};
@@ -91,7 +92,7 @@ impl StoreImageTasksTable {
     /// injection attempt): it would match no row, and an empty answer would pass for "no
     /// tasks there". A well-formed name is asked, configured or not.
     async fn check_region_names(&self, named: &BTreeSet<String>) -> Result<()> {
-        if named.iter().all(|r| regions::is_region_name(r)) {
+        if named.iter().all(|r| naming::is_region_name(r)) {
             return Ok(());
         }
         let configured = match &self.regions {

@@ -21,10 +21,10 @@ use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 use futures::{StreamExt, TryStreamExt};
 
 use super::error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
-use super::regions::{is_region_name, not_a_region_name, not_enabled};
+use super::naming::{check_ami_id, check_bucket, is_region_name};
+use super::regions::{not_a_region_name, not_enabled};
 use super::reports::{report_batch, DryRunRows, InsertReports};
 use super::schema::read_only_columns;
-use super::validate::{check_ami_id, check_bucket};
 use crate::ec2::{CreateOutcome, CreateRequest, Ec2Clients, StatementId};
 
 /// The most rows one INSERT may create: a store task costs money, and every row must fit
