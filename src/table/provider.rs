@@ -20,10 +20,10 @@ use super::options::AwsOptions;
 use super::pushdown;
 use super::naming;
 use super::regions;
-use super::reports::{DryRunRows, InsertReports};
+use super::insert::sink::StoreImageTasksSink;
+use super::insert::{DryRunRows, InsertReports};
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
-use super::sink::StoreImageTasksSink;
 use crate::ec2::{CallBudget, Ec2Clients, MAX_IMAGE_IDS};
 
 /// The regions a query asks when its `WHERE` names none.
