@@ -15,14 +15,18 @@ pub mod fuzzing;
 mod limits;
 mod pages;
 mod stats;
+mod task;
+mod writes;
 
 /// The most AMI ids one DescribeStoreImageTasks call takes.
 pub const MAX_IMAGE_IDS: usize = 20;
 
 pub use claims::StatementId;
 pub use client::{AwsConfig, Credentials, Ec2Clients};
-pub use create::{CreateOutcome, CreateRequest, RunningWrite, WriteGate};
+pub use create::{CreateOutcome, CreateRequest};
 pub use error::{AwsError, AwsErrorKind};
 pub use limits::LimitsConfig;
-pub use pages::{DescribeRequest, PageOptions, StoreImageTask, TaskPage};
+pub use pages::PageOptions;
 pub use stats::{CallBudget, CallStats, DEFAULT_MAX_CALLS_PER_QUERY};
+pub use task::{DescribeRequest, StoreImageTask, TaskPage};
+pub use writes::{RunningWrite, WriteGate};
