@@ -8,7 +8,7 @@
 
 mod error;
 mod insert;
-mod naming;
+pub mod naming;
 mod options;
 mod provider;
 mod pushdown;
@@ -18,8 +18,9 @@ mod schema;
 
 pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 pub use options::AwsOptions;
-pub use provider::{RegionSet, StoreImageTasksTable};
-pub(crate) use naming::is_region_name;
+pub use naming::is_region_name;
+pub use provider::StoreImageTasksTable;
+pub use regions::RegionSet;
 pub use insert::{
     report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT, MAX_ROWS_PER_INSERT,
 };

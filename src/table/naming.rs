@@ -6,7 +6,7 @@
 
 /// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: lowercase words and a number. No AWS
 /// region is named otherwise.
-pub(crate) fn is_region_name(name: &str) -> bool {
+pub fn is_region_name(name: &str) -> bool {
     let parts: Vec<&str> = name.split('-').collect();
     let Some((number, words)) = parts.split_last() else {
         return false;
@@ -20,7 +20,7 @@ pub(crate) fn is_region_name(name: &str) -> bool {
 }
 
 /// `ami-` followed by 8 or 17 lowercase hexadecimal digits.
-pub(crate) fn check_ami_id(ami: &str) -> Result<(), String> {
+pub fn check_ami_id(ami: &str) -> Result<(), String> {
     let ok = ami.strip_prefix("ami-").is_some_and(|hex| {
         (hex.len() == 8 || hex.len() == 17)
             && hex
@@ -37,7 +37,7 @@ pub(crate) fn check_ami_id(ami: &str) -> Result<(), String> {
 }
 
 /// Amazon S3's general-purpose bucket naming rules.
-pub(crate) fn check_bucket(bucket: &str) -> Result<(), String> {
+pub fn check_bucket(bucket: &str) -> Result<(), String> {
     let fail = |why: &str| Err(format!("`{bucket}` is not a valid S3 bucket name: {why}"));
     if !(3..=63).contains(&bucket.len()) {
         return fail("it must be 3 to 63 characters long");
