@@ -17,8 +17,8 @@ use aws_sdk_ec2::config::retry::RetryConfig;
 use super::claims::{Owner, StatementId};
 use super::client::Ec2Clients;
 use super::error::{AwsError, AwsErrorKind};
-use super::task::{DescribeRequest, StoreImageTask};
 use super::pages::PageOptions;
+use super::task::{DescribeRequest, StoreImageTask};
 
 /// Attempts per row before giving up.
 const MAX_ATTEMPTS: u32 = 4;

@@ -3,6 +3,10 @@
 //! `NextToken`, while that page is decoded), the one-pass decoder of its answers,
 //! exactly-once creates, limits, retries, the response cache, call statistics, and the error
 //! type of this layer. Nothing here knows about Flight or DataFusion.
+//!
+//! Imports go one way: `pages` (the stream) → `client` (the clients and what they share)
+//! → `cache` → `task` (the plain data of a listing); `create` → `client`, `pages`,
+//! `claims`; `client` → `writes` (the write gate), `limits`, `claims`.
 
 mod cache;
 mod claims;

@@ -17,12 +17,12 @@ mod scan;
 mod schema;
 
 pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
-pub use options::AwsOptions;
-pub use naming::is_region_name;
-pub use provider::StoreImageTasksTable;
-pub use regions::RegionSet;
 pub use insert::{
     report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT, MAX_ROWS_PER_INSERT,
 };
+pub use naming::is_region_name;
+pub use options::AwsOptions;
+pub use provider::StoreImageTasksTable;
+pub use regions::RegionSet;
 pub use scan::{ScanPartition, StoreImageTasksExec};
 pub use schema::{store_image_tasks_schema, tasks_to_batch, COMMENT, INSERTABLE, TABLE_NAME};

@@ -16,12 +16,12 @@ use datafusion::logical_expr::{lit, Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::error::TableError;
-use super::options::AwsOptions;
-use super::pushdown;
-use super::naming;
-use super::regions::{self, RegionSet};
 use super::insert::sink::StoreImageTasksSink;
 use super::insert::{DryRunRows, InsertReports};
+use super::naming;
+use super::options::AwsOptions;
+use super::pushdown;
+use super::regions::{self, RegionSet};
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
 use crate::ec2::{CallBudget, Ec2Clients, MAX_IMAGE_IDS};

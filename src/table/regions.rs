@@ -206,7 +206,10 @@ mod tests {
         assert_eq!(" ALL ".parse::<RegionSet>(), Ok(RegionSet::All));
         assert_eq!(
             "us-east-1, eu-west-1".parse::<RegionSet>(),
-            Ok(RegionSet::List(vec!["us-east-1".into(), "eu-west-1".into()]))
+            Ok(RegionSet::List(vec![
+                "us-east-1".into(),
+                "eu-west-1".into()
+            ]))
         );
         assert!("us-gov-west-1".parse::<RegionSet>().is_ok());
         assert!("".parse::<RegionSet>().is_err());

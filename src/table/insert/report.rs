@@ -399,7 +399,10 @@ mod tests {
     fn a_dry_run_affects_no_row_and_leaves_its_rows() {
         let reports = InsertReports::default();
         let slot = DryRunRows::default();
-        let tally = Tally::of(vec![(request("ami-1"), Ok(CreateOutcome::WouldCreate))], true);
+        let tally = Tally::of(
+            vec![(request("ami-1"), Ok(CreateOutcome::WouldCreate))],
+            true,
+        );
         assert_eq!(answer(tally, true, &reports, Some(&slot)).unwrap(), 0);
         let batch = slot.take().expect("the dry run's rows");
         assert_eq!(batch.num_rows(), 1);
@@ -416,7 +419,10 @@ mod tests {
             true,
         );
         let err = answer(tally, true, &reports, Some(&slot)).unwrap_err();
-        assert!(slot.take().is_none(), "no rows are left when a row would be refused");
+        assert!(
+            slot.take().is_none(),
+            "no rows are left when a row would be refused"
+        );
         let DataFusionError::External(err) = err else {
             panic!("{err}")
         };

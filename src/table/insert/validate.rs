@@ -226,7 +226,10 @@ mod tests {
             "row 3: region `ap-south-1` is not enabled for this account (enabled: eu-west-1, \
              us-east-1); `ami-1` is not an AMI id"
         ));
-        assert!(lines[1].ends_with("; bucket (or Bucket) is required"), "{err}");
+        assert!(
+            lines[1].ends_with("; bucket (or Bucket) is required"),
+            "{err}"
+        );
     }
 
     #[test]
