@@ -67,7 +67,7 @@ async fn main() -> anyhow::Result<()> {
         "store_image_tasks",
         Arc::new(StoreImageTasksTable::new(
             clients,
-            RegionSet::Fixed(regions.clone()),
+            RegionSet::List(regions.clone()),
         )),
     )?;
 

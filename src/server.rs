@@ -19,48 +19,12 @@ use crate::flight::FlightSqlHandler;
 use crate::limits::{QueryLimiter, ServerLimits};
 use crate::observe::{Observe, RpcState};
 use crate::rpc_layer::RpcLayer;
-use crate::table::{is_region_name, RegionSet};
 use crate::tls::TlsFiles;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
 
-/// Which regions a query asks when its `WHERE` names none.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub enum Regions {
-    /// The region of the AWS environment or profile, else `us-east-1`.
-    #[default]
-    Default,
-    /// Every region enabled for the account (`DescribeRegions`).
-    All,
-    /// These regions.
-    List(Vec<String>),
-}
-
-impl std::str::FromStr for Regions {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("all") {
-            return Ok(Regions::All);
-        }
-        let list: Vec<String> = s
-            .split(',')
-            .map(str::trim)
-            .filter(|r| !r.is_empty())
-            .map(str::to_owned)
-            .collect();
-        if list.is_empty() {
-            return Err("expected a comma-separated list of regions, or `all`".into());
-        }
-        if let Some(bad) = list.iter().find(|r| !is_region_name(r)) {
-            return Err(format!(
-                "`{bad}` is not a region name (expected something like us-east-1)"
-            ));
-        }
-        Ok(Regions::List(list))
-    }
-}
+/// Which regions a query asks when its `WHERE` names none (one type with the table's).
+pub use crate::table::RegionSet as Regions;
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone)]
@@ -142,13 +106,8 @@ impl Server {
         let metrics = Arc::clone(&options.aws.metrics);
         let clients = Ec2Clients::load(&options.aws).await;
         let writes = clients.writes();
-        let regions = match options.regions {
-            Regions::Default => RegionSet::Fixed(vec![clients.default_region().to_owned()]),
-            Regions::All => RegionSet::AllEnabled,
-            Regions::List(list) => RegionSet::Fixed(list),
-        };
         let limits = &options.limits;
-        let catalog = Catalog::new(clients, regions, options.read_only)?
+        let catalog = Catalog::new(clients, options.regions, options.read_only)?
             .with_max_memory(limits.max_memory)?
             .with_max_aws_calls_per_query(
                 (limits.max_aws_calls_per_query > 0).then_some(limits.max_aws_calls_per_query),
@@ -382,18 +341,5 @@ mod tests {
         let _client = tokio::net::TcpStream::connect(addr).await.unwrap();
         let accepted = incoming.next().await.unwrap().unwrap();
         assert!(accepted.nodelay().unwrap());
-    }
-
-    #[test]
-    fn regions_parse() {
-        assert_eq!("all".parse::<Regions>(), Ok(Regions::All));
-        assert_eq!(
-            "us-east-1, eu-west-1".parse::<Regions>(),
-            Ok(Regions::List(vec!["us-east-1".into(), "eu-west-1".into()]))
-        );
-        assert!("us-gov-west-1".parse::<Regions>().is_ok());
-        assert!("".parse::<Regions>().is_err());
-        let err = "us-east-1,Mars".parse::<Regions>().unwrap_err();
-        assert!(err.contains("Mars"), "{err}");
     }
 }

@@ -10,14 +10,7 @@ use std::time::Duration;
 use moka::future::Cache;
 
 use super::error::AwsError;
-use super::pages::{DescribeRequest, StoreImageTask};
-
-/// One page as AWS answered it.
-#[derive(Debug, Clone)]
-pub(crate) struct Page {
-    pub tasks: Vec<StoreImageTask>,
-    pub next_token: Option<String>,
-}
+use super::task::{DescribeRequest, Page};
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq)]
 struct PageKey {

@@ -14,6 +14,7 @@ use aws_sdk_ec2::Client;
 use super::cache::PageCache;
 use super::error::AwsError;
 use super::limits::{Limits, LimitsConfig};
+use super::writes::WriteGate;
 use crate::metrics::Metrics;
 
 /// Where the server's AWS credentials come from.
@@ -95,7 +96,7 @@ pub struct Ec2Clients {
     /// Which statement made which store task (shared by every statement).
     pub(crate) claims: super::claims::Claims,
     /// Stops creates at the end of the shutdown grace; counts running INSERTs.
-    pub(crate) writes: Arc<super::WriteGate>,
+    pub(crate) writes: Arc<WriteGate>,
     /// The regions enabled for the account, once DescribeRegions has answered.
     enabled: Arc<tokio::sync::OnceCell<Vec<String>>>,
 }
@@ -165,7 +166,7 @@ impl Ec2Clients {
     }
 
     /// The gate of every create these clients send (the server stops it at shutdown).
-    pub fn writes(&self) -> Arc<super::WriteGate> {
+    pub fn writes(&self) -> Arc<WriteGate> {
         Arc::clone(&self.writes)
     }
 

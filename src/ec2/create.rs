@@ -10,8 +10,6 @@
 //! attribute is reported as created by this or a concurrent statement, apart from the
 //! tasks created.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_ec2::config::retry::RetryConfig;
@@ -19,7 +17,8 @@ use aws_sdk_ec2::config::retry::RetryConfig;
 use super::claims::{Owner, StatementId};
 use super::client::Ec2Clients;
 use super::error::{AwsError, AwsErrorKind};
-use super::pages::StoreImageTask;
+use super::pages::PageOptions;
+use super::task::{DescribeRequest, StoreImageTask};
 
 /// Attempts per row before giving up.
 const MAX_ATTEMPTS: u32 = 4;
@@ -62,69 +61,6 @@ pub enum CreateOutcome {
     },
     /// Not sent: the server stopped sending creates (its shutdown grace ended).
     NotSent,
-}
-
-/// Whether creates may still be sent, and how many INSERTs are running: when the server's
-/// shutdown grace ends it stops new creates (each running INSERT reports what it created
-/// and what it did not send) and waits, bounded, for those reports to leave.
-#[derive(Debug, Default)]
-pub struct WriteGate {
-    stopped: AtomicBool,
-    running: AtomicUsize,
-    idle: tokio::sync::Notify,
-    last_finished: std::sync::Mutex<Option<std::time::Instant>>,
-}
-
-/// One running INSERT, counted until dropped.
-#[derive(Debug)]
-pub struct RunningWrite(Arc<WriteGate>);
-
-impl WriteGate {
-    /// No create is sent from now on.
-    pub fn stop(&self) {
-        self.stopped.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether creates have been stopped.
-    pub fn stopped(&self) -> bool {
-        self.stopped.load(Ordering::SeqCst)
-    }
-
-    /// Counts an INSERT as running until the guard drops.
-    pub fn enter(self: &Arc<Self>) -> RunningWrite {
-        self.running.fetch_add(1, Ordering::SeqCst);
-        RunningWrite(Arc::clone(self))
-    }
-
-    /// INSERTs running now.
-    pub fn running(&self) -> usize {
-        self.running.load(Ordering::SeqCst)
-    }
-
-    /// When an INSERT last finished.
-    pub fn last_finished(&self) -> Option<std::time::Instant> {
-        *self.last_finished.lock().expect("write gate lock")
-    }
-
-    /// Resolves once no INSERT runs.
-    pub async fn idle(&self) {
-        loop {
-            let notified = self.idle.notified();
-            if self.running() == 0 {
-                return;
-            }
-            notified.await;
-        }
-    }
-}
-
-impl Drop for RunningWrite {
-    fn drop(&mut self) {
-        *self.0.last_finished.lock().expect("write gate lock") = Some(std::time::Instant::now());
-        if self.0.running.fetch_sub(1, Ordering::SeqCst) == 1 {
-            self.0.idle.notify_waiters();
-        }
-    }
 }
 
 enum Failure {
@@ -319,12 +255,12 @@ impl Ec2Clients {
         use futures::TryStreamExt;
         let mut tasks = Vec::new();
         for chunk in ami_ids.chunks(super::MAX_IMAGE_IDS) {
-            let request = super::DescribeRequest {
+            let request = DescribeRequest {
                 image_ids: chunk.to_vec(),
                 ..Default::default()
             };
             // Never from the cache: this decides whether to create.
-            let options = super::PageOptions {
+            let options = PageOptions {
                 use_cache: false,
                 ..Default::default()
             };

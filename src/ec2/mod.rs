@@ -3,6 +3,10 @@
 //! `NextToken`, while that page is decoded), the one-pass decoder of its answers,
 //! exactly-once creates, limits, retries, the response cache, call statistics, and the error
 //! type of this layer. Nothing here knows about Flight or DataFusion.
+//!
+//! Imports go one way: `pages` (the stream) → `client` (the clients and what they share)
+//! → `cache` → `task` (the plain data of a listing); `create` → `client`, `pages`,
+//! `claims`; `client` → `writes` (the write gate), `limits`, `claims`.
 
 mod cache;
 mod claims;
@@ -15,14 +19,18 @@ pub mod fuzzing;
 mod limits;
 mod pages;
 mod stats;
+mod task;
+mod writes;
 
 /// The most AMI ids one DescribeStoreImageTasks call takes.
 pub const MAX_IMAGE_IDS: usize = 20;
 
 pub use claims::StatementId;
 pub use client::{AwsConfig, Credentials, Ec2Clients};
-pub use create::{CreateOutcome, CreateRequest, RunningWrite, WriteGate};
+pub use create::{CreateOutcome, CreateRequest};
 pub use error::{AwsError, AwsErrorKind};
 pub use limits::LimitsConfig;
-pub use pages::{DescribeRequest, PageOptions, StoreImageTask, TaskPage};
+pub use pages::PageOptions;
 pub use stats::{CallBudget, CallStats, DEFAULT_MAX_CALLS_PER_QUERY};
+pub use task::{DescribeRequest, StoreImageTask, TaskPage};
+pub use writes::{RunningWrite, WriteGate};

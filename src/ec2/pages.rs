@@ -14,53 +14,12 @@ use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use super::cache::Page;
 use super::client::Ec2Clients;
 use super::decode::FastDecode;
 use super::early_token::{EarlyToken, NextToken};
 use super::error::AwsError;
-use super::stats::{CallStats, CountAttempts};
-
-/// The parameters of one `DescribeStoreImageTasks` listing in one region.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
-pub struct DescribeRequest {
-    /// `ImageId.N` (at most 20; filters and MaxResults are not allowed with it).
-    pub image_ids: Vec<String>,
-    /// `task-state` filter values (ORed).
-    pub task_states: Vec<String>,
-    /// `bucket` filter values (ORed).
-    pub buckets: Vec<String>,
-    /// `MaxResults` (1..=200).
-    pub max_results: Option<i32>,
-}
-
-/// One store image task as AWS reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StoreImageTask {
-    /// The AMI being stored.
-    pub ami_id: Option<String>,
-    /// The destination bucket.
-    pub bucket: Option<String>,
-    /// Progress, 0..=100.
-    pub progress_percentage: Option<i32>,
-    /// The object key in the bucket.
-    pub s3_object_key: Option<String>,
-    /// Why the task failed, when it did.
-    pub store_task_failure_reason: Option<String>,
-    /// `InProgress`, `Completed` or `Failed`.
-    pub store_task_state: Option<String>,
-    /// When the task started.
-    pub task_start_time: Option<DateTime<Utc>>,
-}
-
-/// One page of results from one region.
-#[derive(Debug, Clone)]
-pub struct TaskPage {
-    /// The region the page came from.
-    pub region: String,
-    /// The tasks on this page.
-    pub tasks: Vec<StoreImageTask>,
-}
+use super::stats::{CallBudget, CallStats, CountAttempts};
+use super::task::{DescribeRequest, Page, StoreImageTask, TaskPage};
 
 /// How one listing uses the shared machinery.
 #[derive(Debug, Clone)]
@@ -80,7 +39,7 @@ pub struct PageOptions {
     /// SDK, for comparison.
     pub fast_decode: bool,
     /// The statement's budget of calls, shared by its listings; `None` = no limit.
-    pub budget: Option<Arc<super::CallBudget>>,
+    pub budget: Option<Arc<CallBudget>>,
 }
 
 impl Default for PageOptions {

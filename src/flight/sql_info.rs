@@ -454,7 +454,7 @@ mod tests {
         let clients = crate::ec2::Ec2Clients::load(&Default::default()).await;
         let catalog = Catalog::new(
             clients,
-            crate::table::RegionSet::Fixed(vec!["us-east-1".into()]),
+            crate::table::RegionSet::List(vec!["us-east-1".into()]),
             false,
         )
         .unwrap();

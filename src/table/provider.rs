@@ -16,23 +16,15 @@ use datafusion::logical_expr::{lit, Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::error::TableError;
+use super::insert::sink::StoreImageTasksSink;
+use super::insert::{DryRunRows, InsertReports};
+use super::naming;
 use super::options::AwsOptions;
 use super::pushdown;
-use super::regions;
-use super::reports::{DryRunRows, InsertReports};
+use super::regions::{self, RegionSet};
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
-use super::sink::StoreImageTasksSink;
 use crate::ec2::{CallBudget, Ec2Clients, MAX_IMAGE_IDS};
-
-/// The regions a query asks when its `WHERE` names none.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RegionSet {
-    /// These regions.
-    Fixed(Vec<String>),
-    /// Every region enabled for the account, from `DescribeRegions` (looked up once).
-    AllEnabled,
-}
 
 /// The `store_image_tasks` table: `SELECT` runs `DescribeStoreImageTasks` in each region.
 #[derive(Debug)]
@@ -82,8 +74,9 @@ impl StoreImageTasksTable {
     /// The regions asked when a query names none.
     pub async fn default_regions(&self) -> Result<Vec<String>> {
         match &self.regions {
-            RegionSet::Fixed(regions) => Ok(regions.clone()),
-            RegionSet::AllEnabled => self.enabled_regions().await,
+            RegionSet::Default => Ok(vec![self.clients.default_region().to_owned()]),
+            RegionSet::All => self.enabled_regions().await,
+            RegionSet::List(regions) => Ok(regions.clone()),
         }
     }
 
@@ -91,17 +84,14 @@ impl StoreImageTasksTable {
     /// injection attempt): it would match no row, and an empty answer would pass for "no
     /// tasks there". A well-formed name is asked, configured or not.
     async fn check_region_names(&self, named: &BTreeSet<String>) -> Result<()> {
-        if named.iter().all(|r| regions::is_region_name(r)) {
+        if named.iter().all(|r| naming::is_region_name(r)) {
             return Ok(());
         }
-        let configured = match &self.regions {
-            RegionSet::Fixed(list) => Ok(list.clone()),
-            RegionSet::AllEnabled => self.clients.enabled_regions().await,
-        };
+        let configured = self.default_regions().await;
         let mut known: BTreeSet<String> = configured.iter().flatten().cloned().collect();
         known.extend(self.clients.known_enabled_regions().into_iter().flatten());
         let configured = match configured {
-            Ok(list) if matches!(self.regions, RegionSet::AllEnabled) => {
+            Ok(list) if self.regions == RegionSet::All => {
                 format!("every region enabled for the account ({})", list.join(", "))
             }
             Ok(list) => list.join(", "),

@@ -19,7 +19,7 @@ use std::collections::BTreeSet;
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
 
-use super::validate::check_ami_id;
+use super::naming::check_ami_id;
 use crate::ec2::{DescribeRequest, MAX_IMAGE_IDS};
 
 const REGION: &str = "region";

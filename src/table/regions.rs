@@ -1,5 +1,6 @@
-//! Region names as queries and INSERTs give them: what an AWS region name looks like (the
-//! one check the configuration, the scan and INSERT share), the refusal of a region
+//! Regions as the configuration, queries and INSERTs give them (what a region name looks
+//! like is a rule of [`super::naming`]): the set of regions a query asks when it names none
+//! ([`RegionSet`], parsed from `--regions`), the refusal of a region
 //! predicate naming something that is not one (with the nearest name when it looks like a
 //! typo), and the wording for a region the account has not enabled, which AWS answers
 //! with `AuthFailure` as if the credentials were wrong.
@@ -10,21 +11,48 @@ use datafusion::common::utils::datafusion_strsim::levenshtein;
 use datafusion::common::DataFusionError;
 
 use super::error::TableError;
+use super::naming::is_region_name;
 use crate::ec2::{AwsError, AwsErrorKind, Ec2Clients};
 
-/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: lowercase words and a number. No AWS
-/// region is named otherwise.
-pub(crate) fn is_region_name(name: &str) -> bool {
-    let parts: Vec<&str> = name.split('-').collect();
-    let Some((number, words)) = parts.split_last() else {
-        return false;
-    };
-    parts.len() >= 3
-        && words
-            .iter()
-            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
-        && !number.is_empty()
-        && number.chars().all(|c| c.is_ascii_digit())
+/// The regions a query asks when its `WHERE` names none: the server's `--regions`
+/// (`default`, `all` or a comma list, see [`FromStr`](std::str::FromStr)), also named
+/// `server::Regions`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum RegionSet {
+    /// The region of the AWS environment or profile, else `us-east-1`.
+    #[default]
+    Default,
+    /// Every region enabled for the account (`DescribeRegions`, looked up once).
+    All,
+    /// These regions.
+    List(Vec<String>),
+}
+
+impl std::str::FromStr for RegionSet {
+    type Err = String;
+
+    /// `all` (any case), or a comma-separated list of region names.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("all") {
+            return Ok(RegionSet::All);
+        }
+        let list: Vec<String> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if list.is_empty() {
+            return Err("expected a comma-separated list of regions, or `all`".into());
+        }
+        if let Some(bad) = list.iter().find(|r| !is_region_name(r)) {
+            return Err(format!(
+                "`{bad}` is not a region name (expected something like us-east-1)"
+            ));
+        }
+        Ok(RegionSet::List(list))
+    }
 }
 
 /// The words for a region the account has not enabled, the same for INSERT and SELECT.
@@ -173,28 +201,23 @@ mod tests {
     }
 
     #[test]
-    fn region_names() {
-        for ok in [
-            "us-east-1",
-            "ap-southeast-2",
-            "us-gov-west-1",
-            "eu-isoe-west-1",
-        ] {
-            assert!(is_region_name(ok), "{ok}");
-        }
-        for bad in [
-            "",
-            "a",
-            "us-east",
-            "us-east1",
-            "US-EAST-1",
-            "us--1",
-            "us-east-1'",
-            "' OR '1'='1",
-            "$2",
-        ] {
-            assert!(!is_region_name(bad), "{bad}");
-        }
+    fn region_sets_parse() {
+        assert_eq!("all".parse::<RegionSet>(), Ok(RegionSet::All));
+        assert_eq!(" ALL ".parse::<RegionSet>(), Ok(RegionSet::All));
+        assert_eq!(
+            "us-east-1, eu-west-1".parse::<RegionSet>(),
+            Ok(RegionSet::List(vec![
+                "us-east-1".into(),
+                "eu-west-1".into()
+            ]))
+        );
+        assert!("us-gov-west-1".parse::<RegionSet>().is_ok());
+        assert!("".parse::<RegionSet>().is_err());
+        let err = "us-east-1,Mars".parse::<RegionSet>().unwrap_err();
+        assert_eq!(
+            err,
+            "`Mars` is not a region name (expected something like us-east-1)"
+        );
     }
 
     #[test]

@@ -226,7 +226,7 @@ pub async fn catalog_for(
     .await;
     let catalog = aws_flightsql::catalog::Catalog::new(
         clients,
-        aws_flightsql::table::RegionSet::Fixed(emulator.regions()),
+        aws_flightsql::table::RegionSet::List(emulator.regions()),
         false,
     )
     .unwrap();

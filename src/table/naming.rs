@@ -1,9 +1,26 @@
-//! Checks on INSERT values made before any AWS call: AMI id shape and S3 bucket naming
-//! rules (the region's are in `regions`). One bad row fails the whole statement and creates
-//! nothing.
+//! The naming rules of AWS identifiers, the one place each is written: region names (the
+//! configuration, the scan's region predicates and INSERT share it), AMI ids (INSERT
+//! refuses a malformed one; the scan drops one from `ImageIds`, as it matches nothing) and
+//! S3 general-purpose bucket names (INSERT). Pure functions; the wording of the refusals
+//! that name a region is in `regions`.
+
+/// `us-east-1`, `ap-southeast-2`, `us-gov-west-1`: lowercase words and a number. No AWS
+/// region is named otherwise.
+pub fn is_region_name(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('-').collect();
+    let Some((number, words)) = parts.split_last() else {
+        return false;
+    };
+    parts.len() >= 3
+        && words
+            .iter()
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase()))
+        && !number.is_empty()
+        && number.chars().all(|c| c.is_ascii_digit())
+}
 
 /// `ami-` followed by 8 or 17 lowercase hexadecimal digits.
-pub(crate) fn check_ami_id(ami: &str) -> Result<(), String> {
+pub fn check_ami_id(ami: &str) -> Result<(), String> {
     let ok = ami.strip_prefix("ami-").is_some_and(|hex| {
         (hex.len() == 8 || hex.len() == 17)
             && hex
@@ -20,7 +37,7 @@ pub(crate) fn check_ami_id(ami: &str) -> Result<(), String> {
 }
 
 /// Amazon S3's general-purpose bucket naming rules.
-pub(crate) fn check_bucket(bucket: &str) -> Result<(), String> {
+pub fn check_bucket(bucket: &str) -> Result<(), String> {
     let fail = |why: &str| Err(format!("`{bucket}` is not a valid S3 bucket name: {why}"));
     if !(3..=63).contains(&bucket.len()) {
         return fail("it must be 3 to 63 characters long");
@@ -58,6 +75,31 @@ pub(crate) fn check_bucket(bucket: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn region_names() {
+        for ok in [
+            "us-east-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "eu-isoe-west-1",
+        ] {
+            assert!(is_region_name(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "us-east",
+            "us-east1",
+            "US-EAST-1",
+            "us--1",
+            "us-east-1'",
+            "' OR '1'='1",
+            "$2",
+        ] {
+            assert!(!is_region_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn ami_ids() {

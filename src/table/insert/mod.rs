@@ -1,0 +1,41 @@
+//! `INSERT INTO store_image_tasks` as a pipeline, one file per stage, each stage's input
+//! the previous one's output:
+//!
+//! 1. **rows** ([`rows`]): the statement's record batches are read whole (at most
+//!    [`MAX_ROWS_PER_INSERT`] rows, so nothing is sent for a statement that is too big)
+//!    and become typed rows: `region`, `amiId` and `bucket` as trimmed text, and which
+//!    read-only columns were given.
+//! 2. **validate** ([`validate`]): every rule a row must pass before any AWS call, as pure
+//!    functions: no read-only column given, a region name of an enabled region (an empty
+//!    one is the default region), an AMI id and a bucket name by AWS's naming rules
+//!    (`table::naming`), each (region, AMI) once. One bad row refuses the statement with
+//!    every problem listed, and nothing is sent.
+//! 3. **create** ([`create`]): one `DescribeStoreImageTasks` per region refuses the
+//!    statement when a task for one of its AMIs is already in progress (the rule is in
+//!    [`validate`]); then one `CreateStoreImageTask` per row, exactly once (the state
+//!    machine of `ec2::create`), a few at a time per region.
+//! 4. **report** ([`report`]): every row's outcome is sorted into created, refused,
+//!    created by this or a concurrent statement, and not sent; the statement returns the
+//!    count created, or fails with a report of every row, kept on the server for
+//!    `insert_report('<id>')`. A dry run (`aws.dry_run`) creates nothing, affects 0 rows
+//!    and leaves its `would_create` rows for a caller that shows them ([`DryRunRows`]).
+//!
+//! [`sink`] is the DataFusion `DataSink` that runs the four stages in order.
+
+pub(crate) mod create;
+pub(crate) mod report;
+pub(crate) mod rows;
+pub(crate) mod sink;
+pub(crate) mod validate;
+
+use datafusion::common::DataFusionError;
+
+use super::error::TableError;
+
+pub use report::{report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT};
+pub use rows::MAX_ROWS_PER_INSERT;
+
+/// A refused statement (nothing was sent to AWS), as DataFusion carries it.
+pub(crate) fn invalid(message: String) -> DataFusionError {
+    DataFusionError::External(Box::new(TableError::Invalid(message)))
+}

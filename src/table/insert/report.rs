@@ -1,0 +1,443 @@
+//! Stage 4 of INSERT: what the statement answers. Every row's outcome is sorted
+//! ([`Tally::of`], each logged): created, refused, created by this or a concurrent
+//! statement (`unconfirmed`), or not sent (the server was shutting down). When every row
+//! was created the statement returns the count (0 for a dry run, which creates nothing);
+//! otherwise it fails with [`TableError::InsertFailed`], which counts every row.
+//!
+//! The whole report of such an INSERT, one row per row, is a result set:
+//! `SELECT * FROM insert_report('<id>')`. An error message cannot carry it (gRPC
+//! clients cap an error at a few KB: the message is cut at 4 KB, about 150 rows), so the
+//! message names the report and the server keeps it for [`REPORT_TTL`]. Reports live on
+//! the server that ran the INSERT (its log has the same report, whole); a replica that did
+//! not run it says so. A dry run whose every row would be created leaves its
+//! `would_create` rows in [`DryRunRows`] for a caller that shows them.
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
+use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
+use datafusion::datasource::MemTable;
+use datafusion::logical_expr::Expr;
+use moka::sync::Cache;
+
+use super::create::Outcome;
+use crate::ec2::CreateOutcome;
+use crate::table::error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
+
+/// How long the server keeps a report.
+pub const REPORT_TTL: Duration = Duration::from_secs(3600);
+/// Most report rows kept, all reports together (an INSERT has at most 1,000 rows).
+const MAX_ROWS_KEPT: u64 = 500_000;
+
+/// The name of the table function.
+pub const INSERT_REPORT: &str = "insert_report";
+
+/// The report's columns.
+static REPORT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
+    Arc::new(Schema::new(vec![
+        text("region", false),
+        text("amiId", false),
+        text("bucket", false),
+        // created, would_create (dry run), refused, unconfirmed (created by this or a
+        // concurrent statement), not_sent
+        text("outcome", false),
+        text("s3objectKey", true),
+        text("errorCode", true),
+        text("errorMessage", true),
+        text("requestId", true),
+    ]))
+});
+
+/// The reports of this server's INSERTs, by id.
+#[derive(Debug, Clone)]
+pub struct InsertReports {
+    reports: Cache<String, RecordBatch>,
+}
+
+impl Default for InsertReports {
+    fn default() -> Self {
+        InsertReports {
+            reports: Cache::builder()
+                .time_to_live(REPORT_TTL)
+                .max_capacity(MAX_ROWS_KEPT)
+                .weigher(|_, batch: &RecordBatch| batch.num_rows().max(1) as u32)
+                .build(),
+        }
+    }
+}
+
+impl InsertReports {
+    /// Keeps the report of `failure` (an `InsertFailed`); its id.
+    pub fn keep(&self, failure: &TableError) -> Result<String> {
+        let batch = report_batch(&failure.report_rows())?;
+        let id = uuid::Uuid::new_v4().to_string();
+        self.reports.insert(id.clone(), batch);
+        Ok(id)
+    }
+
+    /// The table function `insert_report(id)` over these reports.
+    pub fn function(&self) -> Arc<dyn TableFunctionImpl> {
+        Arc::new(ReportFunction(self.clone()))
+    }
+}
+
+/// The columns of an INSERT's report: region, amiId, bucket, outcome, s3objectKey,
+/// errorCode, errorMessage, requestId.
+pub fn report_schema() -> SchemaRef {
+    Arc::clone(&REPORT_SCHEMA)
+}
+
+/// `rows` as one batch of [`report_schema`].
+pub fn report_batch(rows: &[ReportRow<'_>]) -> Result<RecordBatch> {
+    let column = |value: for<'r> fn(&'r ReportRow<'r>) -> Option<&'r str>| {
+        Arc::new(rows.iter().map(value).collect::<StringArray>()) as _
+    };
+    let columns = vec![
+        column(|r| Some(r.region)),
+        column(|r| Some(r.ami_id)),
+        column(|r| Some(r.bucket)),
+        column(|r| Some(r.outcome)),
+        column(|r| r.object_key),
+        column(|r| r.error_code),
+        column(|r| r.error_message),
+        column(|r| r.request_id),
+    ];
+    Ok(RecordBatch::try_new(Arc::clone(&REPORT_SCHEMA), columns)?)
+}
+
+/// Where a dry-run INSERT leaves its rows (`would_create`, one per row), for a caller that
+/// shows them as a result set. The caller puts one in the statement's session config
+/// (`SessionConfig::set_extension`) before it runs the INSERT, and takes the rows after;
+/// without one the dry run is only logged (it returns 0 rows affected either way).
+#[derive(Debug, Default)]
+pub struct DryRunRows(std::sync::Mutex<Option<RecordBatch>>);
+
+impl DryRunRows {
+    /// Leaves the rows of a dry run.
+    pub(crate) fn put(&self, batch: RecordBatch) {
+        *self.0.lock().expect("dry run rows lock") = Some(batch);
+    }
+
+    /// The rows the dry run left (in [`report_schema`]), if it ran and checked any.
+    pub fn take(&self) -> Option<RecordBatch> {
+        self.0.lock().expect("dry run rows lock").take()
+    }
+}
+
+#[derive(Debug)]
+struct ReportFunction(InsertReports);
+
+impl TableFunctionImpl for ReportFunction {
+    fn call_with_args(&self, args: TableFunctionArgs) -> Result<Arc<dyn TableProvider>> {
+        let id = match args.exprs() {
+            [Expr::Literal(ScalarValue::Utf8(Some(id)), _)] => id.trim(),
+            _ => {
+                return plan_err!(
+                    "{INSERT_REPORT} takes one argument, the report id a failed INSERT named: \
+                     {INSERT_REPORT}('...')"
+                )
+            }
+        };
+        let Some(batch) = self.0.reports.get(id) else {
+            return plan_err!(
+                "no INSERT report `{id}` on this server: a report stays {} hour on the server \
+                 that ran the INSERT (its log has it too, line `INSERT did not create every \
+                 row`)",
+                REPORT_TTL.as_secs() / 3600
+            );
+        };
+        Ok(Arc::new(MemTable::try_new(
+            Arc::clone(&REPORT_SCHEMA),
+            vec![vec![batch]],
+        )?))
+    }
+}
+
+/// Every row of a statement by outcome.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    /// Created (a dry run: would be created).
+    pub created: Vec<CreatedRow>,
+    /// Refused by AWS.
+    pub refused: Vec<RefusedRow>,
+    /// Created by this or a concurrent statement.
+    pub unconfirmed: Vec<CreatedRow>,
+    /// Not sent: the server was shutting down.
+    pub not_sent: Vec<NotSentRow>,
+}
+
+impl Tally {
+    /// Every outcome sorted, each logged (a refusal of a dry run as what AWS would do).
+    pub(crate) fn of(outcomes: Vec<Outcome>, dry_run: bool) -> Tally {
+        let mut tally = Tally::default();
+        for (request, outcome) in outcomes {
+            let created = |object_key| CreatedRow {
+                region: request.region.clone(),
+                ami_id: request.ami_id.clone(),
+                bucket: request.bucket.clone(),
+                object_key,
+            };
+            match outcome {
+                Ok(CreateOutcome::Created {
+                    object_key,
+                    attempts,
+                }) => {
+                    tracing::info!(region = %request.region, ami = %request.ami_id,
+                        bucket = %request.bucket, %object_key, attempts, "store image task created");
+                    tally.created.push(created(object_key));
+                }
+                Ok(CreateOutcome::WouldCreate) => tally
+                    .created
+                    .push(created(format!("{}.bin", request.ami_id))),
+                Ok(CreateOutcome::NotSent) => tally.not_sent.push(NotSentRow {
+                    region: request.region.clone(),
+                    ami_id: request.ami_id.clone(),
+                    bucket: request.bucket.clone(),
+                }),
+                Ok(CreateOutcome::Unconfirmed { object_key }) => {
+                    tracing::warn!(region = %request.region, ami = %request.ami_id,
+                        bucket = %request.bucket, %object_key,
+                        "store image task in progress after an ambiguous failure, claimed by \
+                         another statement: created by this or a concurrent statement");
+                    tally.unconfirmed.push(created(object_key));
+                }
+                Err(error) => {
+                    if dry_run {
+                        tracing::info!(region = %request.region, ami = %request.ami_id, %error,
+                            "dry run: AWS would refuse this store image task");
+                    } else {
+                        tracing::warn!(region = %request.region, ami = %request.ami_id, %error,
+                            "store image task refused");
+                    }
+                    tally.refused.push(RefusedRow {
+                        region: request.region.clone(),
+                        ami_id: request.ami_id.clone(),
+                        bucket: request.bucket.clone(),
+                        error,
+                    });
+                }
+            }
+        }
+        tally
+    }
+
+    /// How many rows the statement had.
+    fn rows(&self) -> usize {
+        self.created.len() + self.refused.len() + self.unconfirmed.len() + self.not_sent.len()
+    }
+}
+
+/// The statement's answer from its `tally`: the count created (0 for a dry run), or the
+/// failure with the whole report, kept in `reports` and logged. A dry run is logged, and
+/// when every row would be created its `would_create` rows are left in `dry_run_rows`.
+pub(crate) fn answer(
+    tally: Tally,
+    dry_run: bool,
+    reports: &InsertReports,
+    dry_run_rows: Option<&DryRunRows>,
+) -> Result<u64> {
+    if dry_run {
+        dry_run_checked(&tally.created, &tally.refused, tally.rows(), dry_run_rows)?;
+    }
+    let Tally {
+        created,
+        refused,
+        unconfirmed,
+        not_sent,
+    } = tally;
+    if refused.is_empty() && unconfirmed.is_empty() && not_sent.is_empty() {
+        // A dry run created nothing: 0 rows affected, whatever the client reads.
+        return Ok(if dry_run { 0 } else { created.len() as u64 });
+    }
+    let mut report = TableError::InsertFailed {
+        created,
+        refused,
+        unconfirmed,
+        not_sent,
+        dry_run,
+        report_id: None,
+    };
+    // The whole report stays on the server, and in the log, whatever reaches the client.
+    let id = reports.keep(&report)?;
+    if dry_run {
+        tracing::info!(report_id = %id, report = %report.detailed(),
+            "dry run of INSERT: AWS would refuse some rows, nothing was created");
+    } else {
+        tracing::warn!(report_id = %id, report = %report.detailed(),
+            "INSERT did not create every row");
+    }
+    if let TableError::InsertFailed { report_id, .. } = &mut report {
+        *report_id = Some(id);
+    }
+    Err(DataFusionError::External(Box::new(report)))
+}
+
+/// What a dry run found, out of `rows` rows: logged, and, when every row would be
+/// created, left in `slot` as one `would_create` row per row (otherwise the statement
+/// fails with the whole report, as a real INSERT does).
+fn dry_run_checked(
+    would_create: &[CreatedRow],
+    refused: &[RefusedRow],
+    rows: usize,
+    slot: Option<&DryRunRows>,
+) -> Result<()> {
+    let reasons: Vec<String> = refused
+        .iter()
+        .map(|r| {
+            format!(
+                "{} in {}: {}: {}",
+                r.ami_id,
+                r.region,
+                r.error.code.as_deref().unwrap_or("error"),
+                r.error.message
+            )
+        })
+        .collect();
+    tracing::info!(
+        would_create = would_create.len(),
+        rows,
+        refused = %reasons.join("; "),
+        "dry run: {} of {rows} rows would be created, nothing was created",
+        would_create.len()
+    );
+    if let (Some(slot), true) = (slot, would_create.len() == rows) {
+        let report: Vec<ReportRow<'_>> = would_create
+            .iter()
+            .map(|c| ReportRow {
+                region: &c.region,
+                ami_id: &c.ami_id,
+                bucket: &c.bucket,
+                outcome: "would_create",
+                object_key: Some(&c.object_key),
+                error_code: None,
+                error_message: None,
+                request_id: None,
+            })
+            .collect();
+        slot.put(report_batch(&report)?);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use datafusion::arrow::array::AsArray;
+
+    use super::*;
+    use crate::ec2::{AwsError, AwsErrorKind, CreateRequest};
+
+    fn request(ami: &str) -> CreateRequest {
+        CreateRequest {
+            region: "us-east-1".into(),
+            ami_id: ami.into(),
+            bucket: "b-bucket".into(),
+            dry_run: false,
+            statement: 1,
+        }
+    }
+
+    fn refusal() -> AwsError {
+        AwsError {
+            region: "us-east-1".into(),
+            operation: "CreateStoreImageTask",
+            code: Some("InvalidAMIID.NotFound".into()),
+            message: "no such AMI".into(),
+            request_id: Some("req-1".into()),
+            kind: AwsErrorKind::InvalidRequest,
+        }
+    }
+
+    fn created(ami: &str) -> Outcome {
+        let object_key = format!("{ami}.bin");
+        (
+            request(ami),
+            Ok(CreateOutcome::Created {
+                object_key,
+                attempts: 1,
+            }),
+        )
+    }
+
+    #[test]
+    fn every_outcome_is_sorted() {
+        let tally = Tally::of(
+            vec![
+                created("ami-1"),
+                (request("ami-2"), Err(refusal())),
+                (
+                    request("ami-3"),
+                    Ok(CreateOutcome::Unconfirmed {
+                        object_key: "ami-3.bin".into(),
+                    }),
+                ),
+                (request("ami-4"), Ok(CreateOutcome::NotSent)),
+                (request("ami-5"), Ok(CreateOutcome::WouldCreate)),
+            ],
+            false,
+        );
+        let amis = |rows: &[CreatedRow]| rows.iter().map(|r| r.ami_id.clone()).collect::<Vec<_>>();
+        assert_eq!(amis(&tally.created), ["ami-1", "ami-5"]);
+        assert_eq!(tally.created[1].object_key, "ami-5.bin");
+        assert_eq!(tally.refused[0].ami_id, "ami-2");
+        assert_eq!(amis(&tally.unconfirmed), ["ami-3"]);
+        assert_eq!(tally.not_sent[0].ami_id, "ami-4");
+        assert_eq!(tally.rows(), 5);
+    }
+
+    #[test]
+    fn every_row_created_is_the_count() {
+        let reports = InsertReports::default();
+        let tally = Tally::of(vec![created("ami-1"), created("ami-2")], false);
+        assert_eq!(answer(tally, false, &reports, None).unwrap(), 2);
+        assert_eq!(answer(Tally::default(), false, &reports, None).unwrap(), 0);
+    }
+
+    #[test]
+    fn a_dry_run_affects_no_row_and_leaves_its_rows() {
+        let reports = InsertReports::default();
+        let slot = DryRunRows::default();
+        let tally = Tally::of(
+            vec![(request("ami-1"), Ok(CreateOutcome::WouldCreate))],
+            true,
+        );
+        assert_eq!(answer(tally, true, &reports, Some(&slot)).unwrap(), 0);
+        let batch = slot.take().expect("the dry run's rows");
+        assert_eq!(batch.num_rows(), 1);
+        let outcome = batch.column_by_name("outcome").unwrap().as_string::<i32>();
+        assert_eq!(outcome.value(0), "would_create");
+    }
+
+    #[test]
+    fn a_refusal_fails_with_the_report_kept() {
+        let reports = InsertReports::default();
+        let slot = DryRunRows::default();
+        let tally = Tally::of(
+            vec![created("ami-1"), (request("ami-2"), Err(refusal()))],
+            true,
+        );
+        let err = answer(tally, true, &reports, Some(&slot)).unwrap_err();
+        assert!(
+            slot.take().is_none(),
+            "no rows are left when a row would be refused"
+        );
+        let DataFusionError::External(err) = err else {
+            panic!("{err}")
+        };
+        let err = err.downcast_ref::<TableError>().expect("a table error");
+        let TableError::InsertFailed {
+            report_id: Some(id),
+            dry_run: true,
+            ..
+        } = err
+        else {
+            panic!("{err}")
+        };
+        assert_eq!(reports.reports.get(id).unwrap().num_rows(), 2);
+        assert!(err.to_string().starts_with(
+            "dry run of INSERT failed, nothing was created: AWS would refuse 1 of 2 rows"
+        ));
+    }
+}

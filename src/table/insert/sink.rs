@@ -1,0 +1,78 @@
+//! The DataFusion `DataSink` behind `INSERT INTO store_image_tasks`: glue that runs the
+//! pipeline of [`super`] (rows → validate → create → report) on the statement's input,
+//! counted as a running write so that shutdown waits for its report.
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::common::Result;
+use datafusion::datasource::sink::DataSink;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
+
+use super::report::{self, DryRunRows, InsertReports, Tally};
+use super::validate::Rules;
+use super::{create, invalid, rows, validate};
+use crate::ec2::Ec2Clients;
+
+/// Creates store image tasks from INSERTed rows.
+#[derive(Debug)]
+pub(crate) struct StoreImageTasksSink {
+    pub(crate) clients: Ec2Clients,
+    pub(crate) default_region: String,
+    pub(crate) enabled_regions: Vec<String>,
+    pub(crate) dry_run: bool,
+    pub(crate) schema: SchemaRef,
+    pub(crate) reports: InsertReports,
+    /// Where a dry run leaves its rows, when the statement's caller shows them.
+    pub(crate) dry_run_rows: Option<Arc<DryRunRows>>,
+}
+
+impl DisplayAs for StoreImageTasksSink {
+    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "StoreImageTasksSink: CreateStoreImageTask per row")?;
+        if self.dry_run {
+            write!(f, " (DryRun)")?;
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl DataSink for StoreImageTasksSink {
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+
+    async fn write_all(
+        &self,
+        data: SendableRecordBatchStream,
+        _context: &Arc<TaskContext>,
+    ) -> Result<u64> {
+        // Counted until the report is made, checks included: shutdown waits for it and stops
+        // its creates at the end of the grace (see WriteGate).
+        let _running = self.clients.writes().enter();
+        // 1. rows: every row is read before the first AWS call.
+        let batches = rows::collect(data).await?;
+        let given = rows::read(&batches).map_err(invalid)?;
+        // 2. validate
+        let rules = Rules {
+            default_region: &self.default_region,
+            enabled_regions: &self.enabled_regions,
+        };
+        let valid = validate::rows(&given, rules).map_err(invalid)?;
+        // 3. create: tasks are claimed per statement (see ec2::claims).
+        let requests = create::requests(valid, self.dry_run, rand::random());
+        create::none_in_progress(&self.clients, &requests).await?;
+        let outcomes = create::create_all(&self.clients, requests).await;
+        // 4. report
+        report::answer(
+            Tally::of(outcomes, self.dry_run),
+            self.dry_run,
+            &self.reports,
+            self.dry_run_rows.as_deref(),
+        )
+    }
+}
