@@ -15,6 +15,7 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod ec2;
+pub mod error;
 pub mod flight;
 pub mod limits;
 pub mod metrics;

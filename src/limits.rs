@@ -53,7 +53,7 @@ use tokio::time::Instant;
 use tonic::body::Body;
 use tracing::Instrument;
 
-use crate::flight::ServiceError;
+use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rpc_layer::{BoxFuture, Inner, RpcMiddleware};
 
@@ -139,7 +139,7 @@ impl RpcMiddleware for QueryLimiter {
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                let status = tonic::Status::from(ServiceError::Busy(format!(
+                let status = tonic::Status::from(Error::Busy(format!(
                     "the server is running its maximum of {} concurrent queries \
                      (--max-concurrent-queries); retry shortly",
                     limits.max_concurrent_queries
@@ -263,7 +263,7 @@ enum Ending {
 
 impl Ending {
     fn status(self) -> tonic::Status {
-        tonic::Status::from(ServiceError::TimedOut(match self {
+        tonic::Status::from(Error::TimedOut(match self {
             Ending::Timeout(timeout) => format!(
                 "the query ran for longer than the query timeout ({}, --query-timeout) and \
                  was stopped",
