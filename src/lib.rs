@@ -23,6 +23,7 @@ pub mod observe;
 pub mod redact;
 pub mod rpc_layer;
 pub mod server;
-pub mod sql_limits;
+/// Limits on a statement's text: the Flight layer's admission measures them.
+pub use flight::sql_limits;
 pub mod table;
 pub mod tls;

@@ -1,11 +1,12 @@
 //! The Flight SQL layer. Every request goes through four steps, each in its own place:
 //!
-//! 1. **Decode** (`grpc`, `command`, `call`): the transport builds the RPC's [`Call`]
+//! 1. **Decode** (`grpc`, `command`, `call`): the transport builds the RPC's `Call`
 //!    context (caller, session cookie, timestamp style, draining, query id) and decodes the
 //!    descriptor, ticket, DoPut descriptor or action body into a typed `Command`,
 //!    `PutCommand` or `ActionRequest`; bytes that do not decode are a typed error.
-//! 2. **Admit** (`admit`): SQL size and shape limits, what the server does not do (DDL,
-//!    COPY, UPDATE, ...), write permission, all before anything runs.
+//! 2. **Admit** (`admit`, with `admit::sql_shape` measuring a statement's text): SQL size
+//!    and shape limits, what the server does not do (DDL, COPY, UPDATE, ...), write
+//!    permission, all before anything runs.
 //! 3. **Plan** (`statement`, with `placeholders` numbering JDBC's `?` as `$1`, ...): a
 //!    statement becomes a DataFusion plan, or a `SET`/`RESET` of the session.
 //! 4. **Respond** (`respond`, `boundary`, `columns`): FlightInfos and their self-contained
@@ -52,6 +53,9 @@ mod type_info;
 
 /// The crate's error type, by its former name here (see [`crate::error::Error`]).
 pub use crate::error::Error as ServiceError;
+/// Limits on a statement's text (admission's), also at their former path
+/// [`crate::sql_limits`].
+pub use admit::sql_shape as sql_limits;
 pub use grpc::GrpcService;
 pub use service::FlightSqlHandler;
 pub use session::SESSION_COOKIE;

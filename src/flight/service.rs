@@ -13,6 +13,7 @@ use datafusion::dataframe::DataFrame;
 use futures::stream::Peekable;
 use tonic::Streaming;
 
+use super::admit::sql_shape::SqlLimits;
 use super::boundary::boundary_schema;
 use super::call::Call;
 use super::cancel::RunningQueries;
@@ -48,7 +49,7 @@ pub struct FlightSqlHandler {
     pub(super) queries: RunningQueries,
     pub(super) metrics: Arc<Metrics>,
     pub(super) slow_query: Option<Duration>,
-    pub(super) sql_limits: crate::sql_limits::SqlLimits,
+    pub(super) sql_limits: SqlLimits,
     pub(super) max_message_bytes: usize,
 }
 
@@ -73,14 +74,14 @@ impl FlightSqlHandler {
             queries: RunningQueries::default(),
             metrics: Arc::default(),
             slow_query: None,
-            sql_limits: crate::limits::ServerLimits::default().sql(),
+            sql_limits: SqlLimits::of(&crate::limits::ServerLimits::default()),
             max_message_bytes: MAX_DECODING_MESSAGE_SIZE,
         }
     }
 
     /// Refuses SQL longer, deeper or bigger than `limits` allow, and gRPC messages larger.
     pub fn with_limits(mut self, limits: &crate::limits::ServerLimits) -> Self {
-        self.sql_limits = limits.sql();
+        self.sql_limits = SqlLimits::of(limits);
         self.max_message_bytes = limits.max_message_bytes;
         self
     }

@@ -2,9 +2,9 @@
 //! Flight layer that is not about a request's bytes (see `command`) is here:
 //!
 //! - the size of a statement's text, how deep its expressions nest, how many query blocks
-//!   and joins it has ([`check_sql`], measured by [`crate::sql_limits`] on the tokens,
-//!   before the SQL is parsed); the size of a gRPC message is the service's
-//!   (`into_server`, `--max-message-bytes`);
+//!   and joins it has ([`check_sql`], measured on the tokens by [`sql_shape`], before the
+//!   SQL is parsed); the size of a gRPC message is the service's (`into_server`,
+//!   `--max-message-bytes`);
 //! - what this server does not do at all: DDL, COPY, UPDATE, DELETE, transactions, SQL
 //!   PREPARE ([`refuse_unsupported`]: the one place, the catalog only refuses writes hidden
 //!   inside another statement);
@@ -18,7 +18,10 @@ use datafusion::sql::sqlparser::dialect::{dialect_from_str, GenericDialect};
 use super::statement::Planned;
 use crate::auth::Caller;
 use crate::error::Error;
-use crate::sql_limits::SqlLimits;
+
+pub mod sql_shape;
+
+use sql_shape::SqlLimits;
 
 /// What the server does, for error messages.
 pub const SUPPORTED: &str = "this server's tables support SELECT and INSERT (into \
@@ -119,11 +122,10 @@ mod tests {
 
     #[test]
     fn sql_past_the_limits_is_a_bad_request() {
-        let limits = crate::limits::ServerLimits {
+        let limits = SqlLimits::of(&crate::limits::ServerLimits {
             max_sql_bytes: 10,
             ..Default::default()
-        }
-        .sql();
+        });
         let err = check_sql(&limits, "SELECT 1 + 1 + 1", &SessionContext::new()).unwrap_err();
         assert!(err.to_string().contains("--max-sql-bytes"), "{err}");
     }
