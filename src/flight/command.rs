@@ -18,7 +18,7 @@ use arrow_flight::sql::{
     CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys,
     CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
     CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementIngest,
-    CommandStatementQuery, CommandStatementUpdate, ProstMessageExt, TicketStatementQuery,
+    CommandStatementQuery, CommandStatementUpdate, ProstMessageExt,
 };
 use arrow_flight::{Action, CancelFlightInfoRequest, FlightData};
 use futures::stream::Peekable;
@@ -27,6 +27,7 @@ use prost::Message;
 use tonic::Streaming;
 
 use super::session::proto as session_proto;
+use super::tickets::{self, StatementTicket};
 use crate::error::Error;
 
 /// The action type of CancelFlightInfo.
@@ -60,8 +61,8 @@ pub enum Command {
     Statement(CommandStatementQuery),
     /// A prepared statement to run, by its handle.
     PreparedStatement(CommandPreparedStatementQuery),
-    /// A ticket this server handed out for a statement (DoGet only).
-    StatementTicket(TicketStatementQuery),
+    /// A ticket this server handed out for a statement (DoGet only), decoded.
+    StatementTicket(StatementTicket),
     /// A metadata command (its ticket is the command itself).
     Metadata(Metadata),
 }
@@ -117,7 +118,9 @@ impl Command {
         Ok(match command {
             C::CommandStatementQuery(c) => Command::Statement(c),
             C::CommandPreparedStatementQuery(c) => Command::PreparedStatement(c),
-            C::TicketStatementQuery(t) if rpc == Rpc::DoGet => Command::StatementTicket(t),
+            C::TicketStatementQuery(t) if rpc == Rpc::DoGet => {
+                Command::StatementTicket(tickets::decode_statement(&t.statement_handle)?)
+            }
             C::CommandGetCatalogs(c) => Command::Metadata(Metadata::Catalogs(c)),
             C::CommandGetDbSchemas(c) => Command::Metadata(Metadata::Schemas(c)),
             C::CommandGetTables(c) => Command::Metadata(Metadata::Tables(c)),
@@ -304,6 +307,7 @@ fn not_here(rpc: &str, type_url: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow_flight::sql::TicketStatementQuery;
     use tonic::{Code, Status};
 
     fn status(err: Error) -> Status {
@@ -352,7 +356,11 @@ mod tests {
         assert_eq!(s.code(), Code::Unimplemented);
         assert!(s.message().contains("evil.Command"), "{}", s.message());
         // A ticket is not a descriptor's command.
-        let ticket = TicketStatementQuery::default().as_any().encode_to_vec();
+        let ticket = TicketStatementQuery {
+            statement_handle: StatementTicket::default().encode_to_vec().into(),
+        }
+        .as_any()
+        .encode_to_vec();
         assert!(Command::decode(&ticket, Rpc::GetFlightInfo).is_err());
         assert!(matches!(
             Command::decode(&ticket, Rpc::DoGet),

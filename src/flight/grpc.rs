@@ -157,12 +157,10 @@ impl FlightService for GrpcService {
     ) -> Result<Response<Self::DoGetStream>, Status> {
         let mut call = Call::of(&request)?;
         let command = Command::decode(&request.get_ref().ticket, Rpc::DoGet)?;
-        if let Command::StatementTicket(ticket) = &command {
-            // The query id its GetFlightInfo made, when the ticket is one of this server's.
-            if let Ok(statement) = super::tickets::decode_statement(&ticket.statement_handle) {
-                if !statement.query_id.is_empty() {
-                    call.set_query_id(statement.query_id);
-                }
+        if let Command::StatementTicket(statement) = &command {
+            // The query id its GetFlightInfo made.
+            if !statement.query_id.is_empty() {
+                call.set_query_id(statement.query_id.clone());
             }
         }
         let stream = self.handler.do_get(&call, command).await?;

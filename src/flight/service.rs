@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow_flight::sql::metadata::{SqlInfoData, XdbcTypeInfoData};
-use arrow_flight::sql::{DoPutUpdateResult, ProstMessageExt};
+use arrow_flight::sql::{DoPutUpdateResult, ProstMessageExt, TicketStatementQuery};
 use arrow_flight::{ActionType, FlightDescriptor, FlightInfo};
 use datafusion::dataframe::DataFrame;
 use futures::stream::Peekable;
@@ -140,9 +140,9 @@ impl FlightSqlHandler {
                 self.prepared_flight_info(call, query, descriptor).await
             }
             Command::Metadata(metadata) => self.metadata_flight_info(call, metadata, descriptor),
-            Command::StatementTicket(ticket) => Err(Error::Unsupported(format!(
+            Command::StatementTicket(_) => Err(Error::Unsupported(format!(
                 "get_flight_info: The defined request is invalid: {}",
-                ticket.as_any().type_url
+                TicketStatementQuery::type_url()
             ))),
         }
     }

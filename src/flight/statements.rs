@@ -9,7 +9,6 @@ use std::time::{Duration, Instant};
 use arrow::array::{AsArray, RecordBatch};
 use arrow::datatypes::Schema;
 use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::sql::TicketStatementQuery;
 use arrow_flight::{FlightDescriptor, FlightInfo};
 use datafusion::dataframe::DataFrame;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
@@ -178,9 +177,8 @@ impl FlightSqlHandler {
     pub(super) async fn do_get_statement(
         &self,
         call: &Call,
-        ticket: TicketStatementQuery,
+        statement: StatementTicket,
     ) -> Result<DoGetStream, Error> {
-        let statement = tickets::decode_statement(&ticket.statement_handle)?;
         call.style()?;
         if !statement.report.is_empty() {
             let batch = tickets::decode_parameters(&statement.report)
