@@ -6,7 +6,8 @@
 //!   SQL is parsed); the size of a gRPC message is the service's (`into_server`,
 //!   `--max-message-bytes`);
 //! - what this server does not do at all: DDL, COPY, UPDATE, DELETE, transactions, SQL
-//!   PREPARE ([`refuse_unsupported`]: the one place, the catalog only refuses writes hidden
+//!   PREPARE ([`refuse_unsupported`]: the one place in the Flight layer, whose message the
+//!   client gets; the catalog's own plan checks stay as the guard for such a plan hidden
 //!   inside another statement);
 //! - write permission: a write by a caller who may not write ([`check_write`],
 //!   [`check_ingest`]).
