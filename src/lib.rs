@@ -15,6 +15,7 @@ pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod ec2;
+pub mod error;
 pub mod flight;
 pub mod limits;
 pub mod metrics;
@@ -22,6 +23,7 @@ pub mod observe;
 pub mod redact;
 pub mod rpc_layer;
 pub mod server;
-pub mod sql_limits;
+/// Limits on a statement's text: the Flight layer's admission measures them.
+pub use flight::sql_limits;
 pub mod table;
 pub mod tls;

@@ -37,8 +37,9 @@
 //! PINGs); it no longer holds a slot, a query or AWS paging.
 //!
 //! The other size limits live where the data is read: message size in the Flight service,
-//! header size in the HTTP/2 server, the SQL text's length and shape in the Flight handler
-//! (measured by [`crate::sql_limits`] before the SQL is parsed).
+//! header size in the HTTP/2 server, the SQL text's length and shape in the Flight layer's
+//! admission (measured by [`crate::sql_limits`] before the SQL is parsed). [`ServerLimits`]
+//! holds the values of all of them.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -53,7 +54,7 @@ use tokio::time::Instant;
 use tonic::body::Body;
 use tracing::Instrument;
 
-use crate::flight::ServiceError;
+use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rpc_layer::{BoxFuture, Inner, RpcMiddleware};
 
@@ -139,7 +140,7 @@ impl RpcMiddleware for QueryLimiter {
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                let status = tonic::Status::from(ServiceError::Busy(format!(
+                let status = tonic::Status::from(Error::Busy(format!(
                     "the server is running its maximum of {} concurrent queries \
                      (--max-concurrent-queries); retry shortly",
                     limits.max_concurrent_queries
@@ -263,7 +264,7 @@ enum Ending {
 
 impl Ending {
     fn status(self) -> tonic::Status {
-        tonic::Status::from(ServiceError::TimedOut(match self {
+        tonic::Status::from(Error::TimedOut(match self {
             Ending::Timeout(timeout) => format!(
                 "the query ran for longer than the query timeout ({}, --query-timeout) and \
                  was stopped",
@@ -533,7 +534,8 @@ pub struct ServerLimits {
     pub max_message_bytes: usize,
     /// Largest HTTP/2 header list (all request headers together).
     pub max_header_bytes: u32,
-    /// Deepest expression accepted, as [`crate::sql_limits::SqlShape`] measures it.
+    /// Deepest expression accepted, as the Flight layer's admission measures it
+    /// ([`crate::sql_limits::SqlShape`]).
     pub max_expression_depth: usize,
     /// Most query blocks (SELECT, VALUES) in one statement.
     pub max_query_blocks: usize,
@@ -545,17 +547,10 @@ pub struct ServerLimits {
     pub max_aws_calls_per_query: usize,
 }
 
-impl ServerLimits {
-    /// The limits on a statement's text.
-    pub fn sql(&self) -> crate::sql_limits::SqlLimits {
-        crate::sql_limits::SqlLimits {
-            max_bytes: self.max_sql_bytes,
-            max_depth: self.max_expression_depth,
-            max_blocks: self.max_query_blocks,
-            max_joins: self.max_joins,
-        }
-    }
-}
+/// Default most query blocks (SELECT or VALUES) in one statement.
+pub const DEFAULT_MAX_QUERY_BLOCKS: usize = 128;
+/// Default most joins (JOIN, and tables listed with commas in FROM) in one statement.
+pub const DEFAULT_MAX_JOINS: usize = 32;
 
 /// Default largest SQL statement: 1 MiB.
 pub const DEFAULT_MAX_SQL_BYTES: usize = 1024 * 1024;
@@ -587,8 +582,8 @@ impl Default for ServerLimits {
             max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
             max_header_bytes: DEFAULT_MAX_HEADER_BYTES,
             max_expression_depth: DEFAULT_MAX_EXPRESSION_DEPTH,
-            max_query_blocks: crate::sql_limits::DEFAULT_MAX_QUERY_BLOCKS,
-            max_joins: crate::sql_limits::DEFAULT_MAX_JOINS,
+            max_query_blocks: DEFAULT_MAX_QUERY_BLOCKS,
+            max_joins: DEFAULT_MAX_JOINS,
             max_memory: crate::catalog::DEFAULT_MAX_MEMORY,
             max_aws_calls_per_query: crate::ec2::DEFAULT_MAX_CALLS_PER_QUERY,
         }

@@ -1,6 +1,8 @@
 //! What every RPC goes through on its way in and out, whatever the service: a query id
-//! (in a tracing span around the call and its response stream, and in the `x-query-id`
-//! response header), the RPC metrics (method, status, latency to the end of the stream,
+//! (the field `query_id` of a tracing span around the call and its response stream, and the
+//! `x-query-id` response header: the id of the query the Flight layer names with
+//! [`note_query_id`], the one made at GetFlightInfo and read back from the ticket at DoGet,
+//! so both RPCs of one query log the same id; a fresh UUID for an RPC about no query), the RPC metrics (method, status, latency to the end of the stream,
 //! in flight, bytes), and draining: while the server shuts down, new RPCs other than health
 //! checks and DoGet are answered UNAVAILABLE so load balancers move on; a DoGet is marked
 //! [`Draining`] and the Flight layer serves it only when it fetches an INSERT's count (or a
@@ -59,21 +61,47 @@ impl RpcState {
 /// The longest SQL a log line carries; longer statements are cut, saying how much.
 pub const MAX_LOGGED_SQL_BYTES: usize = 2048;
 
+/// What the service notes about the RPC being served.
+#[derive(Debug)]
+struct Notes {
+    /// The statement the RPC is about.
+    statement: std::sync::Mutex<Option<String>>,
+    /// The query it is about; set once.
+    query_id: std::sync::OnceLock<String>,
+    /// The RPC's span, whose `query_id` field gets that id.
+    span: tracing::Span,
+}
+
+impl Notes {
+    /// Sets the query id if none is set yet, and records it on the span.
+    fn set_query_id(&self, query_id: &str) {
+        if self.query_id.set(query_id.to_owned()).is_ok() {
+            self.span.record("query_id", query_id);
+        }
+    }
+}
+
 tokio::task_local! {
-    /// The statement the RPC being served is about, as the Flight layer noted it.
-    static STATEMENT: Arc<std::sync::Mutex<Option<String>>>;
+    /// What the Flight layer noted about the RPC being served.
+    static NOTES: Arc<Notes>;
 }
 
 /// Notes the SQL the current RPC is about (its first statement; later ones, such as the
 /// query that answers an INSERT's count, do not replace it), for the log line of an RPC
 /// that fails. Outside an RPC it does nothing.
 pub fn note_statement(sql: &str) {
-    let _ = STATEMENT.try_with(|slot| {
-        let mut slot = slot.lock().expect("statement note lock");
+    let _ = NOTES.try_with(|notes| {
+        let mut slot = notes.statement.lock().expect("statement note lock");
         if slot.is_none() {
             *slot = Some(sql.to_owned());
         }
     });
+}
+
+/// Names the query the current RPC is about (the first id noted counts): the `query_id`
+/// of its log lines and its `x-query-id` header. Outside an RPC it does nothing.
+pub fn note_query_id(query_id: &str) {
+    let _ = NOTES.try_with(|notes| notes.set_query_id(query_id));
 }
 
 /// `sql` cut at [`MAX_LOGGED_SQL_BYTES`] (on a character boundary), saying how many bytes
@@ -131,18 +159,25 @@ impl RpcMiddleware for Observe {
             // serves those and refuses the rest.
             request.extensions_mut().insert(Draining);
         }
-        let query_id = uuid::Uuid::new_v4().to_string();
-        let span = tracing::info_span!("rpc", %method, query_id = %query_id);
+        let span = tracing::info_span!("rpc", %method, query_id = tracing::field::Empty);
         let state = Arc::clone(&self.0);
         state.metrics.rpc_started();
         let started = Instant::now();
-        let statement = Arc::default();
-        let fut = STATEMENT
-            .scope(Arc::clone(&statement), inner.call(request))
+        let notes = Arc::new(Notes {
+            statement: std::sync::Mutex::default(),
+            query_id: std::sync::OnceLock::new(),
+            span: span.clone(),
+        });
+        let fut = NOTES
+            .scope(Arc::clone(&notes), inner.call(request))
             .instrument(span.clone());
         Box::pin(async move {
             tracing::debug!(parent: &span, "rpc started");
-            let response = match fut.await {
+            let response = fut.await;
+            // An RPC about no query (or refused before its query was known) gets an id of
+            // its own.
+            notes.set_query_id(&uuid::Uuid::new_v4().to_string());
+            let response = match response {
                 Ok(response) => response,
                 Err(e) => {
                     RpcEnd::finish_now(&state, &method, "Unknown", started);
@@ -150,7 +185,8 @@ impl RpcMiddleware for Observe {
                 }
             };
             let (mut parts, body) = response.into_parts();
-            if let Ok(value) = http::HeaderValue::from_str(&query_id) {
+            let query_id = notes.query_id.get().map(String::as_str).unwrap_or_default();
+            if let Ok(value) = http::HeaderValue::from_str(query_id) {
                 parts.headers.insert(QUERY_ID_HEADER, value);
             }
             // A "trailers-only" answer carries its status in the headers.
@@ -166,7 +202,7 @@ impl RpcMiddleware for Observe {
                 started,
                 status,
                 message,
-                statement,
+                notes,
                 span,
                 done: false,
             };
@@ -186,8 +222,8 @@ struct RpcEnd {
     status: Option<String>,
     /// The status message of an RPC that failed.
     message: Option<String>,
-    /// The SQL the RPC was about, if the Flight layer noted one.
-    statement: Arc<std::sync::Mutex<Option<String>>>,
+    /// What the Flight layer noted: the SQL the RPC was about, if any.
+    notes: Arc<Notes>,
     span: tracing::Span,
     done: bool,
 }
@@ -215,6 +251,7 @@ impl RpcEnd {
         if failed || (status == "Cancelled" && self.status.is_some()) {
             let message = one_line(self.message.as_deref().unwrap_or_default());
             let sql = self
+                .notes
                 .statement
                 .lock()
                 .expect("statement note lock")

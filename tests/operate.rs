@@ -861,3 +861,86 @@ async fn refused_statements_are_logged_with_their_message_and_sql() {
         "{logs}"
     );
 }
+
+/// One query, one id: the GetFlightInfo and the DoGet of a query log the same `query_id`
+/// (the one its ticket carries, and the `x-query-id` of both answers), CancelFlightInfo
+/// logs it too, and the cancelled ticket then fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn get_flight_info_do_get_and_cancel_of_one_query_share_its_query_id() {
+    let emu = emulator(5).await;
+    let url = emu.endpoint_url();
+    let bin = Binary::start(&[
+        "--endpoint-url",
+        &url,
+        "--regions",
+        "us-east-1",
+        "--log-format",
+        "json",
+    ]);
+    let channel = tonic::transport::Endpoint::from_shared(bin.uri.replace("grpc://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut flight = FlightServiceClient::new(channel);
+    let cmd = CommandStatementQuery {
+        query: "SELECT * FROM store_image_tasks".into(),
+        transaction_id: None,
+    };
+    let response = flight
+        .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
+        .await
+        .unwrap();
+    let header = |metadata: &tonic::metadata::MetadataMap| {
+        metadata
+            .get("x-query-id")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let id = header(response.metadata());
+    let info = response.into_inner();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let response = flight.do_get(ticket.clone()).await.unwrap();
+    assert_eq!(header(response.metadata()), id);
+    let batches: Vec<_> =
+        FlightRecordBatchStream::new_from_flight_data(response.into_inner().map_err(Into::into))
+            .try_collect()
+            .await
+            .unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
+    let cancel = arrow_flight::CancelFlightInfoRequest { info: Some(info) };
+    flight
+        .do_action(arrow_flight::Action::new(
+            "CancelFlightInfo",
+            cancel.encode_to_vec(),
+        ))
+        .await
+        .unwrap();
+    let err = flight.do_get(ticket).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Cancelled, "{err}");
+    drop(flight);
+    bin.sigterm();
+    let (_, logs) = bin.wait();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    for method in ["GetFlightInfo", "DoGet"] {
+        assert!(
+            lines
+                .iter()
+                .any(|v| v["fields"]["message"] == "rpc finished"
+                    && v["span"]["method"] == method
+                    && v["span"]["query_id"] == id.as_str()),
+            "{method} {id}: {logs}"
+        );
+    }
+    assert!(
+        lines.iter().any(
+            |v| v["fields"]["message"] == "cancelled" && v["fields"]["query_id"] == id.as_str()
+        ),
+        "{logs}"
+    );
+}

@@ -19,7 +19,7 @@ use super::throttle::{LoginLimits, Refusal, Throttle};
 use super::token::Tokens;
 use super::users::Users;
 use super::{Caller, Role};
-use crate::flight::ServiceError;
+use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::rpc_layer::{BoxFuture, Inner, RpcMiddleware};
 
@@ -271,9 +271,7 @@ impl RpcMiddleware for Authenticate {
             let caller = match auth.authenticate(&users, header.as_ref(), peer).await {
                 Ok(caller) => caller,
                 Err(message) => {
-                    return Ok(
-                        tonic::Status::from(ServiceError::Unauthenticated(message)).into_http()
-                    );
+                    return Ok(tonic::Status::from(Error::Unauthenticated(message)).into_http());
                 }
             };
             let token = match (&caller.user, is_handshake) {

@@ -1,44 +1,93 @@
-//! The queries this server is streaming, by query id, so that CancelFlightInfo (and the older
-//! CancelQuery action) can stop them. Stopping a stream drops the DataFusion stream under
-//! it, which aborts the scan's paging tasks: no further API page is requested. Each
-//! FlightInfo's tickets carry a fresh query id, so cancelling one client's query never stops
-//! another's identical query.
+//! The cancel family: CancelFlightInfo (and the older CancelQuery action), and the queries
+//! this server is streaming, by query id, so that they can be stopped. Stopping a stream
+//! drops the DataFusion stream under it, which aborts the scan's paging tasks: no further
+//! API page is requested. Each FlightInfo's tickets carry the query id made for that
+//! GetFlightInfo ([`new_query_id`], a UUID: the id of its log lines too), so cancelling one
+//! client's query never stops another's identical query.
 //!
 //! The registry is per process: tickets are self-contained and any replica may be streaming
 //! one, so a cancel that reaches another replica finds nothing running there.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
-use std::hash::{BuildHasher, Hasher};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use arrow_flight::FlightData;
+use arrow_flight::sql::{
+    ActionCancelQueryRequest, ActionCancelQueryResult, Any, TicketStatementQuery,
+};
+use arrow_flight::{
+    CancelFlightInfoRequest, CancelFlightInfoResult, CancelStatus, FlightData, FlightInfo,
+};
 use futures::Stream;
+use prost::Message;
 use tokio::sync::oneshot;
 use tonic::Status;
 
-use super::status::ServiceError;
+use super::service::FlightSqlHandler;
+use super::tickets;
+
+use crate::error::Error;
 
 /// Cancelled query ids remembered, so a ticket fetched after its cancel fails too.
 const CANCELLED_REMEMBERED: usize = 4096;
 
-/// A new query id, unique to this FlightInfo.
+/// `ActionCancelQueryResult.CancelResult.CANCEL_RESULT_CANCELLED`.
+const CANCEL_RESULT_CANCELLED: i32 = 1;
+
+/// A new query id, unique to this FlightInfo (and across replicas): a random UUID.
 pub fn new_query_id() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or_default();
-    // RandomState is seeded from the OS per instance: distinct across replicas.
-    let random = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    format!("{nanos:x}-{n:x}-{random:016x}")
+    uuid::Uuid::new_v4().to_string()
+}
+
+impl FlightSqlHandler {
+    /// CancelFlightInfo: stops the running streams of the queries of the FlightInfo.
+    pub(super) fn cancel_flight_info(
+        &self,
+        request: CancelFlightInfoRequest,
+    ) -> CancelFlightInfoResult {
+        let info = request.info.unwrap_or_default();
+        let ids = query_ids(&info);
+        let cancelled = self.queries.cancel(ids.iter().map(String::as_str));
+        tracing::info!(
+            query_id = %ids.join(","),
+            queries = ids.len(),
+            streams = cancelled.stopped,
+            "cancelled"
+        );
+        CancelFlightInfoResult {
+            status: CancelStatus::Cancelled as i32,
+        }
+    }
+
+    /// CancelQuery, the older action: the same, with the FlightInfo as bytes.
+    #[allow(deprecated)]
+    pub(super) fn cancel_query(
+        &self,
+        request: ActionCancelQueryRequest,
+    ) -> Result<ActionCancelQueryResult, Error> {
+        let info = FlightInfo::decode(request.info.as_ref())
+            .map_err(|e| Error::bad_request(format!("CancelQuery: invalid FlightInfo: {e}")))?;
+        let ids = query_ids(&info);
+        self.queries.cancel(ids.iter().map(String::as_str));
+        Ok(ActionCancelQueryResult {
+            result: CANCEL_RESULT_CANCELLED,
+        })
+    }
+}
+
+/// The query ids in the tickets of `info`.
+fn query_ids(info: &FlightInfo) -> Vec<String> {
+    info.endpoint
+        .iter()
+        .filter_map(|e| e.ticket.as_ref())
+        .filter_map(|t| Any::decode(t.ticket.as_ref()).ok())
+        .filter_map(|any| any.unpack::<TicketStatementQuery>().ok().flatten())
+        .filter_map(|t| tickets::decode_statement(&t.statement_handle).ok())
+        .map(|s| s.query_id)
+        .filter(|id| !id.is_empty())
+        .collect()
 }
 
 /// The registry of running queries.
@@ -65,14 +114,14 @@ pub struct Cancelled {
 impl RunningQueries {
     /// Wraps the Flight data stream of query `query_id`, so that [`Self::cancel`] stops it.
     /// Fails at once when the query was cancelled already.
-    pub fn track<S>(&self, query_id: &str, stream: S) -> Result<CancellableStream<S>, ServiceError>
+    pub fn track<S>(&self, query_id: &str, stream: S) -> Result<CancellableStream<S>, Error>
     where
         S: Stream<Item = Result<FlightData, Status>> + Send + Unpin,
     {
         let (tx, rx) = oneshot::channel();
         let mut registry = self.inner.lock().expect("registry lock");
         if registry.cancelled.contains(query_id) {
-            return Err(ServiceError::Cancelled(CANCELLED_MESSAGE.into()));
+            return Err(Error::Cancelled(CANCELLED_MESSAGE.into()));
         }
         let serial = registry.next;
         registry.next += 1;

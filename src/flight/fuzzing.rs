@@ -2,10 +2,9 @@
 //! decodes from bytes a client controls before any planning, the way the RPCs decode it.
 //! Nothing here may panic, whatever the bytes.
 
-use arrow_flight::sql::{Any, Command};
-use prost::Message;
 use tonic::metadata::{MetadataMap, MetadataValue};
 
+use super::command::{Command, Rpc};
 use super::session::{SessionSlot, SESSION_COOKIE};
 use super::tickets;
 
@@ -13,14 +12,12 @@ use super::tickets;
 /// prepared-statement handle inside, and its parameter batches), as a bare statement ticket
 /// and handle, and as the value of the session cookie.
 pub fn decode_ticket(bytes: &[u8]) {
-    if let Ok(any) = Any::decode(bytes) {
-        match Command::try_from(any) {
-            Ok(Command::TicketStatementQuery(ticket)) => statement(&ticket.statement_handle),
-            Ok(Command::CommandPreparedStatementQuery(query)) => {
-                prepared(&query.prepared_statement_handle)
-            }
-            _ => {}
+    match Command::decode(bytes, Rpc::DoGet) {
+        Ok(Command::StatementTicket(ticket)) => {
+            let _ = tickets::decode_parameters(&ticket.parameters);
         }
+        Ok(Command::PreparedStatement(query)) => prepared(&query.prepared_statement_handle),
+        _ => {}
     }
     statement(bytes);
     prepared(bytes);

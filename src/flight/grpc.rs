@@ -1,21 +1,26 @@
-//! The gRPC `FlightService` the server serves. It hands every Flight SQL RPC to
-//! [`FlightSqlHandler`] (through arrow-flight's dispatch) and adds what that dispatch lacks:
-//! GetSchema and PollFlightInfo for statements, prepared statements and metadata commands,
-//! and the session: the cookie is decoded into a [`SessionSlot`] before each call and a
-//! changed session is answered with `set-cookie`.
+//! The gRPC `FlightService` the server serves, and the one place a request turns into a
+//! typed call: each RPC builds its [`Call`] (caller, session cookie, headers, query id),
+//! decodes its command (`command`), hands both to the [`FlightSqlHandler`], and answers
+//! with the session's `set-cookie` when the call changed it. GetSchema and PollFlightInfo
+//! are GetFlightInfo, answered differently. Errors become statuses here, through the
+//! crate's one mapping ([`crate::error`]).
 
-use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::{
-    Action, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, PollInfo,
-    SchemaResult, Ticket,
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, SchemaResult, Ticket,
 };
+use futures::{stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
-use super::service::{FlightSqlHandler, SchemaOnly};
-use super::session::SessionSlot;
-use super::status::{dispatch_status, ServiceError};
-
-type Handler = FlightSqlHandler;
+use super::call::Call;
+use super::cancel::new_query_id;
+use super::command::{ActionRequest, Command, PutCommand, Rpc};
+use super::respond::{
+    DoActionStream, DoGetStream, DoPutStream, HandshakeStream, ListActionsStream, ListFlightsStream,
+};
+use super::service::FlightSqlHandler;
+use crate::error::Error;
 
 /// The Flight service: Flight SQL plus GetSchema, PollFlightInfo and sessions.
 #[derive(Debug, Clone)]
@@ -28,70 +33,94 @@ impl GrpcService {
     pub fn new(handler: FlightSqlHandler) -> Self {
         GrpcService { handler }
     }
+
+    /// GetFlightInfo, for GetFlightInfo, PollFlightInfo and (`schema_only`) GetSchema.
+    /// A statement's call gets its query id here.
+    async fn flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+        schema_only: bool,
+    ) -> Result<(FlightInfo, Call), Error> {
+        command_only(&request)?;
+        let mut call = Call::of(&request)?;
+        call.schema_only = schema_only;
+        let descriptor = request.into_inner();
+        let command = Command::decode(&descriptor.cmd, Rpc::GetFlightInfo)?;
+        if matches!(
+            command,
+            Command::Statement(_) | Command::PreparedStatement(_)
+        ) {
+            call.set_query_id(new_query_id());
+        }
+        let info = self.handler.flight_info(&call, command, descriptor).await?;
+        Ok((info, call))
+    }
+}
+
+impl FlightSqlHandler {
+    /// The gRPC service: the Flight SQL RPCs plus GetSchema, PollFlightInfo, sessions and
+    /// cancellation, with message limits that fit Flight SQL clients.
+    pub fn into_server(self) -> FlightServiceServer<GrpcService> {
+        let max_message_bytes = self.max_message_bytes;
+        FlightServiceServer::new(GrpcService::new(self))
+            .max_decoding_message_size(max_message_bytes)
+            .max_encoding_message_size(max_message_bytes)
+    }
 }
 
 /// Refuses a path descriptor: Flight SQL requests are commands.
-fn command_only(request: &Request<FlightDescriptor>) -> Result<(), Status> {
+fn command_only(request: &Request<FlightDescriptor>) -> Result<(), Error> {
     if request.get_ref().r#type == arrow_flight::flight_descriptor::DescriptorType::Path as i32 {
-        return Err(ServiceError::bad_request(
+        return Err(Error::bad_request(
             "this server takes Flight SQL commands; a path descriptor names no dataset here",
-        )
-        .into());
+        ));
     }
     Ok(())
 }
 
-/// Attaches the session of `request`'s cookies to it.
-fn attach<T>(mut request: Request<T>) -> Result<(Request<T>, SessionSlot), Status> {
-    let slot = SessionSlot::from_metadata(request.metadata())?;
-    request.extensions_mut().insert(slot.clone());
-    Ok((request, slot))
-}
-
-/// Answers with the session's cookie when the call changed it.
-fn answer<T>(
-    response: Result<Response<T>, Status>,
-    slot: &SessionSlot,
-) -> Result<Response<T>, Status> {
-    let mut response = response.map_err(dispatch_status)?;
-    slot.answer(response.metadata_mut());
-    Ok(response)
+/// The answer of a call, with the session's cookie when the call changed it.
+fn answer<T>(message: T, call: &Call) -> Response<T> {
+    let mut response = Response::new(message);
+    call.session.answer(response.metadata_mut());
+    response
 }
 
 #[tonic::async_trait]
 impl FlightService for GrpcService {
-    type HandshakeStream = <Handler as FlightService>::HandshakeStream;
-    type ListFlightsStream = <Handler as FlightService>::ListFlightsStream;
-    type DoGetStream = <Handler as FlightService>::DoGetStream;
-    type DoPutStream = <Handler as FlightService>::DoPutStream;
-    type DoActionStream = <Handler as FlightService>::DoActionStream;
-    type ListActionsStream = <Handler as FlightService>::ListActionsStream;
-    type DoExchangeStream = <Handler as FlightService>::DoExchangeStream;
+    type HandshakeStream = HandshakeStream;
+    type ListFlightsStream = ListFlightsStream;
+    type DoGetStream = DoGetStream;
+    type DoPutStream = DoPutStream;
+    type DoActionStream = DoActionStream;
+    type ListActionsStream = ListActionsStream;
+    type DoExchangeStream = DoGetStream;
 
+    /// Authentication is the auth layer's (basic or bearer on every call): every handshake
+    /// that reaches the service succeeds.
     async fn handshake(
         &self,
-        request: Request<Streaming<HandshakeRequest>>,
+        _request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
-        FlightService::handshake(&self.handler, request).await
+        let response = HandshakeResponse {
+            protocol_version: 0,
+            payload: Default::default(),
+        };
+        Ok(Response::new(Box::pin(stream::iter([Ok(response)]))))
     }
 
     async fn list_flights(
         &self,
-        request: Request<Criteria>,
+        _request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
-        FlightService::list_flights(&self.handler, request).await
+        Err(Status::unimplemented("Not yet implemented"))
     }
 
     async fn get_flight_info(
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        command_only(&request)?;
-        let (request, slot) = attach(request)?;
-        answer(
-            FlightService::get_flight_info(&self.handler, request).await,
-            &slot,
-        )
+        let (info, call) = self.flight_info(request, false).await?;
+        Ok(answer(info, &call))
     }
 
     /// The query is planned when its FlightInfo is asked for, and runs when a ticket is
@@ -100,19 +129,14 @@ impl FlightService for GrpcService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<PollInfo>, Status> {
-        command_only(&request)?;
-        let (request, slot) = attach(request)?;
-        let info = FlightService::get_flight_info(&self.handler, request)
-            .await
-            .map_err(dispatch_status)?
-            .into_inner();
+        let (info, call) = self.flight_info(request, false).await?;
         let poll = PollInfo {
             info: Some(info),
             flight_descriptor: None,
             progress: Some(1.0),
             expiration_time: None,
         };
-        answer(Ok(Response::new(poll)), &slot)
+        Ok(answer(poll, &call))
     }
 
     /// The schema GetFlightInfo would advertise, without its effects: an INSERT asked about
@@ -121,13 +145,7 @@ impl FlightService for GrpcService {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
-        command_only(&request)?;
-        let (mut request, _slot) = attach(request)?;
-        request.extensions_mut().insert(SchemaOnly);
-        let info = FlightService::get_flight_info(&self.handler, request)
-            .await
-            .map_err(dispatch_status)?
-            .into_inner();
+        let (info, _call) = self.flight_info(request, true).await?;
         Ok(Response::new(SchemaResult {
             schema: info.schema,
         }))
@@ -137,40 +155,59 @@ impl FlightService for GrpcService {
         &self,
         request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        let (request, slot) = attach(request)?;
-        answer(FlightService::do_get(&self.handler, request).await, &slot)
+        let mut call = Call::of(&request)?;
+        let command = Command::decode(&request.get_ref().ticket, Rpc::DoGet)?;
+        if let Command::StatementTicket(statement) = &command {
+            // The query id its GetFlightInfo made.
+            if !statement.query_id.is_empty() {
+                call.set_query_id(statement.query_id.clone());
+            }
+        }
+        let stream = self.handler.do_get(&call, command).await?;
+        Ok(answer(stream, &call))
     }
 
     async fn do_put(
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
-        let (request, slot) = attach(request)?;
-        answer(FlightService::do_put(&self.handler, request).await, &slot)
+        let call = Call::of(&request)?;
+        let mut data = request.into_inner().peekable();
+        let first = match std::pin::Pin::new(&mut data).peek().await {
+            None => None,
+            Some(Err(status)) => return Err(status.clone()),
+            Some(Ok(first)) => Some(first.flight_descriptor.clone()),
+        };
+        let command = PutCommand::decode(first.as_ref().map(Option::as_ref))?;
+        let results = self.handler.do_put(&call, command, data).await?;
+        Ok(answer(results, &call))
     }
 
     async fn do_action(
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
-        let (request, slot) = attach(request)?;
-        answer(
-            FlightService::do_action(&self.handler, request).await,
-            &slot,
-        )
+        let call = Call::of(&request)?;
+        let action = ActionRequest::decode(request.get_ref())?;
+        let results = self.handler.do_action(&call, action).await?;
+        Ok(answer(results, &call))
     }
 
     async fn list_actions(
         &self,
-        request: Request<Empty>,
+        _request: Request<Empty>,
     ) -> Result<Response<Self::ListActionsStream>, Status> {
-        FlightService::list_actions(&self.handler, request).await
+        let actions: Vec<Result<ActionType, Status>> = FlightSqlHandler::list_actions()
+            .into_iter()
+            .map(Ok)
+            .collect();
+        Ok(Response::new(Box::pin(stream::iter(actions))))
     }
 
     async fn do_exchange(
         &self,
-        request: Request<Streaming<FlightData>>,
+        _request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoExchangeStream>, Status> {
-        FlightService::do_exchange(&self.handler, request).await
+        Err(Status::unimplemented("Not yet implemented"))
     }
 }

@@ -16,9 +16,9 @@ use prost::Message;
 use tonic::metadata::{MetadataMap, MetadataValue};
 use tonic::Request;
 
-use super::status::ServiceError;
 use super::tickets::Settings;
 use crate::catalog::{Catalog, CATALOG, SCHEMA};
+use crate::error::Error;
 
 /// The cookie that carries the session's settings (hex of the `Settings` protobuf).
 pub const SESSION_COOKIE: &str = "aws_flightsql_session";
@@ -43,7 +43,7 @@ enum Change {
 
 impl SessionSlot {
     /// The session carried by the cookies of `metadata` (an empty one when there is none).
-    pub fn from_metadata(metadata: &MetadataMap) -> Result<SessionSlot, ServiceError> {
+    pub fn from_metadata(metadata: &MetadataMap) -> Result<SessionSlot, Error> {
         let mut current = Settings::default();
         for header in metadata.get_all("cookie") {
             let Ok(header) = header.to_str() else {
@@ -119,9 +119,9 @@ fn encode_cookie(settings: &Settings) -> String {
         .collect()
 }
 
-fn decode_cookie(value: &str) -> Result<Settings, ServiceError> {
+fn decode_cookie(value: &str) -> Result<Settings, Error> {
     let invalid = || {
-        ServiceError::bad_request(format!(
+        Error::bad_request(format!(
             "the {SESSION_COOKIE} cookie is not one this server set; drop it (reconnect) to \
              start a new session"
         ))
@@ -144,7 +144,7 @@ pub fn with_option(
     settings: &Settings,
     name: &str,
     value: Option<String>,
-) -> Result<Settings, ServiceError> {
+) -> Result<Settings, Error> {
     let mut next = settings.clone();
     match name {
         CATALOG_OPTION => next.catalog = value,
@@ -163,18 +163,18 @@ pub fn with_option(
 }
 
 /// Checks that `settings` open a session, and that its default catalog and schema exist.
-pub fn validate(catalog: &Catalog, settings: &Settings) -> Result<(), ServiceError> {
+pub fn validate(catalog: &Catalog, settings: &Settings) -> Result<(), Error> {
     let ctx = open(catalog, settings)?;
     let options = ctx.state().config_options().catalog.clone();
     let Some(found) = ctx.catalog(&options.default_catalog) else {
-        return Err(ServiceError::bad_request(format!(
+        return Err(Error::bad_request(format!(
             "unknown catalog '{}': this server has {}",
             options.default_catalog,
             ctx.catalog_names().join(", ")
         )));
     };
     if found.schema(&options.default_schema).is_none() {
-        return Err(ServiceError::bad_request(format!(
+        return Err(Error::bad_request(format!(
             "unknown schema '{}' in catalog '{}': it has {}",
             options.default_schema,
             options.default_catalog,
@@ -188,7 +188,7 @@ pub fn validate(catalog: &Catalog, settings: &Settings) -> Result<(), ServiceErr
 pub fn open(
     catalog: &Catalog,
     settings: &Settings,
-) -> Result<datafusion::prelude::SessionContext, ServiceError> {
+) -> Result<datafusion::prelude::SessionContext, Error> {
     Ok(catalog.session(
         settings.catalog.as_deref(),
         settings.schema.as_deref(),
@@ -204,7 +204,7 @@ pub fn open(
 pub fn options_in_force(
     catalog: &Catalog,
     settings: &Settings,
-) -> Result<HashMap<String, String>, ServiceError> {
+) -> Result<HashMap<String, String>, Error> {
     let ctx = open(catalog, settings)?;
     let mut out = HashMap::new();
     out.insert(

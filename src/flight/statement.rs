@@ -1,18 +1,15 @@
-//! What a SQL statement is, as the Flight layer must treat it: a query or INSERT to run (a
-//! DataFusion plan), a `SET`/`RESET` that changes the session, or something this server does
-//! not do, refused with a message that says what it does.
+//! Plan: what a SQL statement is, as the Flight layer must treat it: a query or INSERT to
+//! run (a DataFusion plan), a `SET`/`RESET` that changes the session, or something this
+//! server does not do, refused (by `admit`) with a message that says what it does.
 
 use datafusion::dataframe::DataFrame;
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{DmlStatement, LogicalPlan, Statement, WriteOp};
+use datafusion::logical_expr::{LogicalPlan, Statement};
 use datafusion::prelude::SessionContext;
 
-use super::status::ServiceError;
+use super::admit::{refuse_unsupported, unsupported};
 use crate::catalog::Catalog;
-
-/// What the server does, for error messages.
-const SUPPORTED: &str = "this server's tables support SELECT and INSERT (into \
-                         aws.ec2.store_image_tasks), and SET/RESET change session settings";
+use crate::error::Error;
 
 /// A planned statement.
 #[derive(Debug)]
@@ -48,7 +45,7 @@ pub async fn plan(
     ctx: &SessionContext,
     sql: &str,
     parameters: &[arrow::array::RecordBatch],
-) -> Result<Planned, ServiceError> {
+) -> Result<Planned, Error> {
     match catalog.plan(ctx, sql, parameters).await {
         Ok(df) => {
             refuse_unsupported(df.logical_plan())?;
@@ -69,47 +66,10 @@ pub async fn plan(
                 Ok(other) => Err(refuse_unsupported(&other).err().unwrap_or(err.into())),
                 // Statements DataFusion cannot plan at all (BEGIN, COMMIT, ...).
                 Err(_) => match err.find_root() {
-                    DataFusionError::NotImplemented(what) => Err(ServiceError::bad_request(
-                        format!("{what} is not supported: {SUPPORTED}"),
-                    )),
+                    DataFusionError::NotImplemented(what) => Err(unsupported(what)),
                     _ => Err(err.into()),
                 },
             }
         }
     }
-}
-
-/// Refuses what this server does not do, naming what it does.
-fn refuse_unsupported(plan: &LogicalPlan) -> Result<(), ServiceError> {
-    let what = match plan {
-        LogicalPlan::Dml(DmlStatement { op, .. }) => match op {
-            WriteOp::Insert(_) => return Ok(()),
-            WriteOp::Delete => "DELETE".to_owned(),
-            WriteOp::Update => "UPDATE".to_owned(),
-            WriteOp::Truncate => "TRUNCATE".to_owned(),
-            WriteOp::Ctas => "CREATE TABLE AS".to_owned(),
-            WriteOp::MergeInto(_) => "MERGE".to_owned(),
-            other => other.name().to_uppercase(),
-        },
-        // COPY ... TO would write files on the server's machine.
-        LogicalPlan::Copy(_) => "COPY".to_owned(),
-        LogicalPlan::Ddl(ddl) => format!("DDL ({})", ddl.name()),
-        LogicalPlan::Statement(Statement::TransactionStart(_))
-        | LogicalPlan::Statement(Statement::TransactionEnd(_)) => {
-            "transactions (every statement commits on its own)".to_owned()
-        }
-        LogicalPlan::Statement(Statement::Prepare(_))
-        | LogicalPlan::Statement(Statement::Execute(_))
-        | LogicalPlan::Statement(Statement::Deallocate(_)) => {
-            "SQL PREPARE/EXECUTE (use the client's prepared statements: JDBC \
-             PreparedStatement, ADBC parameters)"
-                .to_owned()
-        }
-        _ => return Ok(()),
-    };
-    // INVALID_ARGUMENT rather than UNIMPLEMENTED: the statement is the problem, and ADBC
-    // answers UNIMPLEMENTED on prepare by retrying the same statement unprepared.
-    Err(ServiceError::bad_request(format!(
-        "{what} is not supported: {SUPPORTED}"
-    )))
 }

@@ -7,7 +7,7 @@ use arrow::ipc::reader::StreamReader;
 use arrow::ipc::writer::StreamWriter;
 use prost::Message;
 
-use super::status::ServiceError;
+use crate::error::Error;
 
 #[allow(missing_docs)]
 mod proto {
@@ -17,22 +17,22 @@ mod proto {
 pub use proto::{PreparedStatementHandle, Settings, StatementTicket};
 
 /// Decodes a statement ticket.
-pub fn decode_statement(bytes: &[u8]) -> Result<StatementTicket, ServiceError> {
+pub fn decode_statement(bytes: &[u8]) -> Result<StatementTicket, Error> {
     StatementTicket::decode(bytes)
-        .map_err(|e| ServiceError::bad_request(format!("invalid statement ticket: {e}")))
+        .map_err(|e| Error::bad_request(format!("invalid statement ticket: {e}")))
 }
 
 /// Decodes a prepared-statement handle.
-pub fn decode_prepared(bytes: &[u8]) -> Result<PreparedStatementHandle, ServiceError> {
+pub fn decode_prepared(bytes: &[u8]) -> Result<PreparedStatementHandle, Error> {
     PreparedStatementHandle::decode(bytes).map_err(|e| {
-        ServiceError::bad_request(format!(
+        Error::bad_request(format!(
             "invalid prepared statement handle: {e}; prepare the statement again"
         ))
     })
 }
 
 /// Encodes parameter batches as an Arrow IPC stream for a handle.
-pub fn encode_parameters(batches: &[RecordBatch]) -> Result<Vec<u8>, ServiceError> {
+pub fn encode_parameters(batches: &[RecordBatch]) -> Result<Vec<u8>, Error> {
     let Some(first) = batches.first() else {
         return Ok(Vec::new());
     };
@@ -44,17 +44,17 @@ pub fn encode_parameters(batches: &[RecordBatch]) -> Result<Vec<u8>, ServiceErro
 }
 
 /// Decodes the parameter batches of a handle (none when unbound).
-pub fn decode_parameters(bytes: &[u8]) -> Result<Vec<RecordBatch>, ServiceError> {
+pub fn decode_parameters(bytes: &[u8]) -> Result<Vec<RecordBatch>, Error> {
     if bytes.is_empty() {
         return Ok(Vec::new());
     }
     check_ipc_framing(bytes).map_err(|e| {
-        ServiceError::bad_request(format!(
+        Error::bad_request(format!(
             "invalid parameters in prepared statement handle: {e}"
         ))
     })?;
     let reader = StreamReader::try_new(bytes, None).map_err(|e| {
-        ServiceError::bad_request(format!(
+        Error::bad_request(format!(
             "invalid parameters in prepared statement handle: {e}"
         ))
     })?;
@@ -149,6 +149,6 @@ mod tests {
     #[test]
     fn garbage_is_a_bad_request() {
         let err = decode_statement(&[0xff, 0xff, 0xff]).unwrap_err();
-        assert!(matches!(err, ServiceError::BadRequest(_)));
+        assert!(matches!(err, Error::BadRequest(_)));
     }
 }

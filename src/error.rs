@@ -1,5 +1,6 @@
-//! The Flight layer's error type and its mapping to `tonic::Status`: the one place where
-//! errors of every layer get a gRPC code. AWS errors keep their region, code, message and
+//! The crate's error type, [`Error`], and its one mapping to `tonic::Status`: the one place
+//! where errors of every layer get a gRPC code. The Flight layer and the per-RPC layers
+//! (`auth`, `limits`) all answer with it. AWS errors keep their region, code, message and
 //! request id in the status message.
 
 use arrow::error::ArrowError;
@@ -14,9 +15,9 @@ use crate::table::TableError;
 /// gRPC trailers must stay small (clients cap headers around 8 KB).
 const MAX_MESSAGE_BYTES: usize = 4096;
 
-/// Everything that can go wrong while serving a Flight SQL request.
+/// Everything that can go wrong while serving a request.
 #[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
+pub enum Error {
     /// Planning or executing the statement failed (SQL errors, AWS errors, ...).
     #[error(transparent)]
     DataFusion(#[from] DataFusionError),
@@ -55,75 +56,41 @@ pub enum ServiceError {
     ShuttingDown(String),
 }
 
-impl ServiceError {
+impl Error {
     /// A bad-request error with this message.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        ServiceError::BadRequest(message.into())
+        Error::BadRequest(message.into())
     }
 }
 
-impl From<ServiceError> for Status {
-    fn from(err: ServiceError) -> Status {
+impl From<Error> for Status {
+    fn from(err: Error) -> Status {
         let (code, message) = match err {
-            ServiceError::DataFusion(e) => datafusion_code(e),
-            ServiceError::Arrow(e) => arrow_code(e),
-            ServiceError::Flight(FlightError::Tonic(status)) => {
+            Error::DataFusion(e) => datafusion_code(e),
+            Error::Arrow(e) => arrow_code(e),
+            Error::Flight(FlightError::Tonic(status)) => {
                 (status.code(), status.message().to_owned())
             }
-            ServiceError::Flight(FlightError::Arrow(e)) => arrow_code(e),
-            ServiceError::Flight(e @ FlightError::DecodeError(_))
-            | ServiceError::Flight(e @ FlightError::ProtocolError(_)) => {
+            Error::Flight(FlightError::Arrow(e)) => arrow_code(e),
+            Error::Flight(e @ FlightError::DecodeError(_))
+            | Error::Flight(e @ FlightError::ProtocolError(_)) => {
                 (Code::InvalidArgument, e.to_string())
             }
-            ServiceError::Flight(e @ FlightError::NotYetImplemented(_)) => {
+            Error::Flight(e @ FlightError::NotYetImplemented(_)) => {
                 (Code::Unimplemented, e.to_string())
             }
-            ServiceError::Flight(e @ FlightError::ExternalError(_)) => {
-                (Code::Internal, e.to_string())
-            }
-            ServiceError::BadRequest(m) => (Code::InvalidArgument, m),
-            ServiceError::Unsupported(m) => (Code::Unimplemented, m),
-            ServiceError::Cancelled(m) => (Code::Cancelled, m),
-            ServiceError::Unauthenticated(m) => (Code::Unauthenticated, m),
-            ServiceError::PermissionDenied(m) => (Code::PermissionDenied, m),
-            ServiceError::Busy(m) => (Code::ResourceExhausted, m),
-            ServiceError::TimedOut(m) => (Code::DeadlineExceeded, m),
-            ServiceError::ShuttingDown(m) => (Code::Unavailable, m),
+            Error::Flight(e @ FlightError::ExternalError(_)) => (Code::Internal, e.to_string()),
+            Error::BadRequest(m) => (Code::InvalidArgument, m),
+            Error::Unsupported(m) => (Code::Unimplemented, m),
+            Error::Cancelled(m) => (Code::Cancelled, m),
+            Error::Unauthenticated(m) => (Code::Unauthenticated, m),
+            Error::PermissionDenied(m) => (Code::PermissionDenied, m),
+            Error::Busy(m) => (Code::ResourceExhausted, m),
+            Error::TimedOut(m) => (Code::DeadlineExceeded, m),
+            Error::ShuttingDown(m) => (Code::Unavailable, m),
         };
         Status::new(code, truncate(message))
     }
-}
-
-/// The status of an error arrow-flight's Flight SQL dispatch made before the handler saw the
-/// request, corrected: a command, ticket or handle that does not decode is the client's
-/// (INVALID_ARGUMENT, where the dispatch says INTERNAL), and so is a DoPut without a
-/// command (where it says UNIMPLEMENTED). Other statuses pass unchanged.
-pub fn dispatch_status(status: Status) -> Status {
-    let message = status.message();
-    if status.code() == Code::Internal && message.starts_with("ParseError(") {
-        let inner = message
-            .trim_start_matches("ParseError(\"")
-            .trim_end_matches("\")")
-            .replace("\\\"", "\"");
-        return Status::invalid_argument(truncate(format!("invalid request: {inner}")));
-    }
-    if status.code() == Code::InvalidArgument && message.starts_with("DecodeError {") {
-        return Status::invalid_argument(truncate(format!(
-            "invalid request: the ticket, command or action is not valid protobuf ({message})"
-        )));
-    }
-    if status.code() == Code::Unimplemented && message.ends_with("The defined request is invalid: ")
-    {
-        return Status::invalid_argument(
-            "the request carries no Flight SQL command (an empty ticket or descriptor)",
-        );
-    }
-    if status.code() == Code::Unimplemented && message.contains("Command is missing") {
-        return Status::invalid_argument(
-            "DoPut needs a Flight SQL command in the descriptor of its first message",
-        );
-    }
-    status
 }
 
 fn aws_code(e: &AwsError) -> Code {
@@ -309,7 +276,7 @@ mod tests {
     fn aws_errors_inside_datafusion_keep_their_meaning() {
         let e = DataFusionError::External(Box::new(aws(AwsErrorKind::Throttled)));
         let e = DataFusionError::Context("scan".into(), Box::new(e));
-        let s = Status::from(ServiceError::from(e));
+        let s = Status::from(Error::from(e));
         assert_eq!(s.code(), Code::ResourceExhausted);
         assert!(s.message().contains("us-west-2"), "{}", s.message());
         assert!(s.message().contains("request id r"), "{}", s.message());
@@ -317,9 +284,9 @@ mod tests {
 
     #[test]
     fn sql_errors_are_invalid_argument_and_unknown_tables_not_found() {
-        let s = Status::from(ServiceError::from(DataFusionError::Plan("bad".into())));
+        let s = Status::from(Error::from(DataFusionError::Plan("bad".into())));
         assert_eq!(s.code(), Code::InvalidArgument);
-        let s = Status::from(ServiceError::from(DataFusionError::Plan(
+        let s = Status::from(Error::from(DataFusionError::Plan(
             "table 'aws.ec2.nope' not found".into(),
         )));
         assert_eq!(s.code(), Code::NotFound);
@@ -332,7 +299,7 @@ mod tests {
             suggestion: None,
             tables: vec!["aws.ec2.store_image_tasks".into()],
         }));
-        let s = Status::from(ServiceError::from(e));
+        let s = Status::from(Error::from(e));
         assert_eq!(s.code(), Code::NotFound);
         assert!(
             s.message().starts_with("table aws.ec2.x not found"),
@@ -347,7 +314,7 @@ mod tests {
             ),
             None,
         );
-        let s = Status::from(ServiceError::from(e));
+        let s = Status::from(Error::from(e));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(
             s.message(),
@@ -356,26 +323,8 @@ mod tests {
     }
 
     #[test]
-    fn dispatch_decode_errors_are_the_clients() {
-        let s = dispatch_status(Status::internal(
-            "ParseError(\"Unable to decode Any value: CommandStatementQuery.query: invalid string\")",
-        ));
-        assert_eq!(s.code(), Code::InvalidArgument);
-        assert_eq!(
-            s.message(),
-            "invalid request: Unable to decode Any value: CommandStatementQuery.query: invalid string"
-        );
-        let s = dispatch_status(Status::unimplemented(
-            "Unhandled Error: Command is missing.",
-        ));
-        assert_eq!(s.code(), Code::InvalidArgument);
-        let s = dispatch_status(Status::internal("something else"));
-        assert_eq!(s.code(), Code::Internal);
-    }
-
-    #[test]
     fn long_messages_are_truncated() {
-        let s = Status::from(ServiceError::bad_request("x".repeat(100_000)));
+        let s = Status::from(Error::bad_request("x".repeat(100_000)));
         assert!(s.message().len() < MAX_MESSAGE_BYTES + 32);
     }
 }

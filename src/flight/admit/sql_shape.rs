@@ -11,10 +11,7 @@ use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
-/// Default most query blocks (SELECT or VALUES) in one statement.
-pub const DEFAULT_MAX_QUERY_BLOCKS: usize = 128;
-/// Default most joins (JOIN, and tables listed with commas in FROM) in one statement.
-pub const DEFAULT_MAX_JOINS: usize = 32;
+pub use crate::limits::{DEFAULT_MAX_JOINS, DEFAULT_MAX_QUERY_BLOCKS};
 /// Most columns of one CUBE: DataFusion builds all 2^n grouping sets while planning.
 pub const MAX_CUBE_COLUMNS: usize = 12;
 
@@ -32,6 +29,16 @@ pub struct SqlLimits {
 }
 
 impl SqlLimits {
+    /// The limits on a statement's text among the server's `limits`.
+    pub fn of(limits: &crate::limits::ServerLimits) -> SqlLimits {
+        SqlLimits {
+            max_bytes: limits.max_sql_bytes,
+            max_depth: limits.max_expression_depth,
+            max_blocks: limits.max_query_blocks,
+            max_joins: limits.max_joins,
+        }
+    }
+
     /// Checks `sql` against the limits; the error says which limit, by how much, and what
     /// to do instead.
     pub fn check(&self, sql: &str, dialect: &dyn Dialect) -> Result<(), String> {
