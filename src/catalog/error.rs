@@ -2,7 +2,7 @@
 //! request, and names that are not found, said as sentences a SQL user can act on (never
 //! sqlparser's Debug form, never DataFusion's advice to change
 //! `enable_ident_normalization`). They travel inside `DataFusionError::External`;
-//! `flight::status` gives them their gRPC code.
+//! `crate::error` gives them their gRPC code.
 
 use std::fmt;
 

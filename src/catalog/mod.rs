@@ -166,7 +166,7 @@ impl Catalog {
     /// Plans `sql` in `ctx` and binds `parameters`: one row for a query, one or many for
     /// `INSERT ... VALUES (?, ...)`. DDL and session statements are refused here: they
     /// would change shared state or be lost with the request; so is a write anywhere but
-    /// at the top of the plan (see `writes`).
+    /// at the top of the plan (see `writes`, which words the refusal of a hidden one).
     pub async fn plan(
         &self,
         ctx: &SessionContext,
@@ -179,15 +179,9 @@ impl Catalog {
         let state = ctx.state();
         let names = self.names().await?;
         let plan = plan_statement(&state, sql, &names).await?;
-        if let Err(e) = options.verify_plan(&plan) {
-            if matches!(plan, datafusion::logical_expr::LogicalPlan::Ddl(_)) {
-                return datafusion::common::plan_err!(
-                    "this server's tables support SELECT and INSERT; CREATE, DROP and ALTER are \
-                     not available"
-                );
-            }
-            return Err(e);
-        }
+        // A statement refused at its top is worded for the client by the Flight layer's
+        // admission (`flight::admit`), which names what the server does instead.
+        options.verify_plan(&plan)?;
         writes::refuse_hidden_writes(&plan)?;
         let plan = params::bind(plan, parameters)?;
         Ok(DataFrame::new(ctx.state(), plan))
