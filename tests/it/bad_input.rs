@@ -4,7 +4,7 @@
 //! write API, and afterwards the server still answers a normal query. The count of cases is
 //! the figure the README gives.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -6,7 +6,7 @@
 //! tests/clients/datafusion-remote/Cargo.toml --locked` and points
 //! `AWS_FLIGHTSQL_DF_REMOTE_BIN` at the binary.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

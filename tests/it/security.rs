@@ -5,7 +5,7 @@
 //! address, failure budget per address), and the limits (concurrent queries, query timeout,
 //! SQL, message and header sizes).
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Running it in production: configuration, health, metrics, query ids in logs and
 //! response metadata, graceful shutdown on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;

@@ -3,7 +3,7 @@
 //! matter): GetSchema, PollFlightInfo, sessions (cookie, SET/RESET, Set/Get/CloseSession),
 //! column metadata, XDBC types, keys, refusals, ingest, cancellation and limits.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
