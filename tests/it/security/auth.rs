@@ -851,7 +851,7 @@ async fn a_read_user_cannot_write_by_any_path_whatever_the_session_says() {
         assert_eq!(forged.code(), Code::InvalidArgument, "{who}: {forged}");
     }
     // Nor can a wrapper write files: EXPLAIN ANALYZE of a COPY TO is refused too.
-    let target = std::env::temp_dir().join(format!("aws-flightsql-{}.csv", std::process::id()));
+    let target = dir.path().join("aws-flightsql-copy.csv");
     let copy = format!(
         "EXPLAIN ANALYZE COPY (SELECT 1 AS x) TO '{}'",
         target.display()
