@@ -21,7 +21,7 @@ cargo check --no-default-features --quiet
 echo "== cargo doc (broken or private links fail)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 
-echo "== flight_sql_client (arrow-flight's CLI, for tests/rust_cli.rs)"
+echo "== flight_sql_client (arrow-flight's CLI, for tests/it/rust_cli.rs)"
 tools="${AWS_FLIGHTSQL_TOOLS_DIR:-$HOME/.cache/aws-flightsql/tools}"
 if [ ! -x "$tools/bin/flight_sql_client" ]; then
   # A test tool: a debug build compiles in minutes and reuses the workspace's dependencies.
@@ -30,7 +30,7 @@ if [ ! -x "$tools/bin/flight_sql_client" ]; then
 fi
 export AWS_FLIGHTSQL_TOOLS_DIR="$tools"
 
-echo "== datafusion-remote (a DataFusion program over Flight SQL, for tests/datafusion_remote.rs)"
+echo "== datafusion-remote (a DataFusion program over Flight SQL, for tests/it/datafusion_remote.rs)"
 # Its own crate outside the workspace, so the Flight SQL table provider's DataFusion features
 # (serde, datafusion-proto, parquet) stay out of the server's builds. It shares the target
 # directory: about 220 of its 374 dependencies are built once for both (same versions and

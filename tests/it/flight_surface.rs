@@ -3,7 +3,7 @@
 //! matter): GetSchema, PollFlightInfo, sessions (cookie, SET/RESET, Set/Get/CloseSession),
 //! column metadata, XDBC types, keys, refusals, ingest, cancellation and limits.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -443,12 +443,15 @@ async fn session_options_set_get_and_close() {
 async fn statements_the_table_cannot_do_are_refused_naming_what_it_does() {
     let fx = Fixture::start(5).await;
     let mut client = raw(&fx).await;
+    let dir = tempfile::tempdir().unwrap();
+    let copy_to = dir.path().join("aws-flightsql-copy.csv");
+    let copy = format!("COPY (SELECT 1) TO '{}'", copy_to.display());
     for sql in [
         "UPDATE store_image_tasks SET bucket = 'x'",
         "DELETE FROM store_image_tasks",
         "CREATE TABLE t (a INT)",
         "BEGIN TRANSACTION",
-        "COPY (SELECT 1) TO '/tmp/aws-flightsql-copy.csv'",
+        &copy,
     ] {
         let err = client.get_flight_info(statement(sql)).await.unwrap_err();
         assert!(
@@ -461,7 +464,7 @@ async fn statements_the_table_cannot_do_are_refused_naming_what_it_does() {
             err.message()
         );
     }
-    assert!(!std::path::Path::new("/tmp/aws-flightsql-copy.csv").exists());
+    assert!(!copy_to.exists(), "a COPY wrote {}", copy_to.display());
 }
 
 #[tokio::test]

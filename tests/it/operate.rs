@@ -1,7 +1,7 @@
 //! Running it in production: configuration, health, metrics, query ids in logs and
 //! response metadata, graceful shutdown on SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
@@ -431,14 +431,11 @@ async fn after_the_grace_period_running_queries_are_cancelled_and_paging_stops()
 
 #[test]
 fn check_config_prints_the_effective_configuration_and_bad_files_name_the_key() {
-    let dir = std::env::temp_dir().join(format!("aws-flightsql-config-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("good.toml");
-    std::fs::write(
-        &file,
+    let dir = common::secure::TempDir::new();
+    let file = dir.write(
+        "good.toml",
         "listen = \"127.0.0.1:7001\"\ncache_ttl = \"2s\"\nslow_query_ms = 100\n",
-    )
-    .unwrap();
+    );
     let out = Command::new(BIN)
         .args(["serve", "--check-config", "--config"])
         .arg(&file)
@@ -462,8 +459,10 @@ fn check_config_prints_the_effective_configuration_and_bad_files_name_the_key() 
         "environment over file: {text}"
     );
 
-    let bad = dir.join("bad.toml");
-    std::fs::write(&bad, "listen = \"127.0.0.1:7001\"\ncache_tl = \"2s\"\n").unwrap();
+    let bad = dir.write(
+        "bad.toml",
+        "listen = \"127.0.0.1:7001\"\ncache_tl = \"2s\"\n",
+    );
     let out = Command::new(BIN)
         .args(["serve", "--check-config", "--config"])
         .arg(&bad)

@@ -1,7 +1,7 @@
 //! The fewest API calls, every region at once: pushdown, concurrency, the cache, faults and
 //! EXPLAIN, checked through the emulator's request log.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -1,7 +1,7 @@
 //! The DataFusion embedding example (`examples/datafusion_embedded.rs`) run as a user runs
 //! it, against the test emulator: its join and its totals must match the emulator's tasks.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! SELECT on aws.ec2.store_image_tasks through a real Flight SQL client, against the real
 //! server and the EC2 emulator.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

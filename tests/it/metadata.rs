@@ -1,6 +1,6 @@
 //! Flight SQL metadata commands and prepared statements through a real Flight SQL client.
 
-mod common;
+use crate::common;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{DataType, Schema};

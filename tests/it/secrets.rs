@@ -5,7 +5,7 @@
 //! metrics. Also: `hash-password` reads the password from standard input, and `serve`
 //! refuses an unauthenticated non-loopback address.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Child, Command, Stdio};

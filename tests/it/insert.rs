@@ -2,7 +2,7 @@
 //! through a real Flight SQL client against the real server and the EC2 emulator, checked
 //! against the emulator's own state.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -1,12 +1,11 @@
 //! A separate DataFusion program (`tests/clients/datafusion-remote`, its own crate outside
 //! the workspace) reads the server through the Flight SQL table provider of
 //! `datafusion-table-providers-flightsql` and joins `store_image_tasks` with a local table
-//! of bucket owners. scripts/test.sh builds it with
-//! `CARGO_TARGET_DIR=~/.cache/aws-flightsql/target-df-remote cargo build --manifest-path
-//! tests/clients/datafusion-remote/Cargo.toml --locked` and points
-//! `AWS_FLIGHTSQL_DF_REMOTE_BIN` at the binary.
+//! of bucket owners. scripts/test.sh builds it into the same target directory with
+//! `cargo build --manifest-path tests/clients/datafusion-remote/Cargo.toml --locked` and
+//! points `AWS_FLIGHTSQL_DF_REMOTE_BIN` at the binary.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -14,19 +13,25 @@ use std::process::{Command, Output};
 
 use aws_flightsql::auth::AuthOptions;
 use common::secure::{users_file, TempDir};
-use common::{prepared_path, stdout, Fixture, REGIONS};
+use common::{stdout, Fixture, REGIONS};
 use ec2_emulator::{EmulatorOptions, TaskView};
 
 fn program() -> PathBuf {
-    let path = prepared_path(
-        "AWS_FLIGHTSQL_DF_REMOTE_BIN",
-        "target-df-remote/debug/datafusion-remote",
-    );
+    // Default: beside this test's own binary (target/debug/deps/it-...), in target/debug.
+    let path = std::env::var_os("AWS_FLIGHTSQL_DF_REMOTE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("the test binary's path");
+            exe.parent()
+                .and_then(|deps| deps.parent())
+                .expect("the test binary lives in <target>/debug/deps")
+                .join("datafusion-remote")
+        });
     assert!(
         path.exists(),
-        "{} is missing: CARGO_TARGET_DIR=$HOME/.cache/aws-flightsql/target-df-remote cargo build \
-         --manifest-path tests/clients/datafusion-remote/Cargo.toml --locked \
-         (scripts/test.sh does this; AWS_FLIGHTSQL_DF_REMOTE_BIN overrides the path)",
+        "{} is missing: cargo build --manifest-path tests/clients/datafusion-remote/Cargo.toml \
+         --locked with the same CARGO_TARGET_DIR (scripts/test.sh does this; \
+         AWS_FLIGHTSQL_DF_REMOTE_BIN overrides the path)",
         path.display()
     );
     path

@@ -4,7 +4,7 @@
 //! duplicate select names get answers a user can act on. All through a real Flight SQL
 //! client against the server and the EC2 emulator.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@
 //! `cargo install --debug arrow-flight --version 59.3.2 --features "cli flight-sql tls-ring"
 //! --root <that folder>`.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -3,9 +3,14 @@
 //! (or, for injection attempts, is treated as the plain value it is), nothing reaches AWS's
 //! write API, and afterwards the server still answers a normal query. The count of cases is
 //! the figure the README gives.
+//!
+//! The corpus is a table: [`corpus`] lists every [`Case`] (its name, the [`Input`] sent and
+//! what it must get back), and one runner sends each to one server and emulator and reports
+//! every case that failed, by name.
 
-mod common;
+use crate::common;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray};
@@ -31,24 +36,106 @@ const CORPUS_CASES: usize = 107;
 
 const SQL_TYPE: &str = "type.googleapis.com/arrow.flight.protocol.sql.";
 
+/// One entry of the corpus.
+struct Case {
+    /// What the case is, as the failure report names it.
+    name: String,
+    /// What is sent.
+    request: Input,
+    /// What must come back.
+    expect: Expect,
+}
+
 /// What a case must get back.
 #[derive(Debug)]
 enum Expect {
-    /// An error with this code whose message contains this text.
+    /// An error with this code whose message contains this text (and is not empty).
     Error(Code, &'static str),
     /// An answer: the hostile input was taken as a plain value, with this many rows.
     Rows(usize),
 }
 
-struct Corpus {
-    raw: FlightServiceClient<Channel>,
-    sql: FlightSqlServiceClient<Channel>,
-    cases: Vec<(String, Expect, Result<usize, Status>)>,
+/// What a case sends.
+enum Input {
+    /// DoGet of a ticket.
+    Ticket(Vec<u8>),
+    /// GetFlightInfo of a descriptor, then DoGet of every endpoint.
+    Descriptor(FlightDescriptor),
+    /// Like `Descriptor`, the request carrying this `cookie` header.
+    WithCookie(FlightDescriptor, String),
+    /// DoAction of this type with this body.
+    Action(&'static str, Vec<u8>),
+    /// DoPut of these messages.
+    Put(Vec<FlightData>),
+    /// A prepared query (arrow-flight's client) run with these parameters.
+    Prepared(String, RecordBatch),
+    /// A prepared update (arrow-flight's client) run with these parameters.
+    PreparedUpdate(String, RecordBatch),
 }
 
-impl Corpus {
-    fn check(&mut self, name: impl Into<String>, expect: Expect, outcome: Result<usize, Status>) {
-        self.cases.push((name.into(), expect, outcome));
+fn case(name: impl Into<String>, request: Input, expect: Expect) -> Case {
+    Case {
+        name: name.into(),
+        request,
+        expect,
+    }
+}
+
+/// A statement query's descriptor for `sql`, as an input.
+fn sql(sql: &str) -> Input {
+    Input::Descriptor(statement(sql))
+}
+
+/// A Flight SQL command, encoded, as a descriptor input.
+fn cmd(command: Vec<u8>) -> Input {
+    Input::Descriptor(FlightDescriptor::new_cmd(command))
+}
+
+/// A DoPut of one message carrying only a descriptor of `command`.
+fn put_command(command: Vec<u8>) -> Input {
+    Input::Put(vec![FlightData {
+        flight_descriptor: Some(FlightDescriptor::new_cmd(command)),
+        ..Default::default()
+    }])
+}
+
+/// A raw Flight client and a Flight SQL client on one channel, which send inputs.
+struct Client {
+    raw: FlightServiceClient<Channel>,
+    sql: FlightSqlServiceClient<Channel>,
+}
+
+impl Client {
+    /// A client of `uri` (`http://...`).
+    async fn connect(uri: &str) -> Client {
+        let channel = Endpoint::from_shared(uri.to_owned())
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Client {
+            raw: FlightServiceClient::new(channel.clone()),
+            sql: FlightSqlServiceClient::new(channel),
+        }
+    }
+
+    /// Sends `input`; the rows (or results) that came back, or the error.
+    async fn send(&mut self, input: Input) -> Result<usize, Status> {
+        match input {
+            Input::Ticket(ticket) => self.fetch(Ticket::new(ticket)).await,
+            Input::Descriptor(descriptor) => self.run(descriptor).await,
+            Input::WithCookie(descriptor, cookie) => {
+                let mut request = Request::new(descriptor);
+                request
+                    .metadata_mut()
+                    .insert("cookie", cookie.parse().unwrap());
+                self.run_request(request).await
+            }
+            Input::Action(kind, body) => self.action(kind, body).await,
+            Input::Put(messages) => self.put(messages).await,
+            Input::Prepared(sql, params) => self.prepared(&sql, params).await,
+            Input::PreparedUpdate(sql, params) => self.prepared_update(&sql, params).await,
+        }
     }
 
     /// GetFlightInfo for `descriptor`, then DoGet of every endpoint; the rows fetched.
@@ -159,6 +246,53 @@ impl Corpus {
     }
 }
 
+/// What some cases are made from, asked of the server and the emulator before the run: a
+/// storable AMI and a bucket, a real ticket to cut, prepared-statement handles to cut or
+/// leave unbound, and a file path that a COPY must not write.
+struct Material {
+    ami: String,
+    bucket: String,
+    /// The ticket of `SELECT * FROM store_image_tasks`.
+    ticket: Vec<u8>,
+    /// The handle of `SELECT amiId FROM store_image_tasks`.
+    select_handle: Vec<u8>,
+    /// The handle of `... WHERE region = $1`.
+    region_handle: Vec<u8>,
+    /// The handle of `... WHERE region = ?`.
+    unbound_handle: Vec<u8>,
+    copy_to: PathBuf,
+}
+
+impl Material {
+    async fn ask(fx: &Fixture, c: &mut Client, dir: &tempfile::TempDir) -> Material {
+        let ticket = c
+            .raw
+            .get_flight_info(statement("SELECT * FROM store_image_tasks"))
+            .await
+            .unwrap()
+            .into_inner()
+            .endpoint[0]
+            .ticket
+            .clone()
+            .unwrap()
+            .ticket
+            .to_vec();
+        Material {
+            ami: fx.emulator.storable_amis("us-east-1")[0].clone(),
+            bucket: fx.emulator.buckets("us-east-1")[0].clone(),
+            ticket,
+            select_handle: c.handle("SELECT amiId FROM store_image_tasks").await,
+            region_handle: c
+                .handle("SELECT amiId FROM store_image_tasks WHERE region = $1")
+                .await,
+            unbound_handle: c
+                .handle("SELECT amiId FROM store_image_tasks WHERE region = ?")
+                .await,
+            copy_to: dir.path().join("aws-flightsql-copy.csv"),
+        }
+    }
+}
+
 /// An `Any` of `type_name` (a Flight SQL message) around raw bytes.
 fn any(type_name: &str, value: Vec<u8>) -> Vec<u8> {
     Any {
@@ -193,8 +327,9 @@ struct StatementTicket {
     query_id: String,
 }
 
-fn statement_ticket(ticket: StatementTicket) -> Ticket {
-    Ticket::new(
+/// DoGet of the server's own ticket message, forged.
+fn statement_ticket(ticket: StatementTicket) -> Input {
+    Input::Ticket(
         TicketStatementQuery {
             statement_handle: ticket.encode_to_vec().into(),
         }
@@ -255,357 +390,247 @@ fn nested(depth: usize, open: &str, inner: &str, close: &str) -> String {
     format!("{}{inner}{}", open.repeat(depth), close.repeat(depth))
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
-    let fx = Fixture::start(3).await;
-    let channel = Endpoint::from_shared(fx.server.uri().replace("grpc://", "http://"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let raw = FlightServiceClient::new(channel.clone())
-        .max_encoding_message_size(usize::MAX)
-        .max_decoding_message_size(usize::MAX);
-    let mut c = Corpus {
-        raw,
-        sql: FlightSqlServiceClient::new(channel),
-        cases: Vec::new(),
-    };
-    let ami = fx.emulator.storable_amis("us-east-1")[0].clone();
-    let bucket = fx.emulator.buckets("us-east-1")[0].clone();
+/// Every case, in the order they run.
+async fn corpus(m: &Material) -> Vec<Case> {
     use Expect::{Error, Rows};
+    let (ami, bucket) = (&m.ami, &m.bucket);
+    let mut cases = Vec::new();
 
     // --- Tickets -------------------------------------------------------------------------
-    let out = c.fetch(Ticket::new(Vec::<u8>::new())).await;
-    c.check(
+    cases.push(case(
         "empty ticket",
+        Input::Ticket(Vec::new()),
         Error(Code::InvalidArgument, "no Flight SQL command"),
-        out,
-    );
-    let out = c.fetch(Ticket::new(vec![0xff; 64])).await;
-    c.check(
+    ));
+    cases.push(case(
         "garbage ticket",
+        Input::Ticket(vec![0xff; 64]),
         Error(Code::InvalidArgument, "not valid protobuf"),
-        out,
-    );
-    let good = c
-        .raw
-        .get_flight_info(statement("SELECT * FROM store_image_tasks"))
-        .await
-        .unwrap()
-        .into_inner()
-        .endpoint[0]
-        .ticket
-        .clone()
-        .unwrap()
-        .ticket
-        .to_vec();
+    ));
+    let good = &m.ticket;
     for cut in [1, good.len() / 2, good.len() - 1] {
-        let out = c.fetch(Ticket::new(good[..cut].to_vec())).await;
-        c.check(
+        cases.push(case(
             format!("ticket truncated to {cut} bytes"),
+            Input::Ticket(good[..cut].to_vec()),
             Error(Code::InvalidArgument, ""),
-            out,
-        );
+        ));
     }
-    let out = c
-        .fetch(Ticket::new(any(
-            "TicketStatementQuery",
-            vec![0x0a, 0x05, 0xff, 0xff],
-        )))
-        .await;
-    c.check(
+    cases.push(case(
         "ticket with a truncated inner message",
+        Input::Ticket(any("TicketStatementQuery", vec![0x0a, 0x05, 0xff, 0xff])),
         Error(Code::InvalidArgument, "invalid request"),
-        out,
-    );
-    let out = c
-        .fetch(Ticket::new(
+    ));
+    cases.push(case(
+        "garbage statement handle",
+        Input::Ticket(
             TicketStatementQuery {
                 statement_handle: vec![0xff, 0x00, 0x13, 0x37].into(),
             }
             .as_any()
             .encode_to_vec(),
-        ))
-        .await;
-    c.check(
-        "garbage statement handle",
+        ),
         Error(Code::InvalidArgument, "invalid statement ticket"),
-        out,
-    );
+    ));
     let handle = Any::decode(good.as_slice())
         .unwrap()
         .unpack::<TicketStatementQuery>()
         .unwrap()
         .unwrap()
         .statement_handle;
-    let out = c
-        .fetch(Ticket::new(
+    cases.push(case(
+        "truncated statement handle",
+        Input::Ticket(
             TicketStatementQuery {
                 statement_handle: handle.slice(..handle.len() - 3),
             }
             .as_any()
             .encode_to_vec(),
-        ))
-        .await;
-    c.check(
-        "truncated statement handle",
+        ),
         Error(Code::InvalidArgument, "invalid statement ticket"),
-        out,
-    );
-    let out = c
-        .fetch(Ticket::new(
+    ));
+    cases.push(case(
+        "ticket of an unknown command type",
+        Input::Ticket(
             Any {
                 type_url: "type.googleapis.com/evil.DropEverything".into(),
                 value: vec![1, 2, 3].into(),
             }
             .encode_to_vec(),
-        ))
-        .await;
-    c.check(
-        "ticket of an unknown command type",
+        ),
         Error(Code::Unimplemented, "evil.DropEverything"),
-        out,
-    );
-    let out = c
-        .fetch(Ticket::new(
+    ));
+    cases.push(case(
+        "statement ticket with non-UTF-8 SQL",
+        Input::Ticket(
             TicketStatementQuery {
                 statement_handle: non_utf8_field1().into(),
             }
             .as_any()
             .encode_to_vec(),
-        ))
-        .await;
-    c.check(
-        "statement ticket with non-UTF-8 SQL",
+        ),
         Error(Code::InvalidArgument, "invalid statement ticket"),
-        out,
-    );
-    let out = c
-        .fetch(statement_ticket(StatementTicket {
+    ));
+    cases.push(case(
+        "statement ticket with garbage parameters",
+        statement_ticket(StatementTicket {
             sql: "SELECT * FROM store_image_tasks WHERE amiId = $1".into(),
             parameters: vec![0xde, 0xad, 0xbe, 0xef],
             query_id: String::new(),
-        }))
-        .await;
-    c.check(
-        "statement ticket with garbage parameters",
+        }),
         Error(Code::InvalidArgument, "invalid parameters"),
-        out,
-    );
+    ));
     // Found by the fuzzer: parameters declaring 2 GiB made the IPC reader allocate it.
-    let out = c
-        .fetch(statement_ticket(StatementTicket {
+    cases.push(case(
+        "statement ticket whose parameters declare 2 GiB",
+        statement_ticket(StatementTicket {
             sql: "SELECT $1".into(),
             parameters: vec![0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 0, 0, 0, 0],
             query_id: String::new(),
-        }))
-        .await;
-    c.check(
-        "statement ticket whose parameters declare 2 GiB",
+        }),
         Error(Code::InvalidArgument, "bytes of metadata"),
-        out,
-    );
-    let out = c
-        .fetch(statement_ticket(StatementTicket {
+    ));
+    cases.push(case(
+        "forged ticket naming an unknown table",
+        statement_ticket(StatementTicket {
             sql: "SELECT * FROM secrets.passwords".into(),
             parameters: Vec::new(),
             query_id: String::new(),
-        }))
-        .await;
-    c.check(
-        "forged ticket naming an unknown table",
+        }),
         Error(Code::NotFound, "not found"),
-        out,
-    );
-    let out = c
-        .fetch(statement_ticket(StatementTicket {
+    ));
+    cases.push(case(
+        "forged ticket carrying an INSERT",
+        statement_ticket(StatementTicket {
             sql: format!(
                 "INSERT INTO store_image_tasks (amiId, bucket) VALUES ('{ami}', '{bucket}')"
             ),
             parameters: Vec::new(),
             query_id: String::new(),
-        }))
-        .await;
-    c.check(
-        "forged ticket carrying an INSERT",
+        }),
         Error(Code::InvalidArgument, "tickets never"),
-        out,
-    );
-    let out = c
-        .fetch(Ticket::new(
+    ));
+    cases.push(case(
+        "garbage prepared handle in a ticket",
+        Input::Ticket(
             CommandPreparedStatementQuery {
                 prepared_statement_handle: vec![0xff; 8].into(),
             }
             .as_any()
             .encode_to_vec(),
-        ))
-        .await;
-    c.check(
-        "garbage prepared handle in a ticket",
+        ),
         Error(Code::InvalidArgument, "prepared statement handle"),
-        out,
-    );
+    ));
 
     // --- Descriptors and commands --------------------------------------------------------
-    let out = c.run(FlightDescriptor::new_cmd(vec![0xff; 16])).await;
-    c.check(
+    cases.push(case(
         "descriptor with invalid protobuf",
+        cmd(vec![0xff; 16]),
         Error(Code::InvalidArgument, "not valid protobuf"),
-        out,
-    );
-    let out = c.run(FlightDescriptor::new_cmd(Vec::<u8>::new())).await;
-    c.check(
+    ));
+    cases.push(case(
         "descriptor with an empty command",
+        cmd(Vec::new()),
         Error(Code::InvalidArgument, "no Flight SQL command"),
-        out,
-    );
-    let out = c
-        .run(FlightDescriptor::new_cmd(
-            Any {
-                type_url: "type.googleapis.com/evil.Command".into(),
-                value: vec![].into(),
-            }
-            .encode_to_vec(),
-        ))
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "descriptor of an unknown command type",
+        cmd(Any {
+            type_url: "type.googleapis.com/evil.Command".into(),
+            value: vec![].into(),
+        }
+        .encode_to_vec()),
         Error(Code::Unimplemented, "evil.Command"),
-        out,
-    );
-    let out = c
-        .run(FlightDescriptor::new_path(vec![
+    ));
+    cases.push(case(
+        "path descriptor",
+        Input::Descriptor(FlightDescriptor::new_path(vec![
             "etc".into(),
             "passwd".into(),
-        ]))
-        .await;
-    c.check(
-        "path descriptor",
+        ])),
         Error(Code::InvalidArgument, "path descriptor"),
-        out,
-    );
-    let out = c
-        .run(FlightDescriptor::new_cmd(any(
-            "CommandStatementQuery",
-            non_utf8_field1(),
-        )))
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "statement with non-UTF-8 SQL",
+        cmd(any("CommandStatementQuery", non_utf8_field1())),
         Error(Code::InvalidArgument, "invalid request"),
-        out,
-    );
-    let out = c
-        .run(FlightDescriptor::new_cmd(any(
-            "CommandStatementQuery",
-            vec![0x0a, 0x7f, 0x41],
-        )))
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "statement with a truncated string",
+        cmd(any("CommandStatementQuery", vec![0x0a, 0x7f, 0x41])),
         Error(Code::InvalidArgument, "invalid request"),
-        out,
-    );
-    let out = c
-        .run(FlightDescriptor::new_cmd(
-            CommandPreparedStatementQuery {
-                prepared_statement_handle: vec![0x12, 0xff, 0x01].into(),
-            }
-            .as_any()
-            .encode_to_vec(),
-        ))
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "garbage prepared handle",
+        cmd(CommandPreparedStatementQuery {
+            prepared_statement_handle: vec![0x12, 0xff, 0x01].into(),
+        }
+        .as_any()
+        .encode_to_vec()),
         Error(Code::InvalidArgument, "prepared statement handle"),
-        out,
-    );
-    let handle = c.handle("SELECT amiId FROM store_image_tasks").await;
-    let out = c
-        .run(FlightDescriptor::new_cmd(
-            CommandPreparedStatementQuery {
-                prepared_statement_handle: handle[..handle.len() / 2].to_vec().into(),
-            }
-            .as_any()
-            .encode_to_vec(),
-        ))
-        .await;
-    c.check(
+    ));
+    let handle = &m.select_handle;
+    cases.push(case(
         "truncated prepared handle",
+        cmd(CommandPreparedStatementQuery {
+            prepared_statement_handle: handle[..handle.len() / 2].to_vec().into(),
+        }
+        .as_any()
+        .encode_to_vec()),
         Error(Code::InvalidArgument, "prepared statement handle"),
-        out,
-    );
-    let out = c
-        .run(FlightDescriptor::new_cmd(any(
-            "CommandGetTables",
-            non_utf8_field1(),
-        )))
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "GetTables with a non-UTF-8 catalog",
+        cmd(any("CommandGetTables", non_utf8_field1())),
         Error(Code::InvalidArgument, "invalid request"),
-        out,
-    );
-    let out = c
-        .run(FlightDescriptor::new_cmd(
-            CommandGetTables {
-                table_name_filter_pattern: Some("%'; DROP TABLE x; --".into()),
-                ..Default::default()
-            }
-            .as_any()
-            .encode_to_vec(),
-        ))
-        .await;
-    c.check("GetTables with an injection in its pattern", Rows(0), out);
+    ));
+    cases.push(case(
+        "GetTables with an injection in its pattern",
+        cmd(CommandGetTables {
+            table_name_filter_pattern: Some("%'; DROP TABLE x; --".into()),
+            ..Default::default()
+        }
+        .as_any()
+        .encode_to_vec()),
+        Rows(0),
+    ));
 
     // --- Actions ------------------------------------------------------------------------
-    let out = c.action("DropAllTables", vec![]).await;
-    c.check(
+    cases.push(case(
         "unknown action type",
+        Input::Action("DropAllTables", vec![]),
         Error(Code::Unimplemented, "unknown action type"),
-        out,
-    );
-    let out = c.action("CreatePreparedStatement", vec![0xff; 10]).await;
-    c.check(
+    ));
+    cases.push(case(
         "CreatePreparedStatement with invalid protobuf",
+        Input::Action("CreatePreparedStatement", vec![0xff; 10]),
         Error(Code::InvalidArgument, "not valid protobuf"),
-        out,
-    );
-    let out = c
-        .action(
+    ));
+    cases.push(case(
+        "CreatePreparedStatement with non-UTF-8 SQL",
+        Input::Action(
             "CreatePreparedStatement",
             any("ActionCreatePreparedStatementRequest", non_utf8_field1()),
-        )
-        .await;
-    c.check(
-        "CreatePreparedStatement with non-UTF-8 SQL",
+        ),
         Error(Code::InvalidArgument, "invalid request"),
-        out,
-    );
-    let out = c.action("CancelFlightInfo", vec![0xff; 10]).await;
-    c.check(
+    ));
+    cases.push(case(
         "CancelFlightInfo with invalid protobuf",
+        Input::Action("CancelFlightInfo", vec![0xff; 10]),
         Error(Code::InvalidArgument, "invalid CancelFlightInfo"),
-        out,
-    );
-    let out = c.action("SetSessionOptions", vec![0x0a, 0xff]).await;
-    c.check(
+    ));
+    cases.push(case(
         "SetSessionOptions with invalid protobuf",
+        Input::Action("SetSessionOptions", vec![0x0a, 0xff]),
         Error(Code::InvalidArgument, "invalid SetSessionOptions"),
-        out,
-    );
-    let out = c
-        .action(
+    ));
+    cases.push(case(
+        "CancelQuery with a garbage FlightInfo",
+        Input::Action(
             "CancelQuery",
             any("ActionCancelQueryRequest", vec![0x0a, 0x03, 1, 2, 3]),
-        )
-        .await;
-    c.check(
-        "CancelQuery with a garbage FlightInfo",
+        ),
         Error(Code::InvalidArgument, "invalid FlightInfo"),
-        out,
-    );
+    ));
 
     // --- Sessions -----------------------------------------------------------------------
     for (what, cookie) in [
@@ -622,239 +647,173 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
             format!("{SESSION_COOKIE}=abc"),
         ),
     ] {
-        let mut request = Request::new(statement("SELECT 1"));
-        request
-            .metadata_mut()
-            .insert("cookie", cookie.parse().unwrap());
-        let out = c.run_request(request).await;
-        c.check(what, Error(Code::InvalidArgument, "cookie"), out);
+        cases.push(case(
+            what,
+            Input::WithCookie(statement("SELECT 1"), cookie),
+            Error(Code::InvalidArgument, "cookie"),
+        ));
     }
 
     // --- SQL ----------------------------------------------------------------------------
-    let huge = format!("SELECT '{}' AS s", "x".repeat(2 * 1024 * 1024));
-    let out = c.run(statement(&huge)).await;
-    c.check(
-        "2 MiB of SQL",
-        Error(Code::InvalidArgument, "--max-sql-bytes"),
-        out,
-    );
-    let out = c
-        .run(statement(&format!(
-            "SELECT {}",
-            nested(5000, "(", "1", ")")
-        )))
-        .await;
-    c.check(
-        "5000 nested parentheses",
-        Error(Code::InvalidArgument, "--max-expression-depth"),
-        out,
-    );
-    let out = c
-        .run(statement(&format!("SELECT {}", nested(60, "(", "1", ")"))))
-        .await;
-    c.check(
-        "60 nested parentheses (the parser's limit)",
-        Error(Code::InvalidArgument, "nests deeper than the parser allows"),
-        out,
-    );
-    let out = c
-        .run(statement(&format!(
-            "SELECT {}",
-            nested(2000, "abs(", "1", ")")
-        )))
-        .await;
-    c.check(
-        "2000 nested function calls",
-        Error(Code::InvalidArgument, "--max-expression-depth"),
-        out,
-    );
-    let out = c
-        .run(statement(&nested(
-            60,
-            "SELECT * FROM (",
-            "SELECT 1 AS a",
-            ") AS t",
-        )))
-        .await;
-    c.check(
-        "60 nested subqueries (the parser's limit)",
-        Error(Code::InvalidArgument, "nests deeper than the parser allows"),
-        out,
-    );
-    let out = c
-        .run(statement(&nested(
-            1200,
-            "SELECT * FROM (",
-            "SELECT 1 AS a",
-            ") AS t",
-        )))
-        .await;
-    c.check(
-        "1200 nested subqueries",
-        Error(Code::InvalidArgument, "--max-expression-depth"),
-        out,
-    );
-    let out = c
-        .run(statement(&format!(
-            "SELECT 1 WHERE {}",
-            vec!["NOT"; 3000].join(" ") + " true"
-        )))
-        .await;
-    c.check(
-        "3000 nested NOTs",
-        Error(Code::InvalidArgument, "--max-expression-depth"),
-        out,
-    );
-    let out = c
-        .run(statement(&format!(
-            "SELECT {}",
-            vec!["1"; 20_000].join(" + ")
-        )))
-        .await;
-    c.check(
-        "a 20000-term sum",
-        Error(Code::InvalidArgument, "--max-expression-depth"),
-        out,
-    );
     let ors = (0..3000)
         .map(|i| format!("amiId = 'ami-{i:017x}'"))
         .collect::<Vec<_>>()
         .join(" OR ");
-    let out = c
-        .run(statement(&format!(
-            "SELECT * FROM store_image_tasks WHERE {ors}"
-        )))
-        .await;
-    c.check("3000 ORs", Error(Code::InvalidArgument, "IN lists"), out);
-    let cases = format!(
-        "SELECT {} 1 {}",
-        "CASE WHEN true THEN ".repeat(1500),
-        " END".repeat(1500)
-    );
-    let out = c.run(statement(&cases)).await;
-    c.check(
-        "1500 nested CASEs",
-        Error(Code::InvalidArgument, "--max-expression-depth"),
-        out,
-    );
-    let out = c.run(statement("SELEC amiId FROM store_image_tasks")).await;
-    c.check(
-        "syntax error",
-        Error(
-            Code::InvalidArgument,
-            "SQL syntax error: expected an SQL statement, found SELEC at line 1, column 1",
+    let sql_cases: Vec<(&str, String, Expect)> = vec![
+        (
+            "2 MiB of SQL",
+            format!("SELECT '{}' AS s", "x".repeat(2 * 1024 * 1024)),
+            Error(Code::InvalidArgument, "--max-sql-bytes"),
         ),
-        out,
-    );
-    let out = c.run(statement("")).await;
-    c.check(
-        "empty SQL",
-        Error(Code::InvalidArgument, "no SQL statement"),
-        out,
-    );
-    let out = c.run(statement("-- only a comment")).await;
-    c.check(
-        "SQL that is only a comment",
-        Error(Code::InvalidArgument, "no SQL statement"),
-        out,
-    );
-    let out = c.run(statement("SELECT 1; SELECT 2")).await;
-    c.check(
-        "two statements",
-        Error(Code::InvalidArgument, "one statement per request"),
-        out,
-    );
-    let out = c
-        .run(statement("SELECT * FROM store_image_tasks_backup"))
-        .await;
-    c.check(
-        "unknown table",
-        Error(Code::NotFound, "store_image_tasks_backup"),
-        out,
-    );
-    let out = c.run(statement("SELECT * FROM aws.iam.users")).await;
-    c.check("unknown schema", Error(Code::NotFound, "iam"), out);
-    let out = c
-        .run(statement("SELECT password FROM store_image_tasks"))
-        .await;
-    c.check(
-        "unknown column",
-        Error(Code::InvalidArgument, "column password not found"),
-        out,
-    );
-    let out = c
-        .run(statement("SELECT * FROM \"store_image_tasks\u{0}\""))
-        .await;
-    c.check(
-        "table name with a NUL character",
-        Error(Code::NotFound, "not found"),
-        out,
-    );
-    let out = c.run(statement("SELECT 'a\u{202e}b\u{0}c' AS s")).await;
-    c.check("string literal with control characters", Rows(1), out);
-    let out = c
-        .run(statement(
-            "SELECT * FROM store_image_tasks WHERE amiId = '' OR 1=1 --'",
-        ))
-        .await;
-    c.check(
-        "classic injection written into the SQL itself",
-        Rows(9),
-        out,
-    );
-    let out = c
-        .run(statement(
-            "COPY (SELECT 1) TO '/tmp/aws-flightsql-pwned.csv'",
-        ))
-        .await;
-    c.check(
-        "COPY TO a server file",
-        Error(Code::InvalidArgument, "COPY"),
-        out,
-    );
-    let out = c
-        .run(statement(
-            "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'",
-        ))
-        .await;
-    c.check(
-        "external table over a server file",
-        Error(Code::InvalidArgument, ""),
-        out,
-    );
-    let out = c.run(statement("DELETE FROM store_image_tasks")).await;
-    c.check("DELETE", Error(Code::InvalidArgument, "DELETE"), out);
-    let out = c.run(statement("DROP TABLE store_image_tasks")).await;
-    c.check("DROP TABLE", Error(Code::InvalidArgument, ""), out);
-    let out = c.run(statement("SET aws.no_such_option = 1")).await;
-    c.check(
-        "SET of an unknown option",
-        Error(Code::InvalidArgument, "no_such_option"),
-        out,
-    );
-    let out = c
-        .run(statement("SET datafusion.execution.batch_size = 'lots'"))
-        .await;
-    c.check(
-        "SET with a value of the wrong type",
-        Error(Code::InvalidArgument, "batch_size"),
-        out,
-    );
-    let out = c.run(statement("SELECT 1/0")).await;
-    c.check(
-        "division by zero",
-        Error(Code::InvalidArgument, "Divide by zero"),
-        out,
-    );
+        (
+            "5000 nested parentheses",
+            format!("SELECT {}", nested(5000, "(", "1", ")")),
+            Error(Code::InvalidArgument, "--max-expression-depth"),
+        ),
+        (
+            "60 nested parentheses (the parser's limit)",
+            format!("SELECT {}", nested(60, "(", "1", ")")),
+            Error(Code::InvalidArgument, "nests deeper than the parser allows"),
+        ),
+        (
+            "2000 nested function calls",
+            format!("SELECT {}", nested(2000, "abs(", "1", ")")),
+            Error(Code::InvalidArgument, "--max-expression-depth"),
+        ),
+        (
+            "60 nested subqueries (the parser's limit)",
+            nested(60, "SELECT * FROM (", "SELECT 1 AS a", ") AS t"),
+            Error(Code::InvalidArgument, "nests deeper than the parser allows"),
+        ),
+        (
+            "1200 nested subqueries",
+            nested(1200, "SELECT * FROM (", "SELECT 1 AS a", ") AS t"),
+            Error(Code::InvalidArgument, "--max-expression-depth"),
+        ),
+        (
+            "3000 nested NOTs",
+            format!("SELECT 1 WHERE {}", vec!["NOT"; 3000].join(" ") + " true"),
+            Error(Code::InvalidArgument, "--max-expression-depth"),
+        ),
+        (
+            "a 20000-term sum",
+            format!("SELECT {}", vec!["1"; 20_000].join(" + ")),
+            Error(Code::InvalidArgument, "--max-expression-depth"),
+        ),
+        (
+            "3000 ORs",
+            format!("SELECT * FROM store_image_tasks WHERE {ors}"),
+            Error(Code::InvalidArgument, "IN lists"),
+        ),
+        (
+            "1500 nested CASEs",
+            format!(
+                "SELECT {} 1 {}",
+                "CASE WHEN true THEN ".repeat(1500),
+                " END".repeat(1500)
+            ),
+            Error(Code::InvalidArgument, "--max-expression-depth"),
+        ),
+        (
+            "syntax error",
+            "SELEC amiId FROM store_image_tasks".into(),
+            Error(
+                Code::InvalidArgument,
+                "SQL syntax error: expected an SQL statement, found SELEC at line 1, column 1",
+            ),
+        ),
+        (
+            "empty SQL",
+            "".into(),
+            Error(Code::InvalidArgument, "no SQL statement"),
+        ),
+        (
+            "SQL that is only a comment",
+            "-- only a comment".into(),
+            Error(Code::InvalidArgument, "no SQL statement"),
+        ),
+        (
+            "two statements",
+            "SELECT 1; SELECT 2".into(),
+            Error(Code::InvalidArgument, "one statement per request"),
+        ),
+        (
+            "unknown table",
+            "SELECT * FROM store_image_tasks_backup".into(),
+            Error(Code::NotFound, "store_image_tasks_backup"),
+        ),
+        (
+            "unknown schema",
+            "SELECT * FROM aws.iam.users".into(),
+            Error(Code::NotFound, "iam"),
+        ),
+        (
+            "unknown column",
+            "SELECT password FROM store_image_tasks".into(),
+            Error(Code::InvalidArgument, "column password not found"),
+        ),
+        (
+            "table name with a NUL character",
+            "SELECT * FROM \"store_image_tasks\u{0}\"".into(),
+            Error(Code::NotFound, "not found"),
+        ),
+        (
+            "string literal with control characters",
+            "SELECT 'a\u{202e}b\u{0}c' AS s".into(),
+            Rows(1),
+        ),
+        (
+            "classic injection written into the SQL itself",
+            "SELECT * FROM store_image_tasks WHERE amiId = '' OR 1=1 --'".into(),
+            Rows(9),
+        ),
+        (
+            "COPY TO a server file",
+            format!("COPY (SELECT 1) TO '{}'", m.copy_to.display()),
+            Error(Code::InvalidArgument, "COPY"),
+        ),
+        (
+            "external table over a server file",
+            "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'".into(),
+            Error(Code::InvalidArgument, ""),
+        ),
+        (
+            "DELETE",
+            "DELETE FROM store_image_tasks".into(),
+            Error(Code::InvalidArgument, "DELETE"),
+        ),
+        (
+            "DROP TABLE",
+            "DROP TABLE store_image_tasks".into(),
+            Error(Code::InvalidArgument, ""),
+        ),
+        (
+            "SET of an unknown option",
+            "SET aws.no_such_option = 1".into(),
+            Error(Code::InvalidArgument, "no_such_option"),
+        ),
+        (
+            "SET with a value of the wrong type",
+            "SET datafusion.execution.batch_size = 'lots'".into(),
+            Error(Code::InvalidArgument, "batch_size"),
+        ),
+        (
+            "division by zero",
+            "SELECT 1/0".into(),
+            Error(Code::InvalidArgument, "Divide by zero"),
+        ),
+    ];
+    for (name, text, expect) in sql_cases {
+        cases.push(case(name, sql(&text), expect));
+    }
 
     // --- Parameters ---------------------------------------------------------------------
     let two = "SELECT amiId FROM store_image_tasks WHERE region = $1 AND amiId = $2";
-    let out = c.prepared(two, strings("$1", &["us-east-1"])).await;
-    c.check(
+    cases.push(case(
         "one parameter where two are needed",
+        Input::Prepared(two.into(), strings("$1", &["us-east-1"])),
         Error(Code::InvalidArgument, ""),
-        out,
-    );
+    ));
     let three = RecordBatch::try_from_iter([
         (
             "$1",
@@ -864,34 +823,27 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
         ("$3", Arc::new(StringArray::from(vec!["extra"])) as ArrayRef),
     ])
     .unwrap();
-    let out = c.prepared(two, three).await;
-    c.check(
+    cases.push(case(
         "three parameters where two are needed",
+        Input::Prepared(two.into(), three),
         Error(Code::InvalidArgument, ""),
-        out,
-    );
-    let out = c
-        .prepared(
-            "SELECT amiId FROM store_image_tasks WHERE progressPercentage > $1",
-            strings("$1", &["a lot"]),
-        )
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "a string parameter for an integer",
+        Input::Prepared(
+            "SELECT amiId FROM store_image_tasks WHERE progressPercentage > $1".into(),
+            strings("$1", &["a lot"]),
+        ),
         Error(Code::InvalidArgument, ""),
-        out,
-    );
-    let out = c
-        .prepared(
-            "SELECT amiId FROM store_image_tasks WHERE region = $1",
-            strings("$1", &["us-east-1", "eu-west-1"]),
-        )
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "two parameter rows for a query",
+        Input::Prepared(
+            "SELECT amiId FROM store_image_tasks WHERE region = $1".into(),
+            strings("$1", &["us-east-1", "eu-west-1"]),
+        ),
         Error(Code::InvalidArgument, ""),
-        out,
-    );
+    ));
     let injections = [
         "' OR '1'='1",
         "x'; DROP TABLE store_image_tasks; --",
@@ -900,72 +852,49 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
         "\\'; SELECT 1; --",
     ];
     for (i, injection) in injections.iter().enumerate() {
-        let out = c
-            .prepared(
-                "SELECT amiId FROM store_image_tasks WHERE region = $1",
-                strings("$1", &[injection]),
-            )
-            .await;
         // A value that is not a region name is refused, not asked of AWS.
-        c.check(
+        cases.push(case(
             format!("SQL injection {i} through a region parameter"),
-            Error(Code::InvalidArgument, "not an AWS region name"),
-            out,
-        );
-        let out = c
-            .prepared(
-                "SELECT region FROM store_image_tasks WHERE amiId = $1",
+            Input::Prepared(
+                "SELECT amiId FROM store_image_tasks WHERE region = $1".into(),
                 strings("$1", &[injection]),
-            )
-            .await;
-        c.check(
+            ),
+            Error(Code::InvalidArgument, "not an AWS region name"),
+        ));
+        cases.push(case(
             format!("SQL injection {i} through an AMI parameter"),
+            Input::Prepared(
+                "SELECT region FROM store_image_tasks WHERE amiId = $1".into(),
+                strings("$1", &[injection]),
+            ),
             Rows(0),
-            out,
-        );
+        ));
     }
-    let handle = c
-        .handle("SELECT amiId FROM store_image_tasks WHERE region = $1")
-        .await;
     let bind = |batch: RecordBatch| {
         put_messages(
             CommandPreparedStatementQuery {
-                prepared_statement_handle: handle.clone().into(),
+                prepared_statement_handle: m.region_handle.clone().into(),
             }
             .as_any()
             .encode_to_vec(),
             vec![batch],
         )
     };
-    let messages = corrupt_utf8(bind(strings("$1", &[MARKER])).await);
-    let out = c.put(messages).await;
-    c.check(
+    cases.push(case(
         "a non-UTF-8 string parameter",
+        Input::Put(corrupt_utf8(bind(strings("$1", &[MARKER])).await)),
         Error(Code::InvalidArgument, "parameter batch"),
-        out,
-    );
-    let messages = {
-        let mut m = put_messages(
-            CommandPreparedStatementQuery {
-                prepared_statement_handle: handle.clone().into(),
-            }
-            .as_any()
-            .encode_to_vec(),
-            vec![strings("$1", &["us-east-1"])],
-        )
-        .await;
-        for data in m.iter_mut().skip(1) {
-            data.data_body = vec![0xee; data.data_body.len()].into();
-            data.data_header = data.data_header.slice(..data.data_header.len() / 2);
-        }
-        m
-    };
-    let out = c.put(messages).await;
-    c.check(
+    ));
+    let mut corrupt = bind(strings("$1", &["us-east-1"])).await;
+    for data in corrupt.iter_mut().skip(1) {
+        data.data_body = vec![0xee; data.data_body.len()].into();
+        data.data_header = data.data_header.slice(..data.data_header.len() / 2);
+    }
+    cases.push(case(
         "a corrupt parameter batch",
+        Input::Put(corrupt),
         Error(Code::InvalidArgument, "parameter batch"),
-        out,
-    );
+    ));
 
     // --- INSERT -------------------------------------------------------------------------
     let insert = |values: &str| {
@@ -1009,31 +938,21 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
         ),
     ];
     for (what, sql, says) in bad_inserts {
-        let out = c
-            .put(vec![FlightData {
-                flight_descriptor: Some(FlightDescriptor::new_cmd(update(sql))),
-                ..Default::default()
-            }])
-            .await;
-        c.check(what, Error(Code::InvalidArgument, says), out);
+        cases.push(case(
+            what,
+            put_command(update(sql)),
+            Error(Code::InvalidArgument, says),
+        ));
     }
-    let out = c
-        .put(vec![FlightData {
-            flight_descriptor: Some(FlightDescriptor::new_cmd(any(
-                "CommandStatementUpdate",
-                non_utf8_field1(),
-            ))),
-            ..Default::default()
-        }])
-        .await;
-    c.check(
+    cases.push(case(
         "an update with non-UTF-8 SQL",
+        put_command(any("CommandStatementUpdate", non_utf8_field1())),
         Error(Code::InvalidArgument, "invalid request"),
-        out,
-    );
-    let out = c
-        .prepared_update(
-            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ($1, $2, $3)",
+    ));
+    cases.push(case(
+        "prepared INSERT with an integer AMI id",
+        Input::PreparedUpdate(
+            "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ($1, $2, $3)".into(),
             RecordBatch::try_from_iter([
                 (
                     "$1",
@@ -1046,16 +965,16 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
                 ),
             ])
             .unwrap(),
-        )
-        .await;
-    c.check(
-        "prepared INSERT with an integer AMI id",
+        ),
         Error(Code::InvalidArgument, ""),
-        out,
-    );
-    let ingest = |table: &str| CommandStatementIngest {
-        table: table.into(),
-        ..Default::default()
+    ));
+    let ingest = |table: &str| {
+        CommandStatementIngest {
+            table: table.into(),
+            ..Default::default()
+        }
+        .as_any()
+        .encode_to_vec()
     };
     let rows = RecordBatch::try_from_iter([
         ("amiId", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
@@ -1065,110 +984,73 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
         ),
     ])
     .unwrap();
-    let out = c
-        .put(
-            put_messages(
-                ingest("store_image_tasks").as_any().encode_to_vec(),
-                vec![rows.clone()],
-            )
-            .await,
-        )
-        .await;
-    c.check(
+    cases.push(case(
         "ingest of integer AMI ids",
+        Input::Put(put_messages(ingest("store_image_tasks"), vec![rows.clone()]).await),
         Error(Code::InvalidArgument, ""),
-        out,
-    );
-    let out = c
-        .put(put_messages(ingest("no_such_table").as_any().encode_to_vec(), vec![rows]).await)
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "ingest into an unknown table",
+        Input::Put(put_messages(ingest("no_such_table"), vec![rows]).await),
         Error(Code::NotFound, "no_such_table"),
-        out,
-    );
-    let messages = corrupt_utf8(
-        put_messages(
-            ingest("store_image_tasks").as_any().encode_to_vec(),
-            vec![RecordBatch::try_from_iter([
-                (
-                    "amiId",
-                    Arc::new(StringArray::from(vec![MARKER])) as ArrayRef,
-                ),
-                (
-                    "bucket",
-                    Arc::new(StringArray::from(vec![bucket.clone()])) as ArrayRef,
-                ),
-            ])
-            .unwrap()],
-        )
-        .await,
-    );
-    let out = c.put(messages).await;
-    c.check(
+    ));
+    let not_utf8 = RecordBatch::try_from_iter([
+        (
+            "amiId",
+            Arc::new(StringArray::from(vec![MARKER])) as ArrayRef,
+        ),
+        (
+            "bucket",
+            Arc::new(StringArray::from(vec![bucket.clone()])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    cases.push(case(
         "ingest of non-UTF-8 strings",
+        Input::Put(corrupt_utf8(
+            put_messages(ingest("store_image_tasks"), vec![not_utf8]).await,
+        )),
         Error(Code::InvalidArgument, "rows to ingest"),
-        out,
-    );
-    let out = c
-        .put(vec![FlightData {
-            flight_descriptor: Some(FlightDescriptor::new_cmd(
-                ingest("store_image_tasks").as_any().encode_to_vec(),
-            )),
+    ));
+    cases.push(case(
+        "ingest of garbage IPC",
+        Input::Put(vec![FlightData {
+            flight_descriptor: Some(FlightDescriptor::new_cmd(ingest("store_image_tasks"))),
             data_header: vec![0xff; 32].into(),
             data_body: vec![0x00; 32].into(),
             ..Default::default()
-        }])
-        .await;
-    c.check(
-        "ingest of garbage IPC",
+        }]),
         Error(Code::InvalidArgument, "rows to ingest"),
-        out,
-    );
-    let out = c
-        .put(vec![FlightData {
-            flight_descriptor: Some(FlightDescriptor::new_cmd(
-                CommandPreparedStatementUpdate {
-                    prepared_statement_handle: vec![0xff; 5].into(),
-                }
-                .as_any()
-                .encode_to_vec(),
-            )),
-            ..Default::default()
-        }])
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "prepared update with a garbage handle",
+        put_command(
+            CommandPreparedStatementUpdate {
+                prepared_statement_handle: vec![0xff; 5].into(),
+            }
+            .as_any()
+            .encode_to_vec(),
+        ),
         Error(Code::InvalidArgument, "prepared statement handle"),
-        out,
-    );
-    let out = c.put(vec![]).await;
-    c.check(
+    ));
+    cases.push(case(
         "DoPut without any message",
+        Input::Put(vec![]),
         Error(Code::InvalidArgument, "needs a Flight SQL command"),
-        out,
-    );
-    let out = c
-        .put(vec![FlightData {
-            flight_descriptor: Some(FlightDescriptor::new_cmd(vec![0xff; 9])),
-            ..Default::default()
-        }])
-        .await;
-    c.check(
+    ));
+    cases.push(case(
         "DoPut with an invalid command",
+        put_command(vec![0xff; 9]),
         Error(Code::InvalidArgument, "not valid protobuf"),
-        out,
-    );
+    ));
 
     // --- Hardening: hidden writes, plan size, settings, budgets, unbound parameters ------
-    let copy_to =
-        std::env::temp_dir().join(format!("aws-flightsql-copy-{}.csv", std::process::id()));
     let hostile: [(&str, String, Code, &str); 11] = [
         (
             "EXPLAIN ANALYZE of a COPY TO a file",
             format!(
                 "EXPLAIN ANALYZE COPY (SELECT 1 AS x) TO '{}'",
-                copy_to.display()
+                m.copy_to.display()
             ),
             Code::InvalidArgument,
             "COPY is not available",
@@ -1253,62 +1135,84 @@ async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
             "have no value",
         ),
     ];
-    for (name, sql, code, says) in hostile {
-        let out = c.run(statement(&sql)).await;
-        c.check(name, Error(code, says), out);
+    for (name, text, code, says) in hostile {
+        cases.push(case(name, sql(&text), Error(code, says)));
     }
-    assert!(!copy_to.exists(), "a COPY wrote {}", copy_to.display());
-    let handle = c
-        .handle("SELECT amiId FROM store_image_tasks WHERE region = ?")
-        .await;
-    let out = c
-        .run(FlightDescriptor::new_cmd(
-            CommandPreparedStatementQuery {
-                prepared_statement_handle: handle.into(),
-            }
-            .as_any()
-            .encode_to_vec(),
-        ))
-        .await;
-    c.check(
+    cases.push(case(
         "a prepared query run without binding its parameter",
+        cmd(CommandPreparedStatementQuery {
+            prepared_statement_handle: m.unbound_handle.clone().into(),
+        }
+        .as_any()
+        .encode_to_vec()),
         Error(Code::InvalidArgument, "have no value"),
-        out,
-    );
+    ));
+    cases
+}
 
-    // --- The verdict --------------------------------------------------------------------
+/// Whether `outcome` is what `expect` asks for.
+fn meets(expect: &Expect, outcome: &Result<usize, Status>) -> bool {
+    match (expect, outcome) {
+        (Expect::Error(code, says), Err(status)) => {
+            status.code() == *code
+                && status.message().contains(says)
+                && !status.message().is_empty()
+        }
+        (Expect::Rows(n), Ok(rows)) => rows == n,
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_bad_input_gets_a_clear_error_and_the_server_keeps_answering() {
+    let fx = Fixture::start(3).await;
+    let channel = Endpoint::from_shared(fx.server.uri().replace("grpc://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut c = Client {
+        raw: FlightServiceClient::new(channel.clone())
+            .max_encoding_message_size(usize::MAX)
+            .max_decoding_message_size(usize::MAX),
+        sql: FlightSqlServiceClient::new(channel),
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let material = Material::ask(&fx, &mut c, &dir).await;
+    let cases = corpus(&material).await;
+    let ran = cases.len();
+
+    // Every case runs, whatever the others got; the report names each that failed.
     let mut failures = Vec::new();
-    for (name, expect, outcome) in &c.cases {
-        let ok = match (expect, outcome) {
-            (Expect::Error(code, says), Err(status)) => {
-                status.code() == *code
-                    && status.message().contains(says)
-                    && !status.message().is_empty()
-            }
-            (Expect::Rows(n), Ok(rows)) => rows == n,
-            _ => false,
-        };
-        if !ok {
+    for Case {
+        name,
+        request,
+        expect,
+    } in cases.into_iter()
+    {
+        let outcome = c.send(request).await;
+        if !meets(&expect, &outcome) {
             failures.push(format!("{name}: expected {expect:?}, got {outcome:?}"));
         }
-        let got = match outcome {
+        let got = match &outcome {
             Ok(rows) => format!("{rows} rows"),
             Err(status) => format!("{:?}: {}", status.code(), status.message()),
         };
         println!("{name} → {}", got.chars().take(160).collect::<String>());
     }
-    println!("bad-input corpus: {} cases", c.cases.len());
+    println!("bad-input corpus: {ran} cases");
     assert!(
         failures.is_empty(),
         "{} of {} cases failed:\n{}",
         failures.len(),
-        c.cases.len(),
+        ran,
         failures.join("\n")
     );
-    assert_eq!(
-        c.cases.len(),
-        CORPUS_CASES,
-        "update CORPUS_CASES (and the README)"
+    assert_eq!(ran, CORPUS_CASES, "update CORPUS_CASES (and the README)");
+    assert!(
+        !material.copy_to.exists(),
+        "a COPY wrote {}",
+        material.copy_to.display()
     );
     assert_eq!(
         fx.calls("CreateStoreImageTask"),
@@ -1357,19 +1261,6 @@ fn start_binary(args: &[&str]) -> (Binary, String) {
     (server, uri.trim().replace("grpc://", "http://"))
 }
 
-async fn corpus_for(uri: &str) -> Corpus {
-    let channel = Endpoint::from_shared(uri.to_owned())
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Corpus {
-        raw: FlightServiceClient::new(channel.clone()),
-        sql: FlightSqlServiceClient::new(channel),
-        cases: Vec::new(),
-    }
-}
-
 /// Long chains of every shape that makes DataFusion recurse or grow (UNION, VALUES, CTE,
 /// JOIN, comma joins, nested subqueries, CASE, sums, ORs, IN lists), at lengths around and
 /// far past the limits, sent to the server binary (a stack overflow aborts the process, a
@@ -1378,7 +1269,7 @@ async fn corpus_for(uri: &str) -> Corpus {
 #[tokio::test]
 async fn long_chains_of_every_shape_are_answered_or_refused_and_the_server_lives() {
     let (mut server, uri) = start_binary(&[]);
-    let mut c = corpus_for(&uri).await;
+    let mut c = Client::connect(&uri).await;
     let join = |n: usize, f: &dyn Fn(usize) -> String, sep: &str| {
         (0..n).map(f).collect::<Vec<_>>().join(sep)
     };
@@ -1508,7 +1399,7 @@ async fn long_chains_of_every_shape_are_answered_or_refused_and_the_server_lives
 #[tokio::test]
 async fn settings_are_bounded_and_memory_is_pooled() {
     let (mut server, uri) = start_binary(&["--max-memory", "32MiB"]);
-    let mut c = corpus_for(&uri).await;
+    let mut c = Client::connect(&uri).await;
     for (set, says) in [
         (
             "SET datafusion.execution.target_partitions = 10000",
@@ -1547,12 +1438,7 @@ async fn settings_are_bounded_and_memory_is_pooled() {
 #[tokio::test]
 async fn expressions_at_the_depth_limit_run_in_the_server_binary() {
     let (_server, uri) = start_binary(&[]);
-    let channel = Endpoint::from_shared(uri).unwrap().connect().await.unwrap();
-    let mut c = Corpus {
-        raw: FlightServiceClient::new(channel.clone()),
-        sql: FlightSqlServiceClient::new(channel),
-        cases: Vec::new(),
-    };
+    let mut c = Client::connect(&uri).await;
     // At the limit: a 257-term sum (256 operators) is planned, printed, cloned and dropped
     // on the server's 32 MiB worker stacks (a debug build needs the most; a 2 MiB stack
     // overflows).
