@@ -2,17 +2,23 @@
 //! state): Flight RPCs by method and status with latency, RPCs in flight, bytes and rows
 //! streamed, AWS API calls by region, action and outcome, cache hits and misses, store
 //! tasks created, queries the server stopped early (query timeout, stalled client), and
-//! logins refused by the login throttle. Served as text on `--metrics-listen`
+//! logins refused by the login throttle. Served as OpenMetrics text on `--metrics-listen`
 //! (`GET /metrics`).
+//!
+//! A query id would be an unbounded label (one series per query), so it is an exemplar
+//! instead: each bucket of `flight_rpc_seconds` names the query id (`x-query-id`, the
+//! logs' `query_id`) of the last RPC it counted, which leads from a slow bucket to that
+//! query's log lines.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::exemplar::HistogramWithExemplars;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::{Metric, Registry};
 
 /// Labels of a Flight RPC.
@@ -22,6 +28,13 @@ pub struct RpcLabels {
     pub method: String,
     /// The gRPC status code name, e.g. `Ok`, `InvalidArgument`.
     pub status: String,
+}
+
+/// The exemplar of an RPC's latency: the query it was about.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueryExemplar {
+    /// The query id, as in `x-query-id` and the logs' `query_id`.
+    pub query_id: String,
 }
 
 /// Labels of an AWS API call.
@@ -64,7 +77,7 @@ pub struct ThrottleLabels {
 pub struct Metrics {
     registry: Mutex<Registry>,
     rpcs: Family<RpcLabels, Counter>,
-    rpc_seconds: Family<RpcLabels, Histogram>,
+    rpc_seconds: Family<RpcLabels, HistogramWithExemplars<QueryExemplar>>,
     rpcs_in_flight: Gauge,
     bytes_streamed: Counter,
     rows_streamed: Counter,
@@ -84,9 +97,10 @@ fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str
 impl Default for Metrics {
     fn default() -> Self {
         let mut r = Registry::with_prefix("aws_flightsql");
-        let rpc_seconds = Family::<RpcLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.001, 2.0, 16))
-        });
+        let rpc_seconds =
+            Family::<RpcLabels, HistogramWithExemplars<QueryExemplar>>::new_with_constructor(
+                || HistogramWithExemplars::new(exponential_buckets(0.001, 2.0, 16)),
+            );
         Metrics {
             rpcs: registered(
                 &mut r,
@@ -171,15 +185,20 @@ impl Metrics {
         self.rpcs_in_flight.inc();
     }
 
-    /// An RPC ended, with this status, after this long.
-    pub(crate) fn rpc_finished(&self, method: &str, status: &str, seconds: f64) {
+    /// An RPC about query `query_id` ended, with this status, after this long.
+    pub(crate) fn rpc_finished(&self, method: &str, status: &str, seconds: f64, query_id: &str) {
         self.rpcs_in_flight.dec();
         let labels = RpcLabels {
             method: method.to_owned(),
             status: status.to_owned(),
         };
         self.rpcs.get_or_create(&labels).inc();
-        self.rpc_seconds.get_or_create(&labels).observe(seconds);
+        let exemplar = (!query_id.is_empty()).then(|| QueryExemplar {
+            query_id: query_id.to_owned(),
+        });
+        self.rpc_seconds
+            .get_or_create(&labels)
+            .observe(seconds, exemplar, None);
     }
 
     /// Response body bytes sent.
@@ -282,7 +301,7 @@ mod tests {
     #[test]
     fn counters_appear_in_the_text_format() {
         let m = Metrics::default();
-        m.rpc_finished("DoGet", "Ok", 0.01);
+        m.rpc_finished("DoGet", "Ok", 0.01, "q-1");
         m.aws_call("us-east-1", "DescribeStoreImageTasks", "ok");
         m.cache_lookup(true);
         m.stream_ended("stalled");
@@ -290,6 +309,14 @@ mod tests {
         let text = m.encode();
         assert!(
             text.contains("aws_flightsql_flight_rpcs_total{method=\"DoGet\",status=\"Ok\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.lines().any(
+                |l| l.starts_with("aws_flightsql_flight_rpc_seconds_bucket{")
+                    && l.contains("method=\"DoGet\"")
+                    && l.ends_with("# {query_id=\"q-1\"} 0.01")
+            ),
             "{text}"
         );
         assert!(text.contains("aws_flightsql_aws_calls_total{region=\"us-east-1\",action=\"DescribeStoreImageTasks\",outcome=\"ok\"} 1"), "{text}");

@@ -180,7 +180,8 @@ impl RpcMiddleware for Observe {
             let response = match response {
                 Ok(response) => response,
                 Err(e) => {
-                    RpcEnd::finish_now(&state, &method, "Unknown", started);
+                    let query_id = notes.query_id.get().map(String::as_str).unwrap_or_default();
+                    RpcEnd::finish_now(&state, &method, "Unknown", started, query_id);
                     return Err(e);
                 }
             };
@@ -229,10 +230,10 @@ struct RpcEnd {
 }
 
 impl RpcEnd {
-    fn finish_now(state: &RpcState, method: &str, status: &str, started: Instant) {
+    fn finish_now(state: &RpcState, method: &str, status: &str, started: Instant, query_id: &str) {
         state
             .metrics
-            .rpc_finished(method, status, started.elapsed().as_secs_f64());
+            .rpc_finished(method, status, started.elapsed().as_secs_f64(), query_id);
     }
 
     fn finish(&mut self, cancelled: bool) {
@@ -269,7 +270,13 @@ impl RpcEnd {
         } else {
             tracing::info!(parent: &self.span, %status, elapsed_ms, "rpc finished");
         }
-        Self::finish_now(&self.state, &self.method, &status, self.started);
+        let query_id = self
+            .notes
+            .query_id
+            .get()
+            .map(String::as_str)
+            .unwrap_or_default();
+        Self::finish_now(&self.state, &self.method, &status, self.started, query_id);
     }
 }
 

@@ -943,3 +943,53 @@ async fn get_flight_info_do_get_and_cancel_of_one_query_share_its_query_id() {
         "{logs}"
     );
 }
+
+#[tokio::test]
+async fn the_latency_histogram_names_a_querys_id_as_its_exemplar() {
+    let emu = emulator(5).await;
+    let server = Server::start(options(&emu, true)).await.unwrap();
+    let channel =
+        tonic::transport::Endpoint::from_shared(server.uri().replace("grpc://", "http://"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    let mut flight = FlightServiceClient::new(channel);
+    let cmd = CommandStatementQuery {
+        query: "SELECT * FROM store_image_tasks".into(),
+        transaction_id: None,
+    };
+    let info = flight
+        .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
+        .await
+        .unwrap()
+        .into_inner();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let response = flight.do_get(ticket).await.unwrap();
+    let id = response
+        .metadata()
+        .get("x-query-id")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let batches: Vec<_> =
+        FlightRecordBatchStream::new_from_flight_data(response.into_inner().map_err(Into::into))
+            .try_collect()
+            .await
+            .unwrap();
+    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
+
+    let url = format!("http://{}/metrics", server.metrics_addr().unwrap());
+    let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+    let exemplar = format!("# {{query_id=\"{id}\"}}");
+    let buckets: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            l.starts_with("aws_flightsql_flight_rpc_seconds_bucket{")
+                && l.contains("method=\"DoGet\"")
+                && l.contains(&exemplar)
+        })
+        .collect();
+    assert_eq!(buckets.len(), 1, "one DoGet bucket names {id}:\n{text}");
+}
