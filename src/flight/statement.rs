@@ -7,7 +7,7 @@ use datafusion::error::DataFusionError;
 use datafusion::logical_expr::{LogicalPlan, Statement};
 use datafusion::prelude::SessionContext;
 
-use super::admit::{refuse_unsupported, unsupported};
+use super::admit::{cannot_plan, refuse_unsupported};
 use crate::catalog::Catalog;
 use crate::error::Error;
 
@@ -66,7 +66,7 @@ pub async fn plan(
                 Ok(other) => Err(refuse_unsupported(&other).err().unwrap_or(err.into())),
                 // Statements DataFusion cannot plan at all (BEGIN, COMMIT, ...).
                 Err(_) => match err.find_root() {
-                    DataFusionError::NotImplemented(what) => Err(unsupported(what)),
+                    DataFusionError::NotImplemented(what) => Err(cannot_plan(what)),
                     _ => Err(err.into()),
                 },
             }

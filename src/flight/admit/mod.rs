@@ -92,6 +92,14 @@ pub fn unsupported(what: &str) -> Error {
     Error::bad_request(format!("{what} is not supported: {SUPPORTED}"))
 }
 
+/// The refusal of a statement DataFusion cannot plan at all (BEGIN, an INSERT inside a
+/// CTE, ...): its `detail` is a sentence of its own, so it is quoted, not made the subject.
+pub fn cannot_plan(detail: &str) -> Error {
+    Error::bad_request(format!(
+        "this form of statement is not supported (DataFusion: {detail}): {SUPPORTED}"
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
