@@ -153,31 +153,58 @@ async fn metrics_count_rpcs_aws_calls_cache_and_created_tasks() {
     );
 }
 
+/// A bare Flight client on `uri` (`grpc://` or `http://`), for the tests that read the
+/// answers' headers.
+async fn raw_flight(uri: &str) -> FlightServiceClient<Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(uri.replace("grpc://", "http://"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    FlightServiceClient::new(channel)
+}
+
+/// The GetFlightInfo answer for `sql`, headers included.
+async fn statement_info(
+    flight: &mut FlightServiceClient<Channel>,
+    sql: &str,
+) -> tonic::Response<arrow_flight::FlightInfo> {
+    let cmd = CommandStatementQuery {
+        query: sql.into(),
+        transaction_id: None,
+    };
+    flight
+        .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
+        .await
+        .unwrap()
+}
+
+/// The `x-query-id` header of an answer.
+fn query_id_header(metadata: &tonic::metadata::MetadataMap) -> String {
+    metadata
+        .get("x-query-id")
+        .expect("an x-query-id header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Reads a DoGet answer to its end: the rows it carried.
+async fn rows_of(response: tonic::Response<tonic::Streaming<arrow_flight::FlightData>>) -> usize {
+    let batches: Vec<_> =
+        FlightRecordBatchStream::new_from_flight_data(response.into_inner().map_err(Into::into))
+            .try_collect()
+            .await
+            .unwrap();
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
 #[tokio::test]
 async fn responses_carry_a_query_id() {
     let fx = Fixture::start(5).await;
-    let channel =
-        tonic::transport::Endpoint::from_shared(format!("http://{}", fx.server.local_addr()))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-    let mut flight = FlightServiceClient::new(channel);
-    let cmd = CommandStatementQuery {
-        query: "SELECT 1".into(),
-        transaction_id: None,
-    };
-    let response = flight
-        .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
-        .await
-        .unwrap();
-    let id = response
-        .metadata()
-        .get("x-query-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let mut flight = raw_flight(&format!("http://{}", fx.server.local_addr())).await;
+    let response = statement_info(&mut flight, "SELECT 1").await;
+    let id = query_id_header(response.metadata());
     assert_eq!(uuid::Uuid::parse_str(&id).unwrap().to_string(), id);
 }
 
@@ -876,39 +903,14 @@ async fn get_flight_info_do_get_and_cancel_of_one_query_share_its_query_id() {
         "--log-format",
         "json",
     ]);
-    let channel = tonic::transport::Endpoint::from_shared(bin.uri.replace("grpc://", "http://"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    let mut flight = FlightServiceClient::new(channel);
-    let cmd = CommandStatementQuery {
-        query: "SELECT * FROM store_image_tasks".into(),
-        transaction_id: None,
-    };
-    let response = flight
-        .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
-        .await
-        .unwrap();
-    let header = |metadata: &tonic::metadata::MetadataMap| {
-        metadata
-            .get("x-query-id")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned()
-    };
-    let id = header(response.metadata());
+    let mut flight = raw_flight(&bin.uri).await;
+    let response = statement_info(&mut flight, "SELECT * FROM store_image_tasks").await;
+    let id = query_id_header(response.metadata());
     let info = response.into_inner();
     let ticket = info.endpoint[0].ticket.clone().unwrap();
     let response = flight.do_get(ticket.clone()).await.unwrap();
-    assert_eq!(header(response.metadata()), id);
-    let batches: Vec<_> =
-        FlightRecordBatchStream::new_from_flight_data(response.into_inner().map_err(Into::into))
-            .try_collect()
-            .await
-            .unwrap();
-    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
+    assert_eq!(query_id_header(response.metadata()), id);
+    assert_eq!(rows_of(response).await, 5);
     let cancel = arrow_flight::CancelFlightInfoRequest { info: Some(info) };
     flight
         .do_action(arrow_flight::Action::new(
@@ -948,37 +950,14 @@ async fn get_flight_info_do_get_and_cancel_of_one_query_share_its_query_id() {
 async fn the_latency_histogram_names_a_querys_id_as_its_exemplar() {
     let emu = emulator(5).await;
     let server = Server::start(options(&emu, true)).await.unwrap();
-    let channel =
-        tonic::transport::Endpoint::from_shared(server.uri().replace("grpc://", "http://"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-    let mut flight = FlightServiceClient::new(channel);
-    let cmd = CommandStatementQuery {
-        query: "SELECT * FROM store_image_tasks".into(),
-        transaction_id: None,
-    };
-    let info = flight
-        .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
+    let mut flight = raw_flight(&server.uri()).await;
+    let info = statement_info(&mut flight, "SELECT * FROM store_image_tasks")
         .await
-        .unwrap()
         .into_inner();
     let ticket = info.endpoint[0].ticket.clone().unwrap();
     let response = flight.do_get(ticket).await.unwrap();
-    let id = response
-        .metadata()
-        .get("x-query-id")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let batches: Vec<_> =
-        FlightRecordBatchStream::new_from_flight_data(response.into_inner().map_err(Into::into))
-            .try_collect()
-            .await
-            .unwrap();
-    assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 5);
+    let id = query_id_header(response.metadata());
+    assert_eq!(rows_of(response).await, 5);
 
     let url = format!("http://{}/metrics", server.metrics_addr().unwrap());
     let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
