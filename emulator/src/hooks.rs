@@ -67,25 +67,25 @@ struct AccountQuery {
 }
 
 /// The account a hook asks about (default the home account), or the 404 answer.
-fn account_of(shared: &Shared, account: Option<String>) -> Result<String, Response> {
+fn account_of(shared: &Shared, account: Option<String>) -> Result<String, Box<Response>> {
     let account = account.unwrap_or_else(|| HOME_ACCOUNT.to_owned());
     if shared.has_account(&account) {
         Ok(account)
     } else {
-        Err(json_error(
+        Err(Box::new(json_error(
             StatusCode::NOT_FOUND,
             format!(
                 "'{account}' is not one of the emulator's {} accounts",
                 shared.accounts
             ),
-        ))
+        )))
     }
 }
 
 async fn state(State(shared): State<Arc<Shared>>, Query(query): Query<AccountQuery>) -> Response {
     let account = match account_of(&shared, query.account) {
         Ok(account) => account,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let enabled = shared.enabled_regions(&account);
     let regions = enabled
@@ -147,7 +147,7 @@ struct TasksQuery {
 async fn tasks(State(shared): State<Arc<Shared>>, Query(query): Query<TasksQuery>) -> Response {
     let account = match account_of(&shared, query.account) {
         Ok(account) => account,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(region) = query.region else {
         return json_error(
