@@ -1,7 +1,9 @@
-//! The three actions: each reads its typed request, checks it against the region's state,
+//! The three EC2 actions: each reads its typed request, checks it against the state of the
+//! caller's account in the region,
 //! answers DryRun, acts, and renders its XML. Everything before (latency, credentials,
 //! throttling, denied actions) is the pipeline's (`http`).
 
+use crate::accounts::HOME_ACCOUNT;
 use crate::emulator::Shared;
 use crate::error::ApiError;
 use crate::params::{CreateRequest, DescribeRequest, Params, RegionsRequest, MAX_RESULTS};
@@ -46,35 +48,51 @@ impl Action {
     }
 }
 
-/// Runs `action` for a served `region`; the answer's XML body or its error.
+/// Runs `action` for `account` (one of the emulator's) in a region enabled there; the
+/// answer's XML body or its error.
 pub(crate) fn run(
     shared: &Shared,
     action: Action,
+    account: &str,
     region: &str,
     params: &Params,
     request_id: &str,
 ) -> Result<Vec<u8>, ApiError> {
     match action {
         Action::DescribeStoreImageTasks => {
-            describe_store_image_tasks(shared, region, params, request_id)
+            describe_store_image_tasks(shared, account, region, params, request_id)
         }
-        Action::CreateStoreImageTask => create_store_image_task(shared, region, params, request_id),
-        Action::DescribeRegions => describe_regions(shared, params, request_id),
+        Action::CreateStoreImageTask => {
+            create_store_image_task(shared, account, region, params, request_id)
+        }
+        Action::DescribeRegions => describe_regions(shared, account, params, request_id),
+    }
+}
+
+/// What a pagination token is bound to besides the filters: the region, and the account
+/// when it is not the home account's.
+fn token_scope(account: &str, region: &str) -> String {
+    if account == HOME_ACCOUNT {
+        region.to_owned()
+    } else {
+        format!("{account}/{region}")
     }
 }
 
 fn describe_store_image_tasks(
     shared: &Shared,
+    account: &str,
     region: &str,
     params: &Params,
     request_id: &str,
 ) -> Result<Vec<u8>, ApiError> {
     let request = DescribeRequest::from_params(params)?;
+    let scope = token_scope(account, region);
     let cursor = request
         .next_token
         .as_deref()
         .map(|t| {
-            token::decode(t, region, &request.filters_fingerprint)
+            token::decode(t, &scope, &request.filters_fingerprint)
                 .ok_or_else(|| ApiError::invalid_pagination_token(t))
         })
         .transpose()?;
@@ -83,14 +101,14 @@ fn describe_store_image_tasks(
     }
     let now = shared.clock.now();
     let state = shared
-        .region(region)
-        .expect("the pipeline checked the region");
+        .region(account, region)
+        .expect("the pipeline checked the account and region");
     let (items, next) = if request.image_ids.is_empty() {
         let page_size = request.max_results.unwrap_or(MAX_RESULTS);
         let page = state.list_page(now, &request.filters, cursor, page_size);
         let next = page
             .next
-            .map(|c| token::encode(c, region, &request.filters_fingerprint));
+            .map(|c| token::encode(c, &scope, &request.filters_fingerprint));
         (page.items, next)
     } else {
         (state.list_amis(now, &request.image_ids), None)
@@ -105,6 +123,7 @@ fn describe_store_image_tasks(
 
 fn create_store_image_task(
     shared: &Shared,
+    account: &str,
     region: &str,
     params: &Params,
     request_id: &str,
@@ -121,8 +140,8 @@ fn create_store_image_task(
     let now = shared.clock.now();
     let object_key = {
         let mut state = shared
-            .region(region)
-            .expect("the pipeline checked the region");
+            .region(account, region)
+            .expect("the pipeline checked the account and region");
         if request.dry_run {
             state
                 .check_create(now, &request.image_id)
@@ -141,7 +160,7 @@ fn create_store_image_task(
             )
             .map_err(refusal)?
     };
-    tracing::info!(region, ami = %request.image_id, bucket = %request.bucket, "store task created");
+    tracing::info!(account, region, ami = %request.image_id, bucket = %request.bucket, "store task created");
     if shared.dice.roll(runtime.faults.fail_after_commit_rate) {
         return Err(ApiError::internal_error());
     }
@@ -150,6 +169,7 @@ fn create_store_image_task(
 
 fn describe_regions(
     shared: &Shared,
+    account: &str,
     params: &Params,
     request_id: &str,
 ) -> Result<Vec<u8>, ApiError> {
@@ -157,10 +177,16 @@ fn describe_regions(
     if request.dry_run {
         return Err(ApiError::dry_run_operation());
     }
-    let served = shared
-        .regions
-        .iter()
-        .map(|name| (name.as_str(), "opt-in-not-required"));
+    let rules = shared.runtime().rules;
+    // A served region disabled in the account is shown as an opt-in region not opted in.
+    let served = shared.regions.iter().map(|name| {
+        let status = if rules.region_enabled(account, name) {
+            "opt-in-not-required"
+        } else {
+            "not-opted-in"
+        };
+        (name.as_str(), status)
+    });
     let unserved = UNSERVED_REGION_CANDIDATES
         .iter()
         .copied()

@@ -1,11 +1,38 @@
-//! The region of a request, read from the SigV4 credential scope of its `Authorization`
-//! header (`Credential=AKID/yyyymmdd/REGION/ec2/aws4_request`). One endpoint serves every
-//! region this way. Signatures are not verified: the emulator has no secret keys.
+//! The credential scope of a request, read from the SigV4 `Authorization` header
+//! (`Credential=AKID/yyyymmdd/REGION/SERVICE/aws4_request`): its access key says who calls,
+//! its region and service what is asked. One endpoint serves every region and service this
+//! way. Signatures are not verified: the emulator keeps no secret keys.
 
 use crate::error::ApiError;
 
-/// The credential scope's region, or the error AWS answers for a missing or unusable header.
+/// The parts of a credential scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The access key id.
+    pub access_key: String,
+    /// The region.
+    pub region: String,
+    /// The service (`ec2`, `sts`, `organizations`, ...).
+    pub service: String,
+}
+
+/// The EC2 service's region, for the tests that read only that.
+#[cfg(test)]
 pub fn region_from_authorization(header: Option<&str>) -> Result<String, ApiError> {
+    let scope = scope_from_authorization(header)?;
+    if scope.service != "ec2" {
+        return Err(wrong_service());
+    }
+    Ok(scope.region)
+}
+
+/// The answer (EC2's) to a scope naming a service the emulator does not serve.
+pub fn wrong_service() -> ApiError {
+    ApiError::auth_failure("Credential should be scoped to correct service: 'ec2'.")
+}
+
+/// The credential scope, or the error AWS answers for a missing or unusable header.
+pub fn scope_from_authorization(header: Option<&str>) -> Result<Scope, ApiError> {
     let header = header.ok_or_else(ApiError::missing_authentication_token)?;
     let credential = header
         .split([',', ' '])
@@ -26,18 +53,18 @@ pub fn region_from_authorization(header: Option<&str>) -> Result<String, ApiErro
         && date.len() == 8
         && date.bytes().all(|b| b.is_ascii_digit())
         && !region.is_empty()
+        && !service.is_empty()
         && terminator == "aws4_request";
     if !well_formed {
         return Err(ApiError::auth_failure(format!(
             "AWS was not able to validate the provided access credentials: malformed credential scope '{credential}'"
         )));
     }
-    if service != "ec2" {
-        return Err(ApiError::auth_failure(
-            "Credential should be scoped to correct service: 'ec2'.",
-        ));
-    }
-    Ok(region.to_owned())
+    Ok(Scope {
+        access_key: access_key.to_owned(),
+        region: region.to_owned(),
+        service: service.to_owned(),
+    })
 }
 
 /// The answer to a well-formed scope naming a region the emulator does not serve.
@@ -81,6 +108,12 @@ mod tests {
             assert_eq!(err.code, "AuthFailure", "{bad}");
             assert_eq!(err.status, 401);
         }
+        let scope = scope_from_authorization(Some(
+            "AWS4-HMAC-SHA256 Credential=ASIAX/20260101/us-east-1/sts/aws4_request",
+        ))
+        .unwrap();
+        assert_eq!(scope.access_key, "ASIAX");
+        assert_eq!(scope.service, "sts");
         assert!(region_not_enabled("af-south-1")
             .message
             .contains("'af-south-1' is not enabled for this account"));

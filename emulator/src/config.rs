@@ -2,9 +2,12 @@
 //! ([`EmulatorOptions`]), which faults it injects ([`Faults`]), how a test changes both while it
 //! runs ([`ConfigUpdate`]) and what is in force afterwards ([`EffectiveConfig`]).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::accounts::{AccountRules, MAX_ACCOUNTS};
 
 /// The regions served when none are given.
 pub const DEFAULT_REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
@@ -25,6 +28,22 @@ pub struct EmulatorOptions {
     pub freeze_time: bool,
     /// How long a task created through CreateStoreImageTask takes to complete.
     pub task_duration: Duration,
+    /// Accounts of the organization: the home (management) account [`crate::HOME_ACCOUNT`]
+    /// and `accounts - 1` members ([`crate::account_id`]). At least 1.
+    pub accounts: usize,
+    /// Role ARNs AssumeRole refuses (AccessDenied), as if their trust policy did not name the
+    /// caller.
+    pub unassumable_roles: BTreeSet<String>,
+    /// Role ARN -> the external id its trust policy requires; AssumeRole without it (or with
+    /// another) is refused.
+    pub role_external_ids: BTreeMap<String, String>,
+    /// Upper bound of the lifetime of credentials AssumeRole issues, in seconds (the lifetime
+    /// is `min(DurationSeconds or 3600, credential_seconds)`). Counted in real time.
+    pub credential_seconds: u64,
+    /// Accounts ListAccounts shows SUSPENDED (their roles cannot be assumed).
+    pub suspended_accounts: BTreeSet<String>,
+    /// Account id -> served regions not enabled in that account.
+    pub disabled_regions: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl EmulatorOptions {
@@ -49,6 +68,29 @@ impl Default for EmulatorOptions {
             faults: Faults::default(),
             freeze_time: false,
             task_duration: Duration::from_secs(60),
+            accounts: 1,
+            unassumable_roles: BTreeSet::new(),
+            role_external_ids: BTreeMap::new(),
+            credential_seconds: MAX_CREDENTIAL_SECONDS,
+            suspended_accounts: BTreeSet::new(),
+            disabled_regions: BTreeMap::new(),
+        }
+    }
+}
+
+/// The longest lifetime AssumeRole gives (12 hours, AWS's maximum DurationSeconds).
+pub const MAX_CREDENTIAL_SECONDS: u64 = 43_200;
+
+impl EmulatorOptions {
+    /// The account rules these options start with.
+    pub(crate) fn account_rules(&self) -> AccountRules {
+        AccountRules {
+            unassumable_roles: self.unassumable_roles.clone(),
+            role_external_ids: self.role_external_ids.clone(),
+            credential_seconds: self.credential_seconds,
+            account_credential_seconds: BTreeMap::new(),
+            suspended_accounts: self.suspended_accounts.clone(),
+            disabled_regions: self.disabled_regions.clone(),
         }
     }
 }
@@ -94,6 +136,34 @@ pub struct ConfigUpdate {
     pub advance_seconds: Option<f64>,
     /// Duration of tasks created from now on (tasks already created keep theirs).
     pub task_duration_secs: Option<f64>,
+    /// Replaces the whole list of role ARNs AssumeRole refuses.
+    pub unassumable_roles: Option<BTreeSet<String>>,
+    /// Replaces the whole map role ARN -> required external id.
+    pub role_external_ids: Option<BTreeMap<String, String>>,
+    /// Upper bound of the lifetime of credentials issued from now on, in seconds (>= 1).
+    pub credential_seconds: Option<u64>,
+    /// Replaces the whole list of SUSPENDED accounts.
+    pub suspended_accounts: Option<BTreeSet<String>>,
+    /// Per-account settings; each account named replaces its own settings given here.
+    pub accounts: Option<BTreeMap<String, AccountUpdate>>,
+}
+
+/// Settings of one account in a [`ConfigUpdate`]; absent fields keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountUpdate {
+    /// Served regions not enabled in this account (replaces the account's list).
+    pub disabled_regions: Option<BTreeSet<String>>,
+    /// Upper bound of the lifetime of credentials for this account's roles issued from now
+    /// on; `null` falls back to the global `credential_seconds`.
+    #[serde(default, deserialize_with = "present")]
+    pub credential_seconds: Option<Option<u64>>,
+    /// Whether the account is SUSPENDED.
+    pub suspended: Option<bool>,
+    /// Replaces the list of this account's roles AssumeRole refuses.
+    pub unassumable_roles: Option<BTreeSet<String>>,
+    /// Replaces the external ids required by this account's roles (role ARN -> id).
+    pub role_external_ids: Option<BTreeMap<String, String>>,
 }
 
 /// Distinguishes a JSON `null` (`Some(None)`) from an absent field (`None`, via `default`).
@@ -124,6 +194,18 @@ pub struct EffectiveConfig {
     pub task_duration_secs: f64,
     /// The emulator clock now (ISO-8601 UTC, milliseconds).
     pub now: String,
+    /// Role ARNs AssumeRole refuses.
+    pub unassumable_roles: BTreeSet<String>,
+    /// Role ARNs that require an external id (the ids themselves are never shown).
+    pub roles_with_external_id: BTreeSet<String>,
+    /// Upper bound of issued credentials' lifetime, in seconds.
+    pub credential_seconds: u64,
+    /// Accounts whose credentials have their own upper bound (account -> seconds).
+    pub account_credential_seconds: BTreeMap<String, u64>,
+    /// SUSPENDED accounts.
+    pub suspended_accounts: BTreeSet<String>,
+    /// Account -> served regions not enabled there (accounts with none are left out).
+    pub disabled_regions: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A configuration value out of range.
@@ -186,6 +268,13 @@ impl EmulatorOptions {
         if self.task_duration.is_zero() {
             return Err(ConfigError("task_duration must be positive".into()));
         }
+        if !(1..=MAX_ACCOUNTS).contains(&self.accounts) {
+            return Err(ConfigError(format!(
+                "accounts must be between 1 and {MAX_ACCOUNTS}, not {}",
+                self.accounts
+            )));
+        }
+        self.account_rules().validate()?;
         self.faults.validate()
     }
 }

@@ -1,11 +1,11 @@
-//! The emulator as a value: its shared state (regions, clock, run-time configuration, fault
-//! machinery, request log) and the [`Emulator`] handle that owns the HTTP server task, which
+//! The emulator as a value: its shared state (accounts, regions, per account and region
+//! state, issued credentials, clock, run-time configuration, fault machinery, request log)
+//! and the [`Emulator`] handle that owns the HTTP server task, which
 //! the binary, the Flight SQL server's `serve --demo` and tests start and stop.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -14,6 +14,7 @@ use chrono::TimeDelta;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::accounts::{self, AccountRules, CredentialStore, HOME_ACCOUNT};
 use crate::clock::{format_timestamp, Clock};
 use crate::config::{
     task_duration_from_secs, ConfigError, ConfigUpdate, EffectiveConfig, EmulatorOptions, Faults,
@@ -28,7 +29,16 @@ use crate::store::{RegionState, TaskView};
 pub(crate) struct Shared {
     /// Served regions, in the order given.
     pub regions: Vec<String>,
-    states: HashMap<String, Mutex<RegionState>>,
+    /// Number of accounts (the home account is number 0).
+    pub accounts: usize,
+    /// State per account (index) and region (index in `regions`), built on first use from
+    /// the seed and the start instant, so a large organization starts at once.
+    states: Vec<Vec<OnceLock<Mutex<RegionState>>>>,
+    pub seed: u64,
+    tasks_per_region: usize,
+    start: chrono::DateTime<chrono::Utc>,
+    /// Credentials AssumeRole issued.
+    pub credentials: CredentialStore,
     pub clock: Clock,
     runtime: Mutex<Runtime>,
     pub throttle: Throttle,
@@ -45,6 +55,7 @@ pub(crate) struct Shared {
 pub(crate) struct Runtime {
     pub faults: Faults,
     pub task_duration: Duration,
+    pub rules: AccountRules,
 }
 
 impl Shared {
@@ -58,20 +69,22 @@ impl Shared {
         }
         let clock = Clock::new(options.freeze_time);
         let start = clock.now();
-        let states = regions
-            .iter()
-            .map(|name| {
-                let state = sample::region(name, options.seed, options.tasks_per_region, start);
-                (name.clone(), Mutex::new(state))
-            })
+        let states = (0..options.accounts)
+            .map(|_| regions.iter().map(|_| OnceLock::new()).collect())
             .collect();
         Ok(Shared {
             regions,
+            accounts: options.accounts,
             states,
+            seed: options.seed,
+            tasks_per_region: options.tasks_per_region,
+            start,
+            credentials: CredentialStore::default(),
             clock,
             runtime: Mutex::new(Runtime {
                 faults: options.faults.clone(),
                 task_duration: options.task_duration,
+                rules: options.account_rules(),
             }),
             throttle: Throttle::default(),
             dice: Dice::new(options.seed),
@@ -81,11 +94,41 @@ impl Shared {
         })
     }
 
-    /// The state of a served region, locked. Never hold it across an `.await`.
-    pub fn region(&self, name: &str) -> Option<MutexGuard<'_, RegionState>> {
-        self.states
-            .get(name)
-            .map(|state| state.lock().expect("region lock"))
+    /// The state of `account` in a served region, locked. Never hold it across an `.await`.
+    pub fn region(&self, account: &str, name: &str) -> Option<MutexGuard<'_, RegionState>> {
+        let account_index = accounts::account_index(account, self.accounts)?;
+        let region_index = self.regions.iter().position(|r| r == name)?;
+        let cell = &self.states[account_index][region_index];
+        let state = cell.get_or_init(|| {
+            Mutex::new(sample::account_region(
+                account,
+                name,
+                self.seed,
+                self.tasks_per_region,
+                self.start,
+            ))
+        });
+        Some(state.lock().expect("region lock"))
+    }
+
+    /// The ids of the accounts, home first.
+    pub fn account_ids(&self) -> Vec<String> {
+        (0..self.accounts).map(accounts::account_id).collect()
+    }
+
+    /// Whether `account` is one of the emulator's.
+    pub fn has_account(&self, account: &str) -> bool {
+        accounts::account_index(account, self.accounts).is_some()
+    }
+
+    /// The served regions enabled in `account`.
+    pub fn enabled_regions(&self, account: &str) -> Vec<String> {
+        let rules = self.runtime().rules;
+        self.regions
+            .iter()
+            .filter(|r| rules.region_enabled(account, r))
+            .cloned()
+            .collect()
     }
 
     /// A copy of the run-time configuration.
@@ -102,22 +145,22 @@ impl Shared {
         self.arrivals.fetch_add(1, Ordering::Relaxed)
     }
 
-    pub fn tasks(&self, region: &str) -> Vec<TaskView> {
+    pub fn tasks(&self, account: &str, region: &str) -> Vec<TaskView> {
         let now = self.clock.now();
-        self.region(region)
+        self.region(account, region)
             .map(|state| state.list_all(now))
             .unwrap_or_default()
     }
 
-    pub fn storable_amis(&self, region: &str) -> Vec<String> {
+    pub fn storable_amis(&self, account: &str, region: &str) -> Vec<String> {
         let now = self.clock.now();
-        self.region(region)
+        self.region(account, region)
             .map(|state| state.storable_amis(now))
             .unwrap_or_default()
     }
 
-    pub fn buckets(&self, region: &str) -> Vec<String> {
-        self.region(region)
+    pub fn buckets(&self, account: &str, region: &str) -> Vec<String> {
+        self.region(account, region)
             .map(|state| state.buckets().to_vec())
             .unwrap_or_default()
     }
@@ -139,6 +182,14 @@ impl Shared {
             .task_duration_secs
             .map(task_duration_from_secs)
             .transpose()?;
+        if let Some(accounts) = &update.accounts {
+            if let Some(unknown) = accounts.keys().find(|a| !self.has_account(a)) {
+                return Err(ConfigError(format!(
+                    "'{unknown}' is not one of the emulator's {} accounts",
+                    self.accounts
+                )));
+            }
+        }
         {
             let mut runtime = self.runtime.lock().expect("runtime lock");
             let mut faults = runtime.faults.clone();
@@ -158,6 +209,24 @@ impl Shared {
                 faults.deny_actions = actions;
             }
             faults.validate()?;
+            let mut rules = runtime.rules.clone();
+            if let Some(roles) = update.unassumable_roles {
+                rules.unassumable_roles = roles;
+            }
+            if let Some(ids) = update.role_external_ids {
+                rules.role_external_ids = ids;
+            }
+            if let Some(secs) = update.credential_seconds {
+                rules.credential_seconds = secs;
+            }
+            if let Some(suspended) = update.suspended_accounts {
+                rules.suspended_accounts = suspended;
+            }
+            for (account, settings) in update.accounts.unwrap_or_default() {
+                rules.apply(&account, settings);
+            }
+            rules.validate()?;
+            runtime.rules = rules;
             if faults.throttle_rps != runtime.faults.throttle_rps {
                 self.throttle.reset();
             }
@@ -186,6 +255,12 @@ impl Shared {
             freeze_time: self.clock.is_frozen(),
             task_duration_secs: runtime.task_duration.as_secs_f64(),
             now: format_timestamp(self.clock.now()),
+            unassumable_roles: runtime.rules.unassumable_roles,
+            roles_with_external_id: runtime.rules.role_external_ids.into_keys().collect(),
+            credential_seconds: runtime.rules.credential_seconds,
+            account_credential_seconds: runtime.rules.account_credential_seconds,
+            suspended_accounts: runtime.rules.suspended_accounts,
+            disabled_regions: runtime.rules.disabled_regions,
         }
     }
 }
@@ -229,6 +304,7 @@ impl Emulator {
         tracing::info!(
             %local_addr,
             regions = ?shared.regions,
+            accounts = shared.accounts,
             tasks_per_region = options.tasks_per_region,
             seed = options.seed,
             "EC2 emulator started"
@@ -264,21 +340,47 @@ impl Emulator {
         self.shared.regions.clone()
     }
 
-    /// What DescribeStoreImageTasks lists for `region` now (every page), newest first; empty
-    /// for a region not served.
+    /// The ids of the accounts, the home (management) account first.
+    pub fn accounts(&self) -> Vec<String> {
+        self.shared.account_ids()
+    }
+
+    /// The served regions enabled in `account` now.
+    pub fn enabled_regions(&self, account: &str) -> Vec<String> {
+        self.shared.enabled_regions(account)
+    }
+
+    /// What DescribeStoreImageTasks lists for the home account in `region` now (every page),
+    /// newest first; empty for a region not served.
     pub fn tasks(&self, region: &str) -> Vec<TaskView> {
-        self.shared.tasks(region)
+        self.shared.tasks(HOME_ACCOUNT, region)
     }
 
-    /// AMIs CreateStoreImageTask accepts in `region` now (registered, no task InProgress);
-    /// those that never had a task come first.
+    /// What DescribeStoreImageTasks lists for `account` in `region` now; empty for an account
+    /// or region not served.
+    pub fn tasks_in(&self, account: &str, region: &str) -> Vec<TaskView> {
+        self.shared.tasks(account, region)
+    }
+
+    /// AMIs CreateStoreImageTask accepts in the home account's `region` now (registered, no
+    /// task InProgress); those that never had a task come first.
     pub fn storable_amis(&self, region: &str) -> Vec<String> {
-        self.shared.storable_amis(region)
+        self.shared.storable_amis(HOME_ACCOUNT, region)
     }
 
-    /// The buckets the account owns in `region`; a task to any other bucket fails.
+    /// AMIs CreateStoreImageTask accepts in `account`'s `region` now.
+    pub fn storable_amis_in(&self, account: &str, region: &str) -> Vec<String> {
+        self.shared.storable_amis(account, region)
+    }
+
+    /// The buckets the home account owns in `region`; a task to any other bucket fails.
     pub fn buckets(&self, region: &str) -> Vec<String> {
-        self.shared.buckets(region)
+        self.shared.buckets(HOME_ACCOUNT, region)
+    }
+
+    /// The buckets `account` owns in `region`.
+    pub fn buckets_in(&self, account: &str, region: &str) -> Vec<String> {
+        self.shared.buckets(account, region)
     }
 
     /// The API requests received so far, in arrival order.

@@ -1,9 +1,11 @@
-//! The API's errors: each EC2 error code the emulator answers, with its HTTP status and the
-//! message AWS gives (or, where AWS's wording is unknown, the one `docs/EC2-CONTRACT.md` settles on).
+//! The API's errors: each error code the emulator answers (EC2, STS and Organizations), with
+//! its HTTP status and the message AWS gives (or, where AWS's wording is unknown, the one
+//! `docs/EC2-CONTRACT.md` or `docs/STS-ORGANIZATIONS-CONTRACT.md` settles on). Each service
+//! renders them in its own protocol (`xml`, `sts`, `organizations`).
 
 use axum::http::StatusCode;
 
-/// An error answered in EC2's `<Response><Errors>` form.
+/// An error of the API, rendered in the protocol of the service asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {
@@ -13,6 +15,8 @@ pub struct ApiError {
     pub message: String,
     /// The HTTP status.
     pub status: StatusCode,
+    /// Organizations' `Reason` of an `InvalidInputException` (`INVALID_NEXT_TOKEN`, ...).
+    pub reason: Option<&'static str>,
 }
 
 impl ApiError {
@@ -21,6 +25,7 @@ impl ApiError {
             code,
             message: message.into(),
             status,
+            reason: None,
         }
     }
 
@@ -139,6 +144,134 @@ impl ApiError {
             StatusCode::INTERNAL_SERVER_ERROR,
             "InternalError",
             "An internal error has occurred",
+        )
+    }
+
+    /// 400 (EC2): a request signed with temporary credentials that have expired.
+    pub fn request_expired() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "RequestExpired",
+            "Request has expired.",
+        )
+    }
+
+    /// 403 (STS, Organizations): a request signed with temporary credentials that have
+    /// expired.
+    pub fn expired_token() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "ExpiredToken",
+            "The security token included in the request is expired",
+        )
+    }
+
+    /// 403 (STS): a temporary access key or session token the emulator never issued.
+    pub fn invalid_client_token_id() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "InvalidClientTokenId",
+            "The security token included in the request is invalid.",
+        )
+    }
+
+    /// 403 (Organizations): a temporary access key or session token the emulator never issued.
+    pub fn unrecognized_client() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
+    }
+
+    /// 403 (STS): the caller may not do this, in IAM's wording.
+    pub fn access_denied(caller_arn: &str, action: &str, resource: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "AccessDenied",
+            format!(
+                "User: {caller_arn} is not authorized to perform: {action} on resource: {resource}"
+            ),
+        )
+    }
+
+    /// 400 (STS): a parameter out of its constraints.
+    pub fn validation_error(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "ValidationError", message)
+    }
+
+    /// 400 (STS): an action STS does not have (or the emulator does not implement).
+    pub fn sts_invalid_action(action: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidAction",
+            format!("Could not find operation {action} for version 2011-06-15"),
+        )
+    }
+
+    /// 400 (STS): over the request rate.
+    pub fn throttling() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "Throttling", "Rate exceeded")
+    }
+
+    /// 500 (STS): a (simulated) server fault.
+    pub fn internal_failure() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalFailure",
+            "The request processing has failed because of an unknown error, exception or failure.",
+        )
+    }
+
+    /// 400 (Organizations): the caller may not do this (not the management account, or a
+    /// denied action).
+    pub fn organizations_access_denied() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "AccessDeniedException",
+            "You don't have permissions to access this resource.",
+        )
+    }
+
+    /// 400 (Organizations): a parameter out of its constraints.
+    pub fn invalid_input(reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            reason: Some(reason),
+            ..Self::new(StatusCode::BAD_REQUEST, "InvalidInputException", message)
+        }
+    }
+
+    /// 400 (Organizations): an `X-Amz-Target` naming no operation the emulator has.
+    pub fn unknown_operation(target: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "UnknownOperationException",
+            format!(
+                "The operation '{target}' is not supported by AWS Organizations in this emulator."
+            ),
+        )
+    }
+
+    /// 400 (Organizations): a body that is not a JSON object of the operation's fields.
+    pub fn serialization(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "SerializationException", message)
+    }
+
+    /// 400 (Organizations): over the request rate.
+    pub fn too_many_requests() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "TooManyRequestsException",
+            "You have sent too many requests in too short a period of time. The quota helps protect against denial-of-service attacks. Try again later.",
+        )
+    }
+
+    /// 500 (Organizations): a (simulated) server fault.
+    pub fn service_exception() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "ServiceException",
+            "AWS Organizations can't complete your request because it encountered an internal error. Try again later.",
         )
     }
 }

@@ -1,4 +1,4 @@
-//! The machinery of fault injection: a token bucket per region for throttling and seeded dice
+//! The machinery of fault injection: a token bucket per account and region for throttling and seeded dice
 //! for random failures. Which faults are on is run-time configuration (`config`); the API
 //! pipeline (`http`) decides where in a request each applies.
 
@@ -9,7 +9,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-/// Per-region token buckets, refilled in real time (a frozen emulator clock must not stop
+/// Token buckets by key (the pipeline's key is account and region, as AWS throttles), refilled in real time (a frozen emulator clock must not stop
 /// the refill, or a throttled test could never recover).
 #[derive(Debug, Default)]
 pub struct Throttle {
@@ -24,7 +24,7 @@ struct TokenBucket {
 }
 
 impl Throttle {
-    /// Takes a token from the region's bucket; false when it is empty. A bucket holds
+    /// Takes a token from the bucket of `region` (any key); false when it is empty. A bucket holds
     /// `max(1, rps)` tokens and starts full; `rps == 0` admits nothing.
     pub fn admit(&self, region: &str, rps: f64, now: Instant) -> bool {
         let capacity = if rps > 0.0 { rps.max(1.0) } else { 0.0 };

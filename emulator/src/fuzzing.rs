@@ -1,12 +1,12 @@
 //! Entry points for the fuzz targets (`fuzz/`, `scripts/fuzz.sh`): the request pipeline of
-//! the Query API without the HTTP server. Form parsing, the credential scope, the action's
+//! the APIs (every service) without the HTTP server. Form parsing, the credential scope, the action's
 //! parameters, pagination tokens, the store and the XML answers all run; nothing may panic.
 
 use std::sync::OnceLock;
 
 use crate::config::EmulatorOptions;
 use crate::emulator::Shared;
-use crate::params::Params;
+use crate::http::{Request, Seen};
 
 static SHARED: OnceLock<Shared> = OnceLock::new();
 
@@ -22,17 +22,15 @@ pub fn handle_request(query: Option<&str>, body: &[u8], authorization: Option<&s
         })
         .expect("valid options")
     });
-    let mut region = None;
-    let result = Params::parse(query, body).and_then(|params| {
-        crate::http::handle(shared, &params, authorization, &mut region, "fuzz")
-    });
-    match result {
-        Ok(_) => 200,
-        Err(err) => {
-            let _ = crate::xml::error(&err, "fuzz");
-            err.status.as_u16()
-        }
-    }
+    let request = Request {
+        query,
+        body,
+        authorization,
+        ..Request::default()
+    };
+    crate::http::handle(shared, request, "fuzz", &mut Seen::default())
+        .status
+        .as_u16()
 }
 
 #[cfg(test)]
@@ -61,5 +59,12 @@ mod tests {
         );
         assert_eq!(handle_request(Some("%zz"), b"\xff\xfe", Some(auth)), 400);
         assert_eq!(handle_request(None, b"Action=DescribeRegions", None), 401);
+        let sts = "AWS4-HMAC-SHA256 Credential=AKID/20250101/us-east-1/sts/aws4_request, \
+                   SignedHeaders=host, Signature=x";
+        assert_eq!(
+            handle_request(None, b"Action=GetCallerIdentity", Some(sts)),
+            200
+        );
+        assert_eq!(handle_request(None, b"Action=AssumeRole", Some(sts)), 400);
     }
 }

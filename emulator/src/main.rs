@@ -1,16 +1,18 @@
 //! The `ec2-emulator` binary: starts the emulator, prints one line with its URL on stdout
 //! once it is listening, logs to stderr, and stops on Ctrl-C or SIGTERM.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ec2_emulator::{Emulator, EmulatorOptions, Faults};
+use ec2_emulator::{Emulator, EmulatorOptions, Faults, MAX_CREDENTIAL_SECONDS};
 use tracing_subscriber::EnvFilter;
 
-/// An emulator of the AWS EC2 Query API for store image tasks, for tests and demos.
+/// An emulator of the AWS EC2 Query API for store image tasks, STS and Organizations, for
+/// tests and demos.
 #[derive(Debug, Parser)]
 #[command(name = "ec2-emulator", version)]
 struct Cli {
@@ -56,6 +58,43 @@ struct Cli {
     /// Seconds a created store task takes to complete.
     #[arg(long, env = "EC2_EMULATOR_TASK_DURATION_SECS", default_value_t = 60.0)]
     task_duration_secs: f64,
+    /// Accounts of the organization: the home (management) account 111111111111 and N - 1
+    /// members 100000000001, 100000000002, ...
+    #[arg(long, env = "EC2_EMULATOR_ACCOUNTS", default_value_t = 1)]
+    accounts: usize,
+    /// A role ARN AssumeRole refuses with AccessDenied (repeatable, or comma-separated).
+    #[arg(
+        long = "unassumable-role",
+        env = "EC2_EMULATOR_UNASSUMABLE_ROLES",
+        value_delimiter = ','
+    )]
+    unassumable_roles: Vec<String>,
+    /// ROLE_ARN=EXTERNAL_ID: the external id the role's trust policy requires (repeatable).
+    #[arg(long = "role-external-id", value_parser = parse_pair)]
+    role_external_ids: Vec<(String, String)>,
+    /// Upper bound, in seconds, of the lifetime of credentials AssumeRole issues.
+    #[arg(long, env = "EC2_EMULATOR_CREDENTIAL_SECONDS", default_value_t = MAX_CREDENTIAL_SECONDS)]
+    credential_seconds: u64,
+    /// An account ListAccounts shows SUSPENDED (repeatable, or comma-separated).
+    #[arg(
+        long = "suspended-account",
+        env = "EC2_EMULATOR_SUSPENDED_ACCOUNTS",
+        value_delimiter = ','
+    )]
+    suspended_accounts: Vec<String>,
+    /// ACCOUNT=REGION: a served region not enabled in that account (repeatable).
+    #[arg(long = "disabled-region", value_parser = parse_pair)]
+    disabled_regions: Vec<(String, String)>,
+}
+
+/// Reads `KEY=VALUE`.
+fn parse_pair(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((key, value)) if !key.is_empty() && !value.is_empty() => {
+            Ok((key.to_owned(), value.to_owned()))
+        }
+        _ => Err("expected KEY=VALUE".to_owned()),
+    }
 }
 
 impl Cli {
@@ -87,8 +126,29 @@ impl Cli {
             },
             freeze_time: self.freeze_time,
             task_duration: Duration::from_secs_f64(self.task_duration_secs),
+            accounts: self.accounts,
+            unassumable_roles: trimmed(&self.unassumable_roles).collect(),
+            role_external_ids: self.role_external_ids.iter().cloned().collect(),
+            credential_seconds: self.credential_seconds,
+            suspended_accounts: trimmed(&self.suspended_accounts).collect(),
+            disabled_regions: self.disabled_regions.iter().fold(
+                BTreeMap::new(),
+                |mut map: BTreeMap<String, BTreeSet<String>>, (account, region)| {
+                    map.entry(account.clone())
+                        .or_default()
+                        .insert(region.clone());
+                    map
+                },
+            ),
         })
     }
+}
+
+fn trimmed(values: &[String]) -> impl Iterator<Item = String> + '_ {
+    values
+        .iter()
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
 }
 
 #[tokio::main]

@@ -1,5 +1,6 @@
-//! The request log: one record per API request, so tests can assert what a client actually
-//! sent (pages fetched, retries, DryRun flags) and how each request was answered.
+//! The request log: one record per API request (any service), so tests can assert what a
+//! client actually sent (pages fetched, retries, DryRun flags, accounts asked) and how each
+//! request was answered.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -21,6 +22,14 @@ pub struct RequestRecord {
     pub started_ms: u64,
     /// When the answer was ready (after any injected latency), same scale.
     pub finished_ms: u64,
+    /// The account the request acted in (the caller's, from its access key); `None` when the
+    /// request had no usable credentials.
+    #[serde(default)]
+    pub account: Option<String>,
+    /// The credential scope's service (`ec2`, `sts`, `organizations`); `None` when the request
+    /// had no usable scope.
+    #[serde(default)]
+    pub service: Option<String>,
 }
 
 /// The records, in arrival order.
@@ -62,6 +71,8 @@ mod tests {
             status: 200,
             started_ms: 0,
             finished_ms: 0,
+            account: None,
+            service: None,
         }
     }
 

@@ -1,6 +1,7 @@
-//! Deterministic sample data: from a seed and a region name, the region's buckets, registered
-//! AMIs and store tasks, with start times relative to the emulator's start instant, so the same
-//! seed always gives the same data (only shifted in absolute time).
+//! Deterministic sample data: from a seed, an account and a region name, the buckets,
+//! registered AMIs and store tasks of that account in that region, with start times relative
+//! to the emulator's start instant, so the same seed always gives the same data (only shifted
+//! in absolute time). The home account's data does not depend on the number of accounts.
 
 use std::collections::HashSet;
 
@@ -26,13 +27,38 @@ const BUCKET_STEMS: [&str; 4] = [
     "dr-image-store",
 ];
 
-/// Builds one region's sample state.
+/// Builds one region's sample state for the home account.
+#[cfg(test)]
 pub fn region(name: &str, seed: u64, tasks: usize, start: DateTime<Utc>) -> RegionState {
-    let mut rng = StdRng::seed_from_u64(seed ^ fnv1a(name.as_bytes()));
+    account_region(crate::accounts::HOME_ACCOUNT, name, seed, tasks, start)
+}
+
+/// Builds the sample state of `account` in region `name`. The home account's buckets are
+/// `<stem>-<region>`, a member's `<stem>-<account>-<region>` (bucket names are global).
+pub fn account_region(
+    account: &str,
+    name: &str,
+    seed: u64,
+    tasks: usize,
+    start: DateTime<Utc>,
+) -> RegionState {
+    let home = account == crate::accounts::HOME_ACCOUNT;
+    let salt = if home {
+        fnv1a(name.as_bytes())
+    } else {
+        fnv1a(format!("{account}/{name}").as_bytes())
+    };
+    let mut rng = StdRng::seed_from_u64(seed ^ salt);
     let bucket_count = rng.random_range(3..=4);
     let buckets: Vec<String> = BUCKET_STEMS[..bucket_count]
         .iter()
-        .map(|stem| format!("{stem}-{name}"))
+        .map(|stem| {
+            if home {
+                format!("{stem}-{name}")
+            } else {
+                format!("{stem}-{account}-{name}")
+            }
+        })
         .collect();
 
     let mut amis = AmiFactory::default();
@@ -269,6 +295,26 @@ mod tests {
         assert_ne!(a.list_all(start()), c.list_all(start()));
         let d = region("us-west-2", 42, 250, start());
         assert_ne!(a.list_all(start())[0].ami_id, d.list_all(start())[0].ami_id);
+    }
+
+    #[test]
+    fn accounts_have_their_own_data() {
+        let home = account_region("111111111111", "us-east-1", 42, 50, start());
+        assert_eq!(
+            home.list_all(start()),
+            region("us-east-1", 42, 50, start()).list_all(start())
+        );
+        let member = account_region("100000000001", "us-east-1", 42, 50, start());
+        let again = account_region("100000000001", "us-east-1", 42, 50, start());
+        assert_eq!(member.list_all(start()), again.list_all(start()));
+        let other = account_region("100000000002", "us-east-1", 42, 50, start());
+        let amis = |r: &RegionState| -> HashSet<String> {
+            r.list_all(start()).into_iter().map(|t| t.ami_id).collect()
+        };
+        assert!(amis(&home).is_disjoint(&amis(&member)));
+        assert!(amis(&member).is_disjoint(&amis(&other)));
+        assert_eq!(member.buckets()[0], "ami-archive-100000000001-us-east-1");
+        assert_eq!(home.buckets()[0], "ami-archive-us-east-1");
     }
 
     #[test]

@@ -25,9 +25,9 @@ pub struct RegionInfo {
     pub opt_in_status: &'static str,
 }
 
-type W = Writer<Vec<u8>>;
+pub(crate) type W = Writer<Vec<u8>>;
 
-fn document(write: impl FnOnce(&mut W) -> io::Result<()>) -> Vec<u8> {
+pub(crate) fn document(write: impl FnOnce(&mut W) -> io::Result<()>) -> Vec<u8> {
     // A page of 200 tasks is about 80 KB.
     let mut writer = Writer::new(Vec::with_capacity(64 * 1024));
     let result = writer
@@ -38,7 +38,7 @@ fn document(write: impl FnOnce(&mut W) -> io::Result<()>) -> Vec<u8> {
     writer.into_inner()
 }
 
-fn text(writer: &mut W, name: &str, value: &str) -> io::Result<()> {
+pub(crate) fn text(writer: &mut W, name: &str, value: &str) -> io::Result<()> {
     writer
         .create_element(name)
         .write_text_content(BytesText::new(value))?;

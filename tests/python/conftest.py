@@ -151,15 +151,19 @@ class EmulatorProcess:
         assert status == 200, body
         return body
 
-    def tasks(self, region):
-        status, body = self.hook(
-            "GET", "/_emulator/tasks?" + urllib.parse.urlencode({"region": region})
-        )
+    def tasks(self, region, account=None):
+        query = {"region": region}
+        if account is not None:
+            query["account"] = account
+        status, body = self.hook("GET", "/_emulator/tasks?" + urllib.parse.urlencode(query))
         assert status == 200, body
         return body
 
-    def state(self):
-        status, body = self.hook("GET", "/_emulator/state")
+    def state(self, account=None):
+        path = "/_emulator/state"
+        if account is not None:
+            path += "?" + urllib.parse.urlencode({"account": account})
+        status, body = self.hook("GET", path)
         assert status == 200, body
         return body
 
@@ -178,15 +182,33 @@ class EmulatorProcess:
         ``single_attempt=True`` turns retries off, so injected faults surface as errors;
         other keyword arguments go to ``botocore.config.Config``.
         """
+        return self.service_client("ec2", region, single_attempt=single_attempt, **config)
+
+    def service_client(
+        self, service, region="us-east-1", credentials=None, single_attempt=False, **config
+    ):
+        """A boto3 client of ``service`` (ec2, sts, organizations) for this emulator, with
+        ``credentials`` (the ``Credentials`` of an AssumeRole answer) or, by default, static
+        dummy credentials of the home account."""
         if single_attempt:
             config["retries"] = {"mode": "standard", "total_max_attempts": 1}
+        if credentials is None:
+            keys = {
+                "aws_access_key_id": "AKIDEXAMPLE",
+                "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            }
+        else:
+            keys = {
+                "aws_access_key_id": credentials["AccessKeyId"],
+                "aws_secret_access_key": credentials["SecretAccessKey"],
+                "aws_session_token": credentials["SessionToken"],
+            }
         return boto3.client(
-            "ec2",
+            service,
             endpoint_url=self.url,
             region_name=region,
-            aws_access_key_id="AKIDEXAMPLE",
-            aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
             config=Config(**config),
+            **keys,
         )
 
 
@@ -220,3 +242,53 @@ def emulator(ec2_emulator_process):
     ec2_emulator_process.configure(**NO_FAULTS)
     yield ec2_emulator_process
     ec2_emulator_process.configure(**NO_FAULTS)
+
+
+# The organization emulator: home account 111111111111 and three members; one role refused,
+# one role requiring an external id (see test_emulator_org_boto3.py).
+ORG_ACCOUNTS = 4
+ORG_UNASSUMABLE_ROLE = "arn:aws:iam::100000000003:role/Locked"
+ORG_EXTERNAL_ID_ROLE = "arn:aws:iam::100000000001:role/Partner"
+ORG_EXTERNAL_ID = "partner-ext-id"
+# The account rules every organization test starts from.
+ORG_DEFAULT_RULES = {
+    "unassumable_roles": [ORG_UNASSUMABLE_ROLE],
+    "role_external_ids": {ORG_EXTERNAL_ID_ROLE: ORG_EXTERNAL_ID},
+    "credential_seconds": 43200,
+    "suspended_accounts": [],
+    "accounts": {
+        f"10000000000{i}": {"disabled_regions": [], "credential_seconds": None}
+        for i in range(1, ORG_ACCOUNTS)
+    },
+}
+
+
+@pytest.fixture(scope="session")
+def org_emulator_process():
+    """The emulator binary with an organization of ``ORG_ACCOUNTS`` accounts, sample data
+    (seed 42, 40 tasks per region) and a frozen clock, for the session."""
+    args = [
+        os.path.join(BIN_DIR, "ec2-emulator"),
+        "--listen", "127.0.0.1:0",
+        "--freeze-time",
+        "--seed", "42",
+        "--regions", ",".join(EMULATOR_REGIONS),
+        "--tasks-per-region", "40",
+        "--accounts", str(ORG_ACCOUNTS),
+        "--unassumable-role", ORG_UNASSUMABLE_ROLE,
+        "--role-external-id", f"{ORG_EXTERNAL_ID_ROLE}={ORG_EXTERNAL_ID}",
+    ]
+    proc, url, stderr = start_binary(args, LISTENING)
+    try:
+        yield EmulatorProcess(url)
+    finally:
+        stop_process(proc, stderr)
+
+
+@pytest.fixture
+def org_emulator(org_emulator_process):
+    """The session's organization emulator, with no faults and the default account rules when
+    the test starts and ends."""
+    org_emulator_process.configure(**NO_FAULTS, **ORG_DEFAULT_RULES)
+    yield org_emulator_process
+    org_emulator_process.configure(**NO_FAULTS, **ORG_DEFAULT_RULES)

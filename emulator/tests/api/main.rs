@@ -5,3 +5,4 @@ mod create;
 mod describe;
 mod faults;
 mod hooks;
+mod org;
