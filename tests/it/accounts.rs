@@ -82,11 +82,7 @@ fn describes_per_account(fx: &Fixture) -> BTreeMap<String, usize> {
 #[tokio::test]
 async fn rows_per_account_and_region_equal_the_emulators() {
     let fx = start(organization(3, 250)).await;
-    let got = rows(
-        &fx,
-        "SELECT account, region, amiId FROM store_image_tasks",
-    )
-    .await;
+    let got = rows(&fx, "SELECT account, region, amiId FROM store_image_tasks").await;
     let mut want = Vec::new();
     for account in fx.emulator.accounts() {
         for region in REGIONS {
@@ -365,15 +361,16 @@ async fn no_external_id_secret_key_or_session_token_in_the_log() {
     assert!(log.contains("AssumeRole"), "the log is at trace level");
     assert!(!log.contains(EXTERNAL_ID), "the external id is in the log");
     // The emulator's session tokens start so (AWS's do too).
-    assert!(!log.contains("FwoGZXIvYXdzE"), "a session token is in the log");
+    assert!(
+        !log.contains("FwoGZXIvYXdzE"),
+        "a session token is in the log"
+    );
     // Its secret keys are 40 letters and digits of both cases; nothing else in the log is.
-    let secret_like = log
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .find(|w| {
-            w.len() == 40
-                && w.chars().any(|c| c.is_ascii_lowercase())
-                && w.chars().any(|c| c.is_ascii_uppercase())
-        });
+    let secret_like = log.split(|c: char| !c.is_ascii_alphanumeric()).find(|w| {
+        w.len() == 40
+            && w.chars().any(|c| c.is_ascii_lowercase())
+            && w.chars().any(|c| c.is_ascii_uppercase())
+    });
     assert_eq!(secret_like, None, "a secret key is in the log");
     emulator.shutdown().await;
 }
