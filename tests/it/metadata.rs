@@ -52,8 +52,9 @@ async fn catalogs_schemas_and_tables() {
     assert_eq!(strings(&batches[0], "table_name"), ["store_image_tasks"]);
     assert_eq!(strings(&batches[0], "table_type"), ["TABLE"]);
     let schema = table_schema(&batches[0], 0);
-    assert_eq!(schema.field(1).name(), "amiId");
-    assert_eq!(schema.field(2).data_type(), &DataType::Utf8);
+    assert_eq!(schema.field(0).name(), "account");
+    assert_eq!(schema.field(2).name(), "amiId");
+    assert_eq!(schema.field(3).data_type(), &DataType::Utf8);
 
     let info = client.get_table_types().await.unwrap();
     let batches = fetch(&mut client, info).await;
