@@ -23,7 +23,7 @@ use clap::{ArgAction, ArgMatches, Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthOptions, LoginLimits};
-use crate::ec2::{AwsConfig, LimitsConfig};
+use crate::ec2::{AccountSpec, AwsConfig, LimitsConfig};
 use crate::limits::{QueryLimits, ServerLimits};
 use crate::server::{Regions, ServerOptions};
 use crate::tls::TlsFiles;
@@ -246,7 +246,74 @@ pub struct Config {
         default_value = duration(AwsConfig::default().attempt_timeout))]
     #[serde(with = "humantime_serde")]
     pub aws_attempt_timeout: Duration,
+    /// Another account to read, reached by assuming a role: ID=ROLE_ARN, repeatable (in the
+    /// environment a comma list). An external id is never a flag (ps would show it): set
+    /// AWS_FLIGHTSQL_EXTERNAL_ID, or give each account its own in the file ([[accounts]]
+    /// id, role_arn, external_id, regions). [default: only the server's own account]
+    #[arg(long = "account", id = "account", env = "AWS_FLIGHTSQL_ACCOUNT", help_heading = AWS,
+        value_parser = parse_account, value_delimiter = ',')]
+    #[serde(rename = "accounts")]
+    pub accounts: Vec<AccountConfig>,
 }
+
+/// One `[[accounts]]` entry: an account read through a role.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The 12-digit account id.
+    pub id: String,
+    /// The role to assume there, `arn:aws:iam::<id>:role/<name>`.
+    pub role_arn: String,
+    /// The external id the role's trust policy requires; never printed.
+    #[serde(default, skip_serializing)]
+    pub external_id: Option<String>,
+    /// The regions asked there when a query names none. [default: the server's regions]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<String>>,
+}
+
+impl std::fmt::Debug for AccountConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountConfig")
+            .field("id", &self.id)
+            .field("role_arn", &self.role_arn)
+            // Never print the external id.
+            .field("external_id", &self.external_id.as_ref().map(|_| ".."))
+            .field("regions", &self.regions)
+            .finish()
+    }
+}
+
+impl AccountConfig {
+    /// The account as the AWS layer takes it.
+    pub fn spec(&self) -> AccountSpec {
+        AccountSpec {
+            id: self.id.clone(),
+            role_arn: self.role_arn.clone(),
+            external_id: self.external_id.clone(),
+            regions: self.regions.clone(),
+        }
+    }
+}
+
+/// `--account ID=ROLE_ARN`.
+fn parse_account(text: &str) -> Result<AccountConfig, String> {
+    let Some((id, role_arn)) = text.trim().split_once('=') else {
+        return Err(format!(
+            "`{text}` is not ID=ROLE_ARN (e.g. 123456789012=arn:aws:iam::123456789012:role/reader)"
+        ));
+    };
+    Ok(AccountConfig {
+        id: id.trim().to_owned(),
+        role_arn: role_arn.trim().to_owned(),
+        external_id: None,
+        regions: None,
+    })
+}
+
+/// The environment variable holding the external id of the accounts that have none of their
+/// own (never a flag: ps shows a process's arguments).
+pub const EXTERNAL_ID_ENV: &str = "AWS_FLIGHTSQL_EXTERNAL_ID";
 
 impl Default for Config {
     /// Every setting at its default: the defaults declared on the fields, the environment
@@ -286,9 +353,25 @@ impl Config {
             Some(path) => Config::from_file(path)?,
             None => Config::default(),
         };
-        let config = base.overridden_by(given)?;
+        let mut config = base.overridden_by(given)?;
+        if let Ok(external_id) = std::env::var(EXTERNAL_ID_ENV) {
+            config.default_external_id(&external_id);
+        }
         config.check()?;
         Ok(config)
+    }
+
+    /// Gives `external_id` to the accounts that have none of their own.
+    pub fn default_external_id(&mut self, external_id: &str) {
+        let external_id = external_id.trim();
+        if external_id.is_empty() {
+            return;
+        }
+        for account in &mut self.accounts {
+            if account.external_id.is_none() {
+                account.external_id = Some(external_id.to_owned());
+            }
+        }
     }
 
     /// Reads a TOML file of settings over the defaults; unknown keys and bad values are
@@ -366,6 +449,42 @@ impl Config {
                 bail!("endpoint_url must be an http:// or https:// URL, not `{url}`");
             }
         }
+        config.check_accounts()
+    }
+
+    /// Refuses an `accounts` entry the server could not use: an id that is not 12 digits, a
+    /// role ARN of the wrong shape or of another account, an external id AWS would refuse,
+    /// a region that is not a region name, or an account given twice.
+    fn check_accounts(&self) -> anyhow::Result<()> {
+        let mut seen = std::collections::BTreeSet::new();
+        for account in &self.accounts {
+            let spec = account.spec();
+            spec.check().map_err(|e| anyhow::anyhow!("accounts: {e}"))?;
+            let role_account = account.role_arn.split(':').nth(4).unwrap_or_default();
+            if role_account != account.id {
+                bail!(
+                    "accounts: account {}: role_arn {} is a role of account {role_account}; \
+                     give the role of account {} that the server may assume",
+                    account.id,
+                    account.role_arn,
+                    account.id
+                );
+            }
+            for region in account.regions.iter().flatten() {
+                if !crate::table::is_region_name(region) {
+                    bail!(
+                        "accounts: account {}: regions: `{region}` is not an AWS region name",
+                        account.id
+                    );
+                }
+            }
+            if !seen.insert(account.id.as_str()) {
+                bail!(
+                    "accounts: account {} is given more than once; give each account once",
+                    account.id
+                );
+            }
+        }
         Ok(())
     }
 
@@ -378,6 +497,11 @@ impl Config {
                 "regions = \"default\"",
                 "# regions: the AWS environment's or profile's region, else us-east-1",
             );
+        }
+        // An external id is never printed: say that one is set.
+        for account in self.accounts.iter().filter(|a| a.external_id.is_some()) {
+            let line = format!("role_arn = \"{}\"\n", account.role_arn);
+            text = text.replacen(&line, &format!("{line}# external_id: set (not shown)\n"), 1);
         }
         text
     }
@@ -397,6 +521,7 @@ impl Config {
                 cache_ttl: self.cache_ttl,
                 connect_timeout: self.aws_connect_timeout,
                 attempt_timeout: self.aws_attempt_timeout,
+                accounts: self.accounts.iter().map(AccountConfig::spec).collect(),
                 ..AwsConfig::default()
             },
             regions: self.regions.clone().unwrap_or_default(),
@@ -607,6 +732,86 @@ mod tests {
         assert!(err.to_string().contains("login_max_failures"), "{err}");
         let err = toml::from_str::<Config>("login_lockout = \"a while\"").unwrap_err();
         assert!(err.to_string().contains("login_lockout"), "{err}");
+    }
+
+    #[test]
+    fn accounts_come_from_the_file_or_flags_and_are_checked() {
+        let config = file(
+            "regions = \"us-east-1\"\n\
+             [[accounts]]\nid = \"100000000001\"\nrole_arn = \"arn:aws:iam::100000000001:role/reader\"\n\
+             external_id = \"ext-s3cr3t\"\nregions = [\"eu-west-1\"]\n\
+             [[accounts]]\nid = \"100000000002\"\nrole_arn = \"arn:aws:iam::100000000002:role/reader\"\n",
+        );
+        config.check().unwrap();
+        assert_eq!(config.accounts.len(), 2);
+        let specs = config.server_options().aws.accounts;
+        assert_eq!(specs[0].external_id.as_deref(), Some("ext-s3cr3t"));
+        assert_eq!(specs[0].regions, Some(vec!["eu-west-1".to_owned()]));
+        // --check-config and Debug never show the external id, and the output reads back
+        // (without it).
+        let text = config.to_toml();
+        assert!(!text.contains("s3cr3t"), "{text}");
+        assert!(!format!("{config:?}").contains("s3cr3t"));
+        assert!(text.contains("# external_id: set (not shown)"), "{text}");
+        let back = file(&text);
+        assert_eq!(back.accounts[0].external_id, None);
+        assert_eq!(back.accounts[1], config.accounts[1]);
+
+        // Flags replace the file's list; the environment's external id fills the gaps.
+        let mut flags = config
+            .overridden_by(&given(&[
+                "--account",
+                "100000000003=arn:aws:iam::100000000003:role/r",
+                "--account",
+                "100000000004=arn:aws:iam::100000000004:role/r",
+            ]))
+            .unwrap();
+        flags.default_external_id("from-env");
+        let ids: Vec<&str> = flags.accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["100000000003", "100000000004"]);
+        assert!(flags
+            .accounts
+            .iter()
+            .all(|a| a.external_id.as_deref() == Some("from-env")));
+        flags.check().unwrap();
+
+        let bad = |text: &str, says: &str| {
+            let err = file(text).check().unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        };
+        let entry =
+            |id: &str, arn: &str| format!("[[accounts]]\nid = \"{id}\"\nrole_arn = \"{arn}\"\n");
+        bad(
+            &entry("12345", "arn:aws:iam::12345:role/r"),
+            "`12345` is not an AWS account id",
+        );
+        bad(
+            &entry("100000000001", "reader"),
+            "role_arn `reader` must look like",
+        );
+        bad(
+            &entry("100000000001", "arn:aws:iam::100000000002:role/r"),
+            "is a role of account 100000000002",
+        );
+        bad(
+            &format!(
+                "{}{}",
+                entry("100000000001", "arn:aws:iam::100000000001:role/r"),
+                entry("100000000001", "arn:aws:iam::100000000001:role/s")
+            ),
+            "account 100000000001 is given more than once",
+        );
+        bad(
+            &format!(
+                "{}regions = [\"Mars\"]\n",
+                entry("100000000001", "arn:aws:iam::100000000001:role/r")
+            ),
+            "`Mars` is not an AWS region name",
+        );
+        let err = Config::augment_args(clap::Command::new("serve"))
+            .try_get_matches_from(["serve", "--account", "100000000001"])
+            .unwrap_err();
+        assert!(err.to_string().contains("is not ID=ROLE_ARN"), "{err}");
     }
 
     #[test]

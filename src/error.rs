@@ -263,6 +263,8 @@ mod tests {
 
     fn aws(kind: AwsErrorKind) -> AwsError {
         AwsError {
+            account: None,
+            role_arn: None,
             region: "us-west-2".into(),
             operation: "DescribeStoreImageTasks",
             code: Some("X".into()),

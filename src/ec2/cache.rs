@@ -1,7 +1,8 @@
-//! The response cache: `DescribeStoreImageTasks` pages per (region, request, page token),
-//! kept for a short TTL (task progress changes), with identical concurrent requests sharing
-//! one API call (moka's single-flight initialisation). A write to a region moves that region
-//! to a new generation, so no page cached before the write is served after it.
+//! The response cache: `DescribeStoreImageTasks` pages per (place, request, page token),
+//! where a place is an account's region (`Ec2Clients::cache_place`), kept for a short TTL
+//! (task progress changes), with identical concurrent requests sharing one API call (moka's
+//! single-flight initialisation). A write to a place moves that place to a new generation,
+//! so no page cached before the write is served after it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

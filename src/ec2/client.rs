@@ -1,6 +1,11 @@
-//! Per-region EC2 clients. One `SdkConfig` is loaded from the standard aws-config chain
-//! (environment, profiles, SSO, IMDS) and a client is made per region on first use, all
-//! pointed at the same endpoint override when one is set (the emulator, a proxy).
+//! Per-account, per-region EC2 clients. One `SdkConfig` is loaded from the standard
+//! aws-config chain (environment, profiles, SSO, IMDS): the server's own (home) account.
+//! Each other configured account gets an `SdkConfig` of its own whose credentials come from
+//! assuming its role with the home credentials (see `accounts`). A client is made per
+//! account and region on first use and reused, all pointed at the same endpoint override
+//! when one is set (the emulator, a proxy). An account's clients share the server's cache,
+//! metrics and write gate and its ceiling on calls in flight, and have their own per-region
+//! limits, create claims and enabled regions.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -11,6 +16,7 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_ec2::Client;
 
+use super::accounts::{AccountSpec, RoleCredentials, SharedRole};
 use super::cache::PageCache;
 use super::error::AwsError;
 use super::limits::{Limits, LimitsConfig};
@@ -66,6 +72,8 @@ pub struct AwsConfig {
     pub connect_timeout: Duration,
     /// Time allowed for one attempt of a call.
     pub attempt_timeout: Duration,
+    /// The accounts reached besides the home one, through their roles.
+    pub accounts: Vec<AccountSpec>,
 }
 
 impl Default for AwsConfig {
@@ -80,11 +88,13 @@ impl Default for AwsConfig {
             metrics: Arc::default(),
             connect_timeout: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(30),
+            accounts: Vec::new(),
         }
     }
 }
 
-/// EC2 clients, one per region, sharing one loaded configuration.
+/// EC2 clients of one account, one per region, sharing one loaded configuration; the home
+/// account's also hold the other configured accounts' ([`Ec2Clients::for_account`]).
 #[derive(Clone)]
 pub struct Ec2Clients {
     base: SdkConfig,
@@ -99,11 +109,26 @@ pub struct Ec2Clients {
     pub(crate) writes: Arc<WriteGate>,
     /// The regions enabled for the account, once DescribeRegions has answered.
     enabled: Arc<tokio::sync::OnceCell<Vec<String>>>,
+    /// The id of the account the credentials belong to, once GetCallerIdentity has answered
+    /// (known from the start for an account reached through a role).
+    account: Arc<tokio::sync::OnceCell<String>>,
+    /// How this account is reached, when it is not the home account.
+    member: Option<Arc<Member>>,
+    /// The other configured accounts' clients, by id (empty in theirs).
+    members: Arc<std::collections::BTreeMap<String, Ec2Clients>>,
+}
+
+/// An account reached through a role.
+struct Member {
+    spec: AccountSpec,
+    role: Arc<RoleCredentials>,
 }
 
 impl std::fmt::Debug for Ec2Clients {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Ec2Clients")
+            .field("account", &self.account.get())
+            .field("role_arn", &self.role_arn())
             .field("default_region", &self.default_region)
             .field("endpoint_url", &self.base.endpoint_url())
             .finish()
@@ -152,7 +177,7 @@ impl Ec2Clients {
                 "us-east-1".to_owned()
             }
         };
-        Ec2Clients {
+        let home = Ec2Clients {
             base,
             default_region,
             clients: Arc::default(),
@@ -162,6 +187,92 @@ impl Ec2Clients {
             claims: Default::default(),
             writes: Arc::default(),
             enabled: Arc::default(),
+            account: Arc::default(),
+            member: None,
+            members: Arc::default(),
+        };
+        let mut members = std::collections::BTreeMap::new();
+        for spec in &config.accounts {
+            members.insert(spec.id.clone(), home.member(spec).await);
+        }
+        Ec2Clients {
+            members: Arc::new(members),
+            ..home
+        }
+    }
+
+    /// The clients of `spec`'s account: its role assumed with these (home) credentials.
+    async fn member(&self, spec: &AccountSpec) -> Ec2Clients {
+        let role =
+            Arc::new(RoleCredentials::new(spec, &self.base, Arc::clone(&self.metrics)).await);
+        let base = self
+            .base
+            .to_builder()
+            .credentials_provider(aws_sdk_ec2::config::SharedCredentialsProvider::new(
+                SharedRole(Arc::clone(&role)),
+            ))
+            .build();
+        Ec2Clients {
+            base,
+            default_region: self.default_region.clone(),
+            clients: Arc::default(),
+            limits: Arc::new(self.limits.sibling()),
+            cache: Arc::clone(&self.cache),
+            metrics: Arc::clone(&self.metrics),
+            claims: Default::default(),
+            writes: Arc::clone(&self.writes),
+            enabled: Arc::default(),
+            account: Arc::new(tokio::sync::OnceCell::new_with(Some(spec.id.clone()))),
+            member: Some(Arc::new(Member {
+                spec: spec.clone(),
+                role,
+            })),
+            members: Arc::default(),
+        }
+    }
+
+    /// The ids of the accounts reached through a role, sorted (the home account is not
+    /// among them).
+    pub fn member_accounts(&self) -> Vec<String> {
+        self.members.keys().cloned().collect()
+    }
+
+    /// The clients of account `id`: the home account's (these) or a configured one's;
+    /// `None` for an account the server does not reach. Needs the home account's id
+    /// ([`Self::account`]) for the home account.
+    pub fn for_account(&self, id: &str) -> Option<Ec2Clients> {
+        if self.account.get().map(String::as_str) == Some(id) {
+            return Some(self.clone());
+        }
+        self.members.get(id).cloned()
+    }
+
+    /// The role assumed to reach this account; `None` for the home account.
+    pub fn role_arn(&self) -> Option<&str> {
+        self.member.as_ref().map(|m| m.spec.role_arn.as_str())
+    }
+
+    /// The regions this account is asked in when a query names none, when configured for
+    /// it; `None` = the server's.
+    pub fn account_regions(&self) -> Option<&[String]> {
+        self.member.as_ref().and_then(|m| m.spec.regions.as_deref())
+    }
+
+    /// Makes sure the account can be reached: assumes its role unless credentials from an
+    /// earlier call are still fresh (the home account needs nothing). The error names the
+    /// account, the role, AWS's code and request id.
+    pub async fn ready(&self) -> Result<(), AwsError> {
+        match &self.member {
+            Some(member) => member.role.get().await.map(|_| ()),
+            None => Ok(()),
+        }
+    }
+
+    /// Where this account's pages of `region` are kept in the shared response cache.
+    pub(crate) fn cache_place(&self, region: &str) -> String {
+        match &self.member {
+            Some(member) => format!("{}/{region}", member.spec.id),
+            None => format!("home/{region}"),
         }
     }
 
@@ -205,6 +316,47 @@ impl Ec2Clients {
         self.enabled.get().cloned()
     }
 
+    /// The 12-digit id of the account the credentials belong to (STS `GetCallerIdentity`,
+    /// sent to the default region). Asked once; a failed lookup is asked again next time.
+    pub async fn account(&self) -> Result<String, AwsError> {
+        self.account
+            .get_or_try_init(|| self.get_caller_identity())
+            .await
+            .cloned()
+    }
+
+    /// The account id when it is already known, without asking AWS.
+    pub fn known_account(&self) -> Option<String> {
+        self.account.get().cloned()
+    }
+
+    async fn get_caller_identity(&self) -> Result<String, AwsError> {
+        const ACTION: &str = "GetCallerIdentity";
+        let region = self.default_region.clone();
+        let _slot = self.limits.acquire(&region).await;
+        let conf = aws_sdk_sts::config::Builder::from(&self.base)
+            .region(Region::new(region.clone()))
+            .build();
+        let result = aws_sdk_sts::Client::from_conf(conf)
+            .get_caller_identity()
+            .send()
+            .await;
+        self.metrics
+            .aws_call(&region, ACTION, if result.is_ok() { "ok" } else { "error" });
+        let out = result.map_err(|e| AwsError::from_sdk(&region, ACTION, e))?;
+        match out.account() {
+            Some(id) if is_account_id(id) => Ok(id.to_owned()),
+            other => Err(AwsError::unexpected(
+                &region,
+                ACTION,
+                format!(
+                    "STS answered without a 12-digit account id ({})",
+                    other.unwrap_or("none")
+                ),
+            )),
+        }
+    }
+
     async fn describe_regions(&self) -> Result<Vec<String>, AwsError> {
         let region = self.default_region.clone();
         let _slot = self.limits.acquire(&region).await;
@@ -227,5 +379,25 @@ impl Ec2Clients {
             .collect();
         regions.sort();
         Ok(regions)
+    }
+}
+
+/// An AWS account id: 12 ASCII digits.
+pub fn is_account_id(id: &str) -> bool {
+    id.len() == 12 && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_ids_are_twelve_digits() {
+        assert!(is_account_id("111111111111"));
+        assert!(is_account_id("012345678901"));
+        assert!(!is_account_id("11111111111"));
+        assert!(!is_account_id("1111111111111"));
+        assert!(!is_account_id("11111111111a"));
+        assert!(!is_account_id("１１１１１１１１１１１１"));
     }
 }

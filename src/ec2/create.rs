@@ -279,7 +279,7 @@ struct InvalidateOnDrop<'a>(&'a Ec2Clients, &'a str);
 
 impl Drop for InvalidateOnDrop<'_> {
     fn drop(&mut self) {
-        self.0.cache.invalidate(self.1);
+        self.0.cache.invalidate(&self.0.cache_place(self.1));
     }
 }
 

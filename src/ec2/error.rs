@@ -1,5 +1,6 @@
-//! The error type of the AWS layer: which region and operation failed, AWS's error code,
-//! message and request id, and a coarse kind that the Flight layer maps to a status code.
+//! The error type of the AWS layer: which account, region and operation failed (and the
+//! role, when assuming it failed), AWS's error code, message and request id, and a coarse
+//! kind that the Flight layer maps to a status code.
 
 use aws_sdk_ec2::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ec2::operation::RequestId;
@@ -27,6 +28,11 @@ pub enum AwsErrorKind {
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{}", self.describe())]
 pub struct AwsError {
+    /// The account the call was made in, when the server reaches more than its own or the
+    /// call was made through a role.
+    pub account: Option<String>,
+    /// The role assumed to reach `account`, when assuming it is what failed.
+    pub role_arn: Option<String>,
     /// The region the call was sent to.
     pub region: String,
     /// The API operation, e.g. `DescribeStoreImageTasks`.
@@ -57,7 +63,17 @@ impl AwsError {
     /// What failed, where, and AWS's code, message and request id, without advice: for
     /// errors that know better what went wrong (a region not enabled for the account).
     pub fn summary(&self) -> String {
-        let mut text = format!("{} in region {} failed: ", self.operation, self.region);
+        let mut text = match (&self.account, &self.role_arn) {
+            (Some(account), Some(role)) => format!(
+                "{} of role {role} for account {account} failed: ",
+                self.operation
+            ),
+            (Some(account), None) => format!(
+                "{} in account {account}, region {} failed: ",
+                self.operation, self.region
+            ),
+            _ => format!("{} in region {} failed: ", self.operation, self.region),
+        };
         if let Some(code) = &self.code {
             text.push_str(code);
             text.push_str(": ");
@@ -76,8 +92,27 @@ impl AwsError {
         R: std::fmt::Debug + 'static,
         SdkError<E, R>: RequestId,
     {
+        Self::from_sdk_ref(region, operation, &err)
+    }
+
+    /// [`Self::from_sdk`] of an error the caller keeps.
+    pub fn from_sdk_ref<E, R>(region: &str, operation: &'static str, err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug + 'static,
+        SdkError<E, R>: RequestId,
+    {
+        // A call that failed because its account's role could not be assumed (see
+        // `accounts`): that failure, naming the account and the role, is the error.
+        let mut source = std::error::Error::source(err);
+        while let Some(e) = source {
+            if let Some(assume) = e.downcast_ref::<AwsError>() {
+                return assume.clone();
+            }
+            source = e.source();
+        }
         let request_id = err.request_id().map(str::to_owned);
-        let (code, message, kind) = match &err {
+        let (code, message, kind) = match err {
             SdkError::ServiceError(service) => {
                 let e = service.err();
                 let code = e.code().map(str::to_owned);
@@ -101,6 +136,8 @@ impl AwsError {
             }
         };
         AwsError {
+            account: None,
+            role_arn: None,
             region: region.to_owned(),
             operation,
             code,
@@ -110,9 +147,17 @@ impl AwsError {
         }
     }
 
+    /// The same error, saying it happened in `account`.
+    pub fn in_account(mut self, account: &str) -> Self {
+        self.account = Some(account.to_owned());
+        self
+    }
+
     /// A call not sent because the statement used up its budget of `max` calls.
     pub(crate) fn over_budget(region: &str, operation: &'static str, max: usize) -> Self {
         AwsError {
+            account: None,
+            role_arn: None,
             region: region.to_owned(),
             operation,
             code: None,
@@ -127,9 +172,25 @@ impl AwsError {
         }
     }
 
+    /// A call whose answer the server cannot use (a field missing or malformed).
+    pub(crate) fn unexpected(region: &str, operation: &'static str, message: String) -> Self {
+        AwsError {
+            account: None,
+            role_arn: None,
+            region: region.to_owned(),
+            operation,
+            code: None,
+            message,
+            request_id: None,
+            kind: AwsErrorKind::Unavailable,
+        }
+    }
+
     /// A call abandoned because the server is shutting down.
     pub(crate) fn cancelled(region: &str, operation: &'static str) -> Self {
         AwsError {
+            account: None,
+            role_arn: None,
             region: region.to_owned(),
             operation,
             code: None,
@@ -203,7 +264,9 @@ mod tests {
 
     #[test]
     fn message_names_region_code_and_request_id() {
-        let err = AwsError {
+        let mut err = AwsError {
+            account: None,
+            role_arn: None,
             region: "eu-west-1".into(),
             operation: "DescribeStoreImageTasks",
             code: Some("RequestLimitExceeded".into()),
@@ -215,6 +278,22 @@ mod tests {
             err.to_string(),
             "DescribeStoreImageTasks in region eu-west-1 failed: RequestLimitExceeded: \
              Request limit exceeded. (request id req-1)"
+        );
+        err = err.in_account("100000000001");
+        assert_eq!(
+            err.to_string(),
+            "DescribeStoreImageTasks in account 100000000001, region eu-west-1 failed: \
+             RequestLimitExceeded: Request limit exceeded. (request id req-1)"
+        );
+        err.operation = "AssumeRole";
+        err.role_arn = Some("arn:aws:iam::100000000001:role/reader".into());
+        err.code = Some("AccessDenied".into());
+        err.message = "User: u is not authorized to perform: sts:AssumeRole".into();
+        assert_eq!(
+            err.to_string(),
+            "AssumeRole of role arn:aws:iam::100000000001:role/reader for account \
+             100000000001 failed: AccessDenied: User: u is not authorized to perform: \
+             sts:AssumeRole (request id req-1)"
         );
     }
 }

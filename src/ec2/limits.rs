@@ -1,6 +1,8 @@
 //! How hard the server may press AWS: a global and a per-region bound on calls in flight,
 //! and an optional per-region rate limit (governor), so one query over many regions or
-//! ImageIds chunks cannot exhaust the account's API budget.
+//! ImageIds chunks cannot exhaust the account's API budget. Each account has its own
+//! per-region bounds (AWS throttles per account and region); all accounts share the global
+//! one ([`Limits::sibling`]).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -57,6 +59,16 @@ impl Limits {
         }
     }
 
+    /// Bounds of another account: per-region bounds of its own, the same ceiling on calls
+    /// in flight across all accounts and regions.
+    pub(crate) fn sibling(&self) -> Self {
+        Limits {
+            config: self.config,
+            global: Arc::clone(&self.global),
+            regions: Mutex::default(),
+        }
+    }
+
     /// Waits for a slot to call `region`.
     pub(crate) async fn acquire(&self, region: &str) -> Slot {
         let (region_sem, limiter) = {
@@ -109,6 +121,22 @@ mod tests {
         assert!(blocked.is_err());
         drop(first);
         let _second = limits.acquire("a").await;
+    }
+
+    #[tokio::test]
+    async fn accounts_have_their_own_region_bounds_and_share_the_ceiling() {
+        let home = Limits::new(LimitsConfig {
+            max_concurrency: 2,
+            max_concurrency_per_region: 1,
+            max_rps_per_region: None,
+        });
+        let member = home.sibling();
+        let _a = home.acquire("a").await;
+        // Another account's region a is not held back by this one's.
+        let _b = member.acquire("a").await;
+        // The ceiling of 2 is reached, whichever account asks.
+        let blocked = tokio::time::timeout(Duration::from_millis(50), member.acquire("b")).await;
+        assert!(blocked.is_err());
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 //! → `cache` → `task` (the plain data of a listing); `create` → `client`, `pages`,
 //! `claims`; `client` → `writes` (the write gate), `limits`, `claims`.
 
+mod accounts;
 mod cache;
 mod claims;
 mod client;
@@ -25,8 +26,9 @@ mod writes;
 /// The most AMI ids one DescribeStoreImageTasks call takes.
 pub const MAX_IMAGE_IDS: usize = 20;
 
+pub use accounts::{check_role_arn, AccountSpec, SESSION_NAME};
 pub use claims::StatementId;
-pub use client::{AwsConfig, Credentials, Ec2Clients};
+pub use client::{is_account_id, AwsConfig, Credentials, Ec2Clients};
 pub use create::{CreateOutcome, CreateRequest};
 pub use error::{AwsError, AwsErrorKind};
 pub use limits::LimitsConfig;

@@ -233,7 +233,7 @@ impl Pager {
                     .cache
                     .get_or_fetch(
                         options.use_cache,
-                        &region,
+                        &clients.cache_place(&region),
                         &request,
                         asked.as_deref(),
                         fetch,

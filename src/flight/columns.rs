@@ -299,7 +299,7 @@ mod tests {
         };
         assert_eq!(
             read_only(true, Some(&tasks())),
-            ["0", "0", "0", "1", "1", "1", "1", "1"]
+            ["0", "0", "0", "0", "1", "1", "1", "1", "1"]
         );
         assert!(read_only(false, Some(&tasks())).iter().all(|f| f == "1"));
         assert!(read_only(true, None).iter().all(|f| f == "1"));

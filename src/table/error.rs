@@ -57,7 +57,7 @@ pub enum TableError {
     RegionNotEnabled {
         /// The regions enabled for the account (DescribeRegions), or why they could not be
         /// listed although AWS accepted the credentials (`UnauthorizedOperation`).
-        enabled: Result<Vec<String>, AwsError>,
+        enabled: Result<Vec<String>, Box<AwsError>>,
         /// AWS's answer: region, code, message and request id.
         cause: AwsError,
     },

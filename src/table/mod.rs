@@ -3,9 +3,11 @@
 //! (`provider`), the scan `ExecutionPlan` that streams one batch per API page (`scan`), and
 //! INSERT as a pipeline (`insert`: rows → validate → create → report, its `DataSink` and
 //! the `insert_report` table function), the naming rules of AWS identifiers (`naming`),
-//! region predicates and the errors about regions (`regions`).
+//! region predicates and the errors about regions (`regions`), account predicates and the
+//! errors about accounts (`accounts`).
 //! Nothing here knows about Flight.
 
+mod accounts;
 mod error;
 mod insert;
 pub mod naming;

@@ -1,5 +1,5 @@
 //! `StoreImageTasksTable`, the DataFusion `TableProvider` of `aws.ec2.store_image_tasks`.
-//! It decides which regions a query asks and hands the rest to the scan plan. A DataFusion
+//! It decides which accounts and regions a query asks and hands the rest to the scan plan. A DataFusion
 //! application can register it in its own `SessionContext`.
 
 use std::collections::BTreeSet;
@@ -15,6 +15,7 @@ use datafusion::logical_expr::dml::InsertOp;
 use datafusion::logical_expr::{lit, Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 
+use super::accounts;
 use super::error::TableError;
 use super::insert::sink::StoreImageTasksSink;
 use super::insert::{DryRunRows, InsertReports};
@@ -25,6 +26,7 @@ use super::regions::{self, RegionSet};
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
 use crate::ec2::{CallBudget, Ec2Clients, MAX_IMAGE_IDS};
+use futures::StreamExt;
 
 /// The `store_image_tasks` table: `SELECT` runs `DescribeStoreImageTasks` in each region.
 #[derive(Debug)]
@@ -63,6 +65,15 @@ impl StoreImageTasksTable {
         self
     }
 
+    /// The id of the account the server's credentials belong to (STS `GetCallerIdentity`,
+    /// asked once).
+    pub async fn account(&self) -> Result<String> {
+        self.clients
+            .account()
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))
+    }
+
     /// Every region enabled for the account (`DescribeRegions`, looked up once).
     pub async fn enabled_regions(&self) -> Result<Vec<String>> {
         self.clients
@@ -76,6 +87,30 @@ impl StoreImageTasksTable {
         match &self.regions {
             RegionSet::Default => Ok(vec![self.clients.default_region().to_owned()]),
             RegionSet::All => self.enabled_regions().await,
+            RegionSet::List(regions) => Ok(regions.clone()),
+        }
+    }
+
+    /// The accounts a query may ask: the home account first, then the configured ones.
+    pub async fn reachable_accounts(&self) -> Result<Vec<String>> {
+        let mut accounts = vec![self.account().await?];
+        for member in self.clients.member_accounts() {
+            if !accounts.contains(&member) {
+                accounts.push(member);
+            }
+        }
+        Ok(accounts)
+    }
+
+    /// The regions asked in the account of `clients` when a query names none: its own
+    /// configured ones, else the server's.
+    async fn regions_of(&self, clients: &Ec2Clients) -> Result<Vec<String>> {
+        if let Some(regions) = clients.account_regions() {
+            return Ok(regions.to_vec());
+        }
+        match &self.regions {
+            RegionSet::Default => Ok(vec![clients.default_region().to_owned()]),
+            RegionSet::All => clients.enabled_regions().await.map_err(external),
             RegionSet::List(regions) => Ok(regions.clone()),
         }
     }
@@ -112,6 +147,8 @@ impl TableProvider for StoreImageTasksTable {
     }
 
     fn get_column_default(&self, column: &str) -> Option<&Expr> {
+        // `account` has none: an INSERT that leaves it out gives NULL, which the sink reads
+        // as the server's own account (known only once STS has answered).
         (column == "region").then_some(&self.region_default)
     }
 
@@ -134,31 +171,63 @@ impl TableProvider for StoreImageTasksTable {
         if !api.named_regions.is_empty() {
             self.check_region_names(&api.named_regions).await?;
         }
-        let regions: BTreeSet<String> = match api.regions {
-            Some(chosen) => chosen,
-            None => self.default_regions().await?.into_iter().collect(),
-        };
-        let partitions: Vec<ScanPartition> = regions
+        let reachable = self.reachable_accounts().await?;
+        if !api.named_accounts.is_empty() {
+            accounts::check_named(&api.named_accounts, &reachable).map_err(refused)?;
+        }
+        let chosen: Vec<Ec2Clients> = reachable
             .iter()
-            .flat_map(|region| {
-                api.requests.iter().map(|request| ScanPartition {
-                    region: region.clone(),
-                    request: request.clone(),
-                })
+            .filter(|a| {
+                api.accounts
+                    .as_ref()
+                    .is_none_or(|chosen| chosen.contains(*a))
             })
+            .filter_map(|a| self.clients.for_account(a))
             .collect();
+        // Every role the query needs is assumed now, before the schema is answered: an
+        // account that cannot be reached fails the statement, naming the account, the role,
+        // AWS's code and request id (the credentials are kept for the scan).
+        let ready: Vec<_> = futures::stream::iter(chosen.clone())
+            .map(|clients| async move { clients.ready().await })
+            .buffered(ASSUME_AT_ONCE)
+            .collect()
+            .await;
+        for result in ready {
+            result.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        }
+        let mut partitions = Vec::new();
+        let mut region_count = BTreeSet::new();
+        for clients in &chosen {
+            let account = clients.account().await.map_err(external)?;
+            let regions: BTreeSet<String> = match &api.regions {
+                Some(chosen) => chosen.clone(),
+                None => self.regions_of(clients).await?.into_iter().collect(),
+            };
+            for region in regions {
+                region_count.insert(region.clone());
+                for request in &api.requests {
+                    partitions.push(ScanPartition {
+                        account: account.clone(),
+                        region: region.clone(),
+                        request: request.clone(),
+                    });
+                }
+            }
+        }
         // The statement's budget of AWS calls: each partition makes at least one call, so
         // a plan with more partitions than the budget is refused before the first.
         let budget = state.config().get_extension::<CallBudget>();
         if let Some(budget) = &budget {
             if partitions.len() > budget.max() {
                 return Err(refused(format!(
-                    "this query needs at least {} DescribeStoreImageTasks calls ({} region(s) \
-                     x {} request(s): AWS takes at most {MAX_IMAGE_IDS} AMI ids per call); \
-                     this server allows {} per statement (--max-aws-calls-per-query). Narrow \
-                     it: fewer regions (WHERE region = ...) or fewer AMI ids, or split it",
+                    "this query needs at least {} DescribeStoreImageTasks calls ({} \
+                     account(s) x {} region(s) x {} request(s): AWS takes at most \
+                     {MAX_IMAGE_IDS} AMI ids per call); this server allows {} per statement \
+                     (--max-aws-calls-per-query). Narrow it: fewer accounts (WHERE account = \
+                     ...), fewer regions (WHERE region = ...) or fewer AMI ids, or split it",
                     partitions.len(),
-                    regions.len(),
+                    chosen.len(),
+                    region_count.len(),
                     api.requests.len(),
                     budget.max()
                 )));
@@ -197,9 +266,10 @@ impl TableProvider for StoreImageTasksTable {
         let sink = StoreImageTasksSink {
             clients: self.clients.clone(),
             default_region: self.clients.default_region().to_owned(),
+            account: self.account().await?,
             enabled_regions: self.enabled_regions().await?,
             dry_run,
-            schema: self.schema(),
+            schema: sink_schema(),
             reports: self.reports.clone(),
             dry_run_rows: state.config().get_extension::<DryRunRows>(),
         };
@@ -231,10 +301,35 @@ impl TableProvider for StoreImageTasksTable {
 const SELECT_AND_INSERT_ONLY: &str = "store_image_tasks supports SELECT and INSERT only; {} is \
     not possible because AWS has no API to change or delete a store image task";
 
+/// The schema INSERT's rows arrive in: the table's, where `account` may be NULL (the server's
+/// own account; an INSERT that leaves it out gives NULL).
+fn sink_schema() -> SchemaRef {
+    let schema = store_image_tasks_schema();
+    let fields: Vec<_> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.name().as_str() {
+            "account" => Arc::new(f.as_ref().clone().with_nullable(true)),
+            _ => Arc::clone(f),
+        })
+        .collect();
+    Arc::new(datafusion::arrow::datatypes::Schema::new_with_metadata(
+        fields,
+        schema.metadata().clone(),
+    ))
+}
+
 /// The session's `aws.*` settings.
 fn options(state: &dyn Session) -> AwsOptions {
     AwsOptions::of(state.config_options())
 }
+
+fn external(e: crate::ec2::AwsError) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}
+
+/// Roles assumed at once while a query is planned.
+const ASSUME_AT_ONCE: usize = 16;
 
 fn refused(message: String) -> DataFusionError {
     DataFusionError::External(Box::new(TableError::Invalid(message)))

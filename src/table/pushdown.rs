@@ -1,8 +1,8 @@
 //! Which `WHERE` predicates the scan answers by choosing what to ask AWS, under the API's
 //! rules:
 //!
-//! - `region = / IN` picks the regions to ask. Exact: every row of a region's listing
-//!   carries that region.
+//! - `account = / IN` picks the accounts to ask, and `region = / IN` the regions. Exact:
+//!   every row of an account's region's listing carries that account and region.
 //! - `amiId = / IN` becomes `ImageIds` (deduplicated, in chunks of 20). Kept for DataFusion
 //!   to re-check (Inexact). With ImageIds the API ignores filters and MaxResults, so the
 //!   predicates below are then not sent and stay for DataFusion too.
@@ -22,6 +22,7 @@ use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPu
 use super::naming::check_ami_id;
 use crate::ec2::{DescribeRequest, MAX_IMAGE_IDS};
 
+const ACCOUNT: &str = "account";
 const REGION: &str = "region";
 const AMI_ID: &str = "amiId";
 const STATE: &str = "storeTaskState";
@@ -35,7 +36,7 @@ pub(crate) fn support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
     filters
         .iter()
         .map(|f| {
-            if values_of(f, REGION).is_some() {
+            if values_of(f, REGION).is_some() || values_of(f, ACCOUNT).is_some() {
                 TableProviderFilterPushDown::Exact
             } else if values_of(f, AMI_ID).is_some() {
                 TableProviderFilterPushDown::Inexact
@@ -55,6 +56,10 @@ pub(crate) fn support(filters: &[&Expr]) -> Vec<TableProviderFilterPushDown> {
 /// What the scan asks AWS, derived from the pushed filters and limit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ApiPlan {
+    /// The accounts named by the filters, or `None` for every account the server reaches.
+    pub accounts: Option<BTreeSet<String>>,
+    /// Every value an account filter names, for the check that the server reaches them.
+    pub named_accounts: BTreeSet<String>,
     /// The regions named by the filters, or `None` for the default regions.
     pub regions: Option<BTreeSet<String>>,
     /// Every value a region filter names (all of them, not only those every filter
@@ -67,6 +72,12 @@ pub(crate) struct ApiPlan {
 
 /// Plans the API requests for `filters` (as pushed by DataFusion) and `limit`.
 pub(crate) fn plan(filters: &[Expr], limit: Option<usize>) -> ApiPlan {
+    let accounts = intersect(filters, ACCOUNT);
+    let named_accounts = filters
+        .iter()
+        .filter_map(|f| values_of(f, ACCOUNT))
+        .flatten()
+        .collect();
     let regions = intersect(filters, REGION);
     let named_regions = filters
         .iter()
@@ -89,6 +100,8 @@ pub(crate) fn plan(filters: &[Expr], limit: Option<usize>) -> ApiPlan {
             })
             .collect();
         return ApiPlan {
+            accounts,
+            named_accounts,
             regions,
             named_regions,
             requests,
@@ -100,6 +113,8 @@ pub(crate) fn plan(filters: &[Expr], limit: Option<usize>) -> ApiPlan {
         || buckets.as_ref().is_some_and(BTreeSet::is_empty)
     {
         return ApiPlan {
+            accounts,
+            named_accounts,
             regions,
             named_regions,
             requests: Vec::new(),
@@ -109,6 +124,8 @@ pub(crate) fn plan(filters: &[Expr], limit: Option<usize>) -> ApiPlan {
         .filter(|n| *n > 0)
         .map(|n| n.min(MAX_PAGE_SIZE) as i32);
     ApiPlan {
+        accounts,
+        named_accounts,
         regions,
         named_regions,
         requests: vec![DescribeRequest {
@@ -184,6 +201,31 @@ mod tests {
 
     fn ami(n: usize) -> String {
         format!("ami-{n:017x}")
+    }
+
+    #[test]
+    fn accounts_are_chosen_like_regions_and_pushed_exactly() {
+        let a = "100000000001";
+        let b = "100000000002";
+        let p = plan(&[col("account").eq(lit(a))], None);
+        assert_eq!(p.accounts, set(&[a]));
+        assert_eq!(p.regions, None);
+        let p = plan(
+            &[
+                col("account").in_list(vec![lit(a), lit(b)], false),
+                col("account").eq(lit(b)).or(col("account").eq(lit("nope"))),
+            ],
+            None,
+        );
+        assert_eq!(p.accounts, set(&[b]));
+        assert_eq!(p.named_accounts, set(&[a, b, "nope"]).unwrap());
+        // No account filter: every account.
+        assert_eq!(plan(&[col("region").eq(lit("x"))], None).accounts, None);
+        let in_list = col("account").in_list(vec![lit(a)], false);
+        let mixed = col("account").eq(lit(a)).or(col("region").eq(lit("x")));
+        let not_in = col("account").in_list(vec![lit(a)], true);
+        let refs = [&in_list, &mixed, &not_in];
+        assert_eq!(support(&refs), [Exact, Unsupported, Unsupported]);
     }
 
     #[test]

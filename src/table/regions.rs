@@ -178,7 +178,7 @@ pub(crate) async fn explain_failure(clients: &Ec2Clients, err: AwsError) -> Data
             Err(lookup)
                 if lookup.kind == AwsErrorKind::PermissionDenied && lookup.region != err.region =>
             {
-                Some(Err(lookup))
+                Some(Err(Box::new(lookup)))
             }
             _ => None,
         };

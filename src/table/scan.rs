@@ -1,4 +1,5 @@
-//! `StoreImageTasksExec`, the scan plan: one partition per region (and ImageIds chunk), each
+//! `StoreImageTasksExec`, the scan plan: one partition per account, region (and ImageIds
+//! chunk), each
 //! a background task that pages through `DescribeStoreImageTasks` (which asks for at most
 //! one page ahead, see `ec2::pages`) and sends one record batch per page into a small buffer.
 //! The buffer bounds how far paging runs ahead of the consumer, and dropping the stream
@@ -31,16 +32,19 @@ use crate::ec2::{CallBudget, CallStats, DescribeRequest, Ec2Clients, PageOptions
 /// Pages fetched ahead of the consumer, per partition.
 const PAGES_BUFFERED: usize = 2;
 
-/// One partition: one region, one request (several per region when ImageIds are chunked).
+/// One partition: one account, one region, one request (several per region when ImageIds
+/// are chunked).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScanPartition {
+    /// The account asked (its 12-digit id).
+    pub account: String,
     /// The region asked.
     pub region: String,
     /// The request sent.
     pub request: DescribeRequest,
 }
 
-/// Scans `store_image_tasks`: one partition per region and request.
+/// Scans `store_image_tasks`: one partition per account, region and request.
 #[derive(Debug)]
 pub struct StoreImageTasksExec {
     clients: Ec2Clients,
@@ -131,7 +135,7 @@ impl DisplayAs for StoreImageTasksExec {
             if i > 0 {
                 write!(f, ", ")?;
             }
-            write!(f, "{}: DescribeStoreImageTasks(", p.region)?;
+            write!(f, "{}/{}: DescribeStoreImageTasks(", p.account, p.region)?;
             let mut params = Vec::new();
             if !p.request.image_ids.is_empty() {
                 params.push(format!("ImageIds={:?}", p.request.image_ids));
@@ -219,10 +223,17 @@ impl ExecutionPlan for StoreImageTasksExec {
             budget: self.budget.clone(),
             ..PageOptions::default()
         };
-        let mut pages =
-            self.clients
-                .describe_store_image_tasks(&part.region, part.request, options);
-        let clients = self.clients.clone();
+        // The scan's accounts were checked when it was planned.
+        let Some(clients) = self.clients.for_account(&part.account) else {
+            return Err(datafusion::common::DataFusionError::Internal(format!(
+                "account {} of the plan is not one the server reaches",
+                part.account
+            )));
+        };
+        let mut pages = clients.describe_store_image_tasks(&part.region, part.request, options);
+        // Name the account in errors when the server reaches more than its own.
+        let name_account = !self.clients.member_accounts().is_empty();
+        let account = part.account.clone();
         let projection = self.projection.clone();
         let mut remaining = self.limit;
         let metrics = self.metrics.clone();
@@ -231,9 +242,14 @@ impl ExecutionPlan for StoreImageTasksExec {
                 while let Some(page) = pages.next().await {
                     let page = match page {
                         Ok(page) => page,
-                        Err(e) => return Err(explain_failure(&clients, e).await),
+                        Err(mut e) => {
+                            if name_account && e.account.is_none() {
+                                e = e.in_account(&account);
+                            }
+                            return Err(explain_failure(&clients, e).await);
+                        }
                     };
-                    let mut batch = tasks_to_batch(&page.region, &page.tasks)?;
+                    let mut batch = tasks_to_batch(&account, &page.region, &page.tasks)?;
                     if let Some(indices) = &projection {
                         batch = batch.project(indices)?;
                     }

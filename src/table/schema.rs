@@ -44,17 +44,25 @@ enum Type {
 struct Column {
     name: &'static str,
     data_type: Type,
-    /// Only `region` is never null: AWS's API marks every field of a task optional
-    /// (`Required: No`; aws-sdk-ec2 models them as `Option`), and the server fills `region`
-    /// itself.
+    /// Only `account` and `region` are never null: AWS's API marks every field of a task
+    /// optional (`Required: No`; aws-sdk-ec2 models them as `Option`), and the server fills
+    /// `account` and `region` itself.
     nullable: bool,
     /// INSERT takes a value for it; AWS fills in the others.
     insert: bool,
     comment: &'static str,
 }
 
-/// The columns, in order: `region` and the seed's camelCase fields.
-const COLUMNS: [Column; 8] = [
+/// The columns, in order: `account`, `region` and the seed's camelCase fields.
+const COLUMNS: [Column; 9] = [
+    Column {
+        name: "account",
+        data_type: Type::Utf8,
+        nullable: false,
+        insert: true,
+        comment: "The 12-digit id of the AWS account the task belongs to; INSERT creates the \
+                  task there, in the server's own account when no account is given.",
+    },
     Column {
         name: "region",
         data_type: Type::Utf8,
@@ -149,9 +157,14 @@ pub(crate) fn read_only_columns() -> impl Iterator<Item = &'static str> {
     COLUMNS.iter().filter(|c| !c.insert).map(|c| c.name)
 }
 
-/// One record batch (full schema) from the tasks of one page of `region`.
-pub fn tasks_to_batch(region: &str, tasks: &[StoreImageTask]) -> Result<RecordBatch, ArrowError> {
+/// One record batch (full schema) from the tasks of one page of `region` in `account`.
+pub fn tasks_to_batch(
+    account: &str,
+    region: &str,
+    tasks: &[StoreImageTask],
+) -> Result<RecordBatch, ArrowError> {
     let n = tasks.len();
+    let mut account_col = StringBuilder::with_capacity(n, n * account.len());
     let mut region_col = StringBuilder::with_capacity(n, n * region.len());
     let mut ami = StringBuilder::with_capacity(n, n * 21);
     let mut bucket = StringBuilder::with_capacity(n, n * 24);
@@ -161,6 +174,7 @@ pub fn tasks_to_batch(region: &str, tasks: &[StoreImageTask]) -> Result<RecordBa
     let mut state = StringBuilder::with_capacity(n, n * 10);
     let mut start = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
     for t in tasks {
+        account_col.append_value(account);
         region_col.append_value(region);
         ami.append_option(t.ami_id.as_deref());
         bucket.append_option(t.bucket.as_deref());
@@ -171,6 +185,7 @@ pub fn tasks_to_batch(region: &str, tasks: &[StoreImageTask]) -> Result<RecordBa
         start.append_option(t.task_start_time.map(|d| d.timestamp_millis()));
     }
     let columns: Vec<ArrayRef> = vec![
+        Arc::new(account_col.finish()),
         Arc::new(region_col.finish()),
         Arc::new(ami.finish()),
         Arc::new(bucket.finish()),
@@ -201,15 +216,16 @@ mod tests {
             store_task_state: Some("InProgress".into()),
             task_start_time: Some(Utc.timestamp_millis_opt(1_700_000_000_123).unwrap()),
         };
-        let batch = tasks_to_batch("eu-west-1", &[t]).unwrap();
+        let batch = tasks_to_batch("111111111111", "eu-west-1", &[t]).unwrap();
         assert_eq!(batch.schema(), store_image_tasks_schema());
         assert_eq!(batch.num_rows(), 1);
-        assert_eq!(batch.column(0).as_string::<i32>().value(0), "eu-west-1");
-        assert_eq!(batch.column(3).as_primitive::<Int32Type>().value(0), 17);
-        assert!(batch.column(5).is_null(0));
+        assert_eq!(batch.column(0).as_string::<i32>().value(0), "111111111111");
+        assert_eq!(batch.column(1).as_string::<i32>().value(0), "eu-west-1");
+        assert_eq!(batch.column(4).as_primitive::<Int32Type>().value(0), 17);
+        assert!(batch.column(6).is_null(0));
         assert_eq!(
             batch
-                .column(7)
+                .column(8)
                 .as_primitive::<TimestampMillisecondType>()
                 .value(0),
             1_700_000_000_123
@@ -217,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn every_column_is_described_and_insert_takes_region_ami_and_bucket() {
+    fn every_column_is_described_and_insert_takes_account_region_ami_and_bucket() {
         let schema = store_image_tasks_schema();
         assert!(schema.metadata()[COMMENT].ends_with('.'));
         for field in schema.fields() {
@@ -233,7 +249,7 @@ mod tests {
             .filter(|f| f.metadata().contains_key(INSERTABLE))
             .map(|f| f.name().as_str())
             .collect();
-        assert_eq!(insertable, ["region", "amiId", "bucket"]);
+        assert_eq!(insertable, ["account", "region", "amiId", "bucket"]);
         assert_eq!(read_only_columns().count(), 5);
         let not_null: Vec<&str> = schema
             .fields()
@@ -241,6 +257,6 @@ mod tests {
             .filter(|f| !f.is_nullable())
             .map(|f| f.name().as_str())
             .collect();
-        assert_eq!(not_null, ["region"]);
+        assert_eq!(not_null, ["account", "region"]);
     }
 }

@@ -10,6 +10,7 @@
 
 mod common;
 
+mod accounts;
 mod bad_input;
 mod cli;
 mod datafusion_example;

@@ -52,8 +52,9 @@ async fn catalogs_schemas_and_tables() {
     assert_eq!(strings(&batches[0], "table_name"), ["store_image_tasks"]);
     assert_eq!(strings(&batches[0], "table_type"), ["TABLE"]);
     let schema = table_schema(&batches[0], 0);
-    assert_eq!(schema.field(1).name(), "amiId");
-    assert_eq!(schema.field(2).data_type(), &DataType::Utf8);
+    assert_eq!(schema.field(0).name(), "account");
+    assert_eq!(schema.field(2).name(), "amiId");
+    assert_eq!(schema.field(3).data_type(), &DataType::Utf8);
 
     let info = client.get_table_types().await.unwrap();
     let batches = fetch(&mut client, info).await;
@@ -268,8 +269,8 @@ fn each(schema: &Schema, key: &str) -> Vec<String> {
 
 const READ_ONLY: &str = "ARROW:FLIGHT:SQL:IS_READ_ONLY";
 const REMARKS: &str = "ARROW:FLIGHT:SQL:REMARKS";
-/// INSERT takes region, amiId and bucket; AWS fills in the rest.
-const WRITABLE: [&str; 8] = ["0", "0", "0", "1", "1", "1", "1", "1"];
+/// INSERT takes account, region, amiId and bucket; AWS fills in the rest.
+const WRITABLE: [&str; 9] = ["0", "0", "0", "0", "1", "1", "1", "1", "1"];
 
 #[tokio::test]
 async fn get_tables_describes_nullability_writability_and_remarks_of_every_column() {
@@ -278,15 +279,18 @@ async fn get_tables_describes_nullability_writability_and_remarks_of_every_colum
     let schema = tasks_table_schema(&mut client).await;
 
     let nullable: Vec<bool> = schema.fields().iter().map(|f| f.is_nullable()).collect();
-    assert_eq!(nullable, [false, true, true, true, true, true, true, true]);
+    assert_eq!(
+        nullable,
+        [false, false, true, true, true, true, true, true, true]
+    );
     // What the ADBC driver's GetObjects reads for xdbc_nullable / xdbc_is_nullable.
     assert_eq!(
         each(&schema, "XDBC_NULLABLE"),
-        ["0", "1", "1", "1", "1", "1", "1", "1"]
+        ["0", "0", "1", "1", "1", "1", "1", "1", "1"]
     );
     assert_eq!(
         each(&schema, "XDBC_IS_NULLABLE"),
-        ["NO", "YES", "YES", "YES", "YES", "YES", "YES", "YES"]
+        ["NO", "NO", "YES", "YES", "YES", "YES", "YES", "YES", "YES"]
     );
     assert_eq!(each(&schema, READ_ONLY), WRITABLE);
 
@@ -301,21 +305,26 @@ async fn get_tables_describes_nullability_writability_and_remarks_of_every_colum
         );
     }
     assert!(
-        remarks[1].starts_with("The ID of the AMI"),
+        remarks[0].starts_with("The 12-digit id of the AWS account"),
         "{}",
-        remarks[1]
+        remarks[0]
     );
     assert!(
-        remarks[6].contains("InProgress, Completed or Failed"),
+        remarks[2].starts_with("The ID of the AMI"),
         "{}",
-        remarks[6]
+        remarks[2]
     );
-    assert!(remarks[5].contains("null unless"), "{}", remarks[5]);
+    assert!(
+        remarks[7].contains("InProgress, Completed or Failed"),
+        "{}",
+        remarks[7]
+    );
+    assert!(remarks[6].contains("null unless"), "{}", remarks[6]);
     // The table's own remark, and no key of the table layer's own.
     assert!(schema.metadata()[REMARKS].starts_with("Tasks that store an AMI"));
     assert!(!schema.metadata().contains_key("comment"));
-    assert_eq!(each(&schema, "comment"), ["-"; 8]);
-    assert_eq!(each(&schema, "insertable"), ["-"; 8]);
+    assert_eq!(each(&schema, "comment"), ["-"; 9]);
+    assert_eq!(each(&schema, "insertable"), ["-"; 9]);
 }
 
 #[tokio::test]
@@ -337,7 +346,7 @@ async fn result_schemas_say_which_columns_insert_takes_and_carry_no_remarks() {
     // JDBC 18.3 would make a remark the column's label (its header, and the name
     // getObject(String) looks for): result columns carry none.
     for key in [REMARKS, "REMARKS", "XDBC_NULLABLE", "comment", "insertable"] {
-        assert_eq!(each(&advertised, key), ["-"; 8], "{key}");
+        assert_eq!(each(&advertised, key), ["-"; 9], "{key}");
     }
     assert!(
         advertised.metadata().is_empty(),
@@ -375,7 +384,7 @@ async fn on_a_read_only_server_every_column_is_read_only() {
     .await;
     let mut client = fx.client().await;
     let schema = tasks_table_schema(&mut client).await;
-    assert_eq!(each(&schema, READ_ONLY), ["1"; 8]);
+    assert_eq!(each(&schema, READ_ONLY), ["1"; 9]);
     let (advertised, _) = fx
         .query("SELECT region, amiId FROM store_image_tasks")
         .await

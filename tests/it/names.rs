@@ -244,8 +244,8 @@ async fn metadata_commands_match_names_in_any_case() {
             "{table}"
         );
         let columns = table_schema(&batches[0], 0);
-        assert_eq!(columns.fields().len(), 8);
-        assert_eq!(columns.field(1).name(), "amiId");
+        assert_eq!(columns.fields().len(), 9);
+        assert_eq!(columns.field(2).name(), "amiId");
     }
     let info = client
         .get_tables(CommandGetTables {

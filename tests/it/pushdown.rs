@@ -277,12 +277,13 @@ async fn explain_shows_the_requests_and_explain_analyze_what_happened() {
         .to_string();
     assert!(
         plan.contains(
-            "eu-west-1: DescribeStoreImageTasks(task-state=[\"Completed\"], MaxResults=10)"
+            "111111111111/eu-west-1: DescribeStoreImageTasks(task-state=[\"Completed\"], \
+             MaxResults=10)"
         ),
         "{plan}"
     );
     assert!(
-        plan.contains("us-east-1: DescribeStoreImageTasks("),
+        plan.contains("111111111111/us-east-1: DescribeStoreImageTasks("),
         "{plan}"
     );
 

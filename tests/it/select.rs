@@ -23,6 +23,7 @@ async fn select_star_returns_exactly_the_emulators_tasks_in_every_region() {
     assert_eq!(
         names,
         [
+            "account",
             "region",
             "amiId",
             "bucket",
@@ -323,8 +324,8 @@ async fn trivial_queries_and_information_schema_work() {
     let cols: Vec<&str> = (0..b[0].num_rows())
         .map(|i| b[0].column(0).as_string::<i32>().value(i))
         .collect();
-    assert_eq!(cols[..2], ["region", "amiId"]);
-    assert_eq!(cols.len(), 8);
+    assert_eq!(cols[..3], ["account", "region", "amiId"]);
+    assert_eq!(cols.len(), 9);
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ def test_select_star_equals_what_boto3_reads(stack):
         cur.execute("SELECT * FROM aws.ec2.store_image_tasks")
         table = cur.fetch_arrow_table()
     assert table.column_names == [
-        "region", "amiId", "bucket", "progressPercentage", "s3objectKey",
+        "account", "region", "amiId", "bucket", "progressPercentage", "s3objectKey",
         "storeTaskFailureReason", "storeTaskState", "taskStartTime",
     ]
     assert str(table.schema.field("taskStartTime").type) == "timestamp[ms, tz=UTC]"

@@ -23,7 +23,7 @@ from conftest import BinaryStack, binary_env
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 TASKS = 230
 COLUMNS = [
-    "region", "amiId", "bucket", "progressPercentage", "s3objectKey",
+    "account", "region", "amiId", "bucket", "progressPercentage", "s3objectKey",
     "storeTaskFailureReason", "storeTaskState", "taskStartTime",
 ]
 COOKIES = {adbc_driver_flightsql.DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "true"}
@@ -140,11 +140,11 @@ def test_nullability_and_remarks_of_every_column(stack):
             depth="columns", catalog_filter="aws", db_schema_filter="ec2",
             table_name_filter="store_image_tasks",
         ).read_all().to_pylist()
-    writable = {"region", "amiId", "bucket"}
-    # adbc_get_table_schema shows all of it: only region is never null (AWS marks every
-    # field of a task optional), one remark per column, the table's own remark, and which
-    # columns INSERT takes.
-    assert [f.name for f in schema if not f.nullable] == ["region"]
+    writable = {"account", "region", "amiId", "bucket"}
+    # adbc_get_table_schema shows all of it: only account and region are never null (AWS
+    # marks every field of a task optional), one remark per column, the table's own remark,
+    # and which columns INSERT takes.
+    assert [f.name for f in schema if not f.nullable] == ["account", "region"]
     assert schema.metadata[b"ARROW:FLIGHT:SQL:REMARKS"].startswith(b"Tasks that store an AMI")
     remarks = {}
     for name in COLUMNS:
@@ -155,9 +155,10 @@ def test_nullability_and_remarks_of_every_column(stack):
         assert metadata[b"ARROW:FLIGHT:SQL:IS_READ_ONLY"] == (b"0" if name in writable else b"1")
         # The keys the Go driver's GetObjects code reads for remarks and nullability.
         assert metadata[b"REMARKS"].decode() == remark
-        nullable = name != "region"
+        nullable = name not in ("account", "region")
         assert metadata[b"XDBC_NULLABLE"] == (b"1" if nullable else b"0"), name
         assert metadata[b"XDBC_IS_NULLABLE"] == (b"YES" if nullable else b"NO"), name
+    assert remarks["account"].startswith("The 12-digit id of the AWS account")
     assert remarks["amiId"].startswith("The ID of the AMI")
     assert "InProgress, Completed or Failed" in remarks["storeTaskState"]
     assert "null unless" in remarks["storeTaskFailureReason"]

@@ -30,6 +30,7 @@ import aws_flightsql_engine_spec as spec  # noqa: E402
 
 REGIONS = ["us-east-1", "us-west-2", "eu-west-1"]
 COLUMNS = {
+    "account": ("TEXT", "string", False),
     "region": ("TEXT", "string", False),
     "amiId": ("TEXT", "string", True),
     "bucket": ("TEXT", "string", True),

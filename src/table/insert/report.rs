@@ -341,6 +341,8 @@ mod tests {
 
     fn refusal() -> AwsError {
         AwsError {
+            account: None,
+            role_arn: None,
             region: "us-east-1".into(),
             operation: "CreateStoreImageTask",
             code: Some("InvalidAMIID.NotFound".into()),

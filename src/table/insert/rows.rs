@@ -21,6 +21,8 @@ pub const MAX_ROWS_PER_INSERT: usize = 1000;
 /// One INSERTed row as given: trimmed text, `None` for NULL.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct InsertRow {
+    /// `account` (empty means the server's own account).
+    pub account: Option<String>,
     /// `region` (empty means the default region).
     pub region: Option<String>,
     /// `amiId`.
@@ -68,6 +70,11 @@ pub(crate) fn read(batches: &[RecordBatch]) -> Result<Rows, String> {
                 }
             }
         }
+        // `account` is optional in the input: an application's own plan may leave it out.
+        let accounts = batch
+            .column_by_name("account")
+            .map(|_| text_column(batch, "account"))
+            .transpose()?;
         let (regions, amis, buckets) = (
             text_column(batch, "region")?,
             text_column(batch, "amiId")?,
@@ -76,6 +83,7 @@ pub(crate) fn read(batches: &[RecordBatch]) -> Result<Rows, String> {
         for i in 0..batch.num_rows() {
             let value = |a: &StringArray| (!a.is_null(i)).then(|| a.value(i).trim().to_owned());
             read.rows.push(InsertRow {
+                account: accounts.as_ref().and_then(value),
                 region: value(&regions),
                 ami_id: value(&amis),
                 bucket: value(&buckets),
@@ -122,6 +130,7 @@ mod tests {
         assert_eq!(
             rows.rows[0],
             InsertRow {
+                account: None,
                 region: Some("us-east-1".into()),
                 ami_id: Some("ami-12345678".into()),
                 bucket: None,
@@ -130,12 +139,26 @@ mod tests {
         assert_eq!(
             rows.rows[3],
             InsertRow {
+                account: None,
                 region: None,
                 ami_id: Some(String::new()),
                 bucket: Some("b".into()),
             }
         );
         assert!(rows.read_only_given.is_empty());
+    }
+
+    #[test]
+    fn an_account_column_is_read_when_present() {
+        let b = batch(vec![
+            ("account", text(&[Some(" 100000000001 "), None])),
+            ("region", text(&[None, None])),
+            ("amiId", text(&[None, None])),
+            ("bucket", text(&[None, None])),
+        ]);
+        let rows = read(&[b]).unwrap();
+        assert_eq!(rows.rows[0].account.as_deref(), Some("100000000001"));
+        assert_eq!(rows.rows[1].account, None);
     }
 
     #[test]

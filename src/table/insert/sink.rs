@@ -22,6 +22,8 @@ use crate::ec2::Ec2Clients;
 pub(crate) struct StoreImageTasksSink {
     pub(crate) clients: Ec2Clients,
     pub(crate) default_region: String,
+    /// The server's own account, the one INSERT creates in.
+    pub(crate) account: String,
     pub(crate) enabled_regions: Vec<String>,
     pub(crate) dry_run: bool,
     pub(crate) schema: SchemaRef,
@@ -59,6 +61,7 @@ impl DataSink for StoreImageTasksSink {
         let given = rows::read(&batches).map_err(invalid)?;
         // 2. validate
         let rules = Rules {
+            account: &self.account,
             default_region: &self.default_region,
             enabled_regions: &self.enabled_regions,
         };

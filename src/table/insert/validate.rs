@@ -3,6 +3,8 @@
 //! refuses the whole statement, and nothing is created:
 //!
 //! - no read-only column is given a value (AWS sets them); this refusal comes first;
+//! - `account` is the server's own account (or empty or NULL, which means it): INSERT does
+//!   not create tasks in the other accounts the server reads;
 //! - `region` is a region name ([`is_region_name`]), of a region enabled for the account;
 //!   an empty or NULL region is the server's default region;
 //! - `amiId` is given and is an AMI id ([`check_ami_id`]);
@@ -17,7 +19,7 @@
 use std::collections::HashSet;
 
 use super::rows::Rows;
-use crate::ec2::StoreImageTask;
+use crate::ec2::{is_account_id, StoreImageTask};
 use crate::table::naming::{check_ami_id, check_bucket, is_region_name};
 use crate::table::regions::{not_a_region_name, not_enabled};
 
@@ -27,6 +29,8 @@ const MAX_PROBLEMS_LISTED: usize = 20;
 /// What the rules need to know about the server.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Rules<'a> {
+    /// The account of a row that gives none, the only one INSERT creates in.
+    pub account: &'a str,
     /// The region of a row that gives none.
     pub default_region: &'a str,
     /// The regions enabled for the account.
@@ -48,8 +52,8 @@ pub(crate) struct ValidRow {
 pub(crate) fn rows(given: &Rows, rules: Rules<'_>) -> Result<Vec<ValidRow>, String> {
     if !given.read_only_given.is_empty() {
         return Err(format!(
-            "cannot INSERT into read-only column(s) {}: AWS sets them; give only region, \
-             amiId and bucket",
+            "cannot INSERT into read-only column(s) {}: AWS sets them; give only account, \
+             region, amiId and bucket",
             given.read_only_given.join(", ")
         ));
     }
@@ -62,7 +66,23 @@ pub(crate) fn rows(given: &Rows, rules: Rules<'_>) -> Result<Vec<ValidRow>, Stri
             .clone()
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| rules.default_region.to_owned());
+        let account = row
+            .account
+            .clone()
+            .filter(|a| !a.is_empty())
+            .unwrap_or_else(|| rules.account.to_owned());
         let mut row_problems = Vec::new();
+        if !is_account_id(&account) {
+            row_problems.push(format!(
+                "account `{account}` is not an AWS account id (12 digits)"
+            ));
+        } else if account != rules.account {
+            row_problems.push(format!(
+                "account {account}: INSERT creates tasks in the server's own account ({}) \
+                 only; leave account out or give {}",
+                rules.account, rules.account
+            ));
+        }
         if !is_region_name(&region) {
             row_problems.push(not_a_region_name(&region, rules.enabled_regions));
         } else if !rules.enabled_regions.contains(&region) {
@@ -155,6 +175,7 @@ mod tests {
         super::rows(
             &given,
             Rules {
+                account: "111111111111",
                 default_region: "us-east-1",
                 enabled_regions: &enabled,
             },
@@ -163,6 +184,7 @@ mod tests {
 
     fn row(region: Option<&str>, ami: Option<&str>, bucket: Option<&str>) -> InsertRow {
         InsertRow {
+            account: None,
             region: region.map(str::to_owned),
             ami_id: ami.map(str::to_owned),
             bucket: bucket.map(str::to_owned),
@@ -192,6 +214,7 @@ mod tests {
         let err = rows(
             &given,
             Rules {
+                account: "111111111111",
                 default_region: "us-east-1",
                 enabled_regions: &enabled,
             },
@@ -200,7 +223,34 @@ mod tests {
         assert_eq!(
             err,
             "cannot INSERT into read-only column(s) progressPercentage, s3objectKey: AWS sets \
-             them; give only region, amiId and bucket"
+             them; give only account, region, amiId and bucket"
+        );
+    }
+
+    #[test]
+    fn the_account_defaults_to_the_servers_and_another_is_refused() {
+        let mut home = row(None, Some(AMI), Some("my-bucket"));
+        home.account = Some("111111111111".into());
+        let mut other = row(None, Some(AMI), Some("my-bucket"));
+        other.account = Some("100000000001".into());
+        let mut bad = row(None, Some("ami-12345678"), Some("my-bucket"));
+        bad.account = Some("prod".into());
+        let valid = check(vec![
+            home.clone(),
+            row(Some("eu-west-1"), Some(AMI), Some("b-b")),
+        ])
+        .unwrap();
+        assert_eq!(valid.len(), 2);
+        let err = check(vec![home, other, bad]).unwrap_err();
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "INSERT rejected, nothing was created: row 2: account 100000000001: INSERT \
+                 creates tasks in the server's own account (111111111111) only; leave account \
+                 out or give 111111111111",
+                "row 3: account `prod` is not an AWS account id (12 digits)",
+            ]
         );
     }
 

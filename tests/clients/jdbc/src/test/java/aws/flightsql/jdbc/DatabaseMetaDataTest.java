@@ -27,7 +27,7 @@ import org.junit.jupiter.api.Test;
 class DatabaseMetaDataTest {
   static final List<String> COLUMNS =
       List.of(
-          "region", "amiId", "bucket", "progressPercentage", "s3objectKey",
+          "account", "region", "amiId", "bucket", "progressPercentage", "s3objectKey",
           "storeTaskFailureReason", "storeTaskState", "taskStartTime");
 
   static Connection conn;
@@ -224,16 +224,19 @@ class DatabaseMetaDataTest {
   void columnsOfTheTable() throws SQLException {
     List<Map<String, Object>> cols = rows(meta.getColumns(null, null, "store_image_tasks", "%"));
     assertEquals(COLUMNS, column(cols, "COLUMN_NAME"));
-    Map<String, Object> region = cols.get(0);
+    Map<String, Object> account = cols.get(0);
+    assertEquals(Types.VARCHAR, ((Number) account.get("DATA_TYPE")).intValue());
+    assertEquals("NO", account.get("IS_NULLABLE"));
+    Map<String, Object> region = cols.get(1);
     assertEquals(Types.VARCHAR, ((Number) region.get("DATA_TYPE")).intValue());
     assertEquals("VARCHAR", region.get("TYPE_NAME"));
     assertEquals("NO", region.get("IS_NULLABLE"));
     assertEquals(DatabaseMetaData.columnNoNulls, ((Number) region.get("NULLABLE")).intValue());
-    Map<String, Object> progress = cols.get(3);
+    Map<String, Object> progress = cols.get(4);
     assertEquals(Types.INTEGER, ((Number) progress.get("DATA_TYPE")).intValue());
     assertEquals("INTEGER", progress.get("TYPE_NAME"));
     assertEquals("YES", progress.get("IS_NULLABLE"));
-    Map<String, Object> start = cols.get(7);
+    Map<String, Object> start = cols.get(8);
     int startType = ((Number) start.get("DATA_TYPE")).intValue();
     assertTrue(
         startType == Types.TIMESTAMP || startType == Types.TIMESTAMP_WITH_TIMEZONE,

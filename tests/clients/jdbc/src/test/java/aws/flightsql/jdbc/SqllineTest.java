@@ -61,7 +61,7 @@ class SqllineTest {
     List<String> then = stack.taskAmis(REGION);
     String out = run(stack, script);
 
-    // !tables and !columns: the table and its 8 columns, though the driver says it stores
+    // !tables and !columns: the table and its 9 columns, though the driver says it stores
     // upper-case identifiers and sqlline asks for STORE_IMAGE_TASKS.
     assertTrue(out.contains("| store_image_tasks "), out);
     for (String column : DatabaseMetaDataTest.COLUMNS) {

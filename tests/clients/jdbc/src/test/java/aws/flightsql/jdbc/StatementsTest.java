@@ -41,11 +41,11 @@ class StatementsTest {
         assertEquals("ec2", md.getSchemaName(i));
         assertEquals("aws", md.getCatalogName(i));
       }
-      assertEquals("VARCHAR", md.getColumnTypeName(2));
-      assertEquals("INTEGER", md.getColumnTypeName(4));
+      assertEquals("VARCHAR", md.getColumnTypeName(3));
+      assertEquals("INTEGER", md.getColumnTypeName(5));
       // Driver 18.x never fills in nullability (Avatica's default, columnNoNulls, for every
       // column); getColumns' IS_NULLABLE carries it (DatabaseMetaDataTest).
-      md.isNullable(2);
+      md.isNullable(3);
       int failed = 0;
       while (rs.next()) {
         for (int i = 1; i <= md.getColumnCount(); i++) {

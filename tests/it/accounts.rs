@@ -1,0 +1,376 @@
+//! An organization in one query: the emulator with several accounts, the server reaching
+//! the members through roles (`AwsConfig::accounts`). Rows per account and region equal the
+//! emulator's; `account` predicates choose the accounts asked; a role that cannot be
+//! assumed fails the query naming the account and the role; credentials that expire during
+//! a query are renewed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use arrow::array::AsArray;
+use aws_flightsql::ec2::AccountSpec;
+use ec2_emulator::{account_id, EmulatorOptions, Faults, HOME_ACCOUNT};
+use tonic::Code;
+
+use crate::common::{Fixture, REGIONS};
+
+/// The role the server assumes in member `i` (1-based).
+fn role(i: usize) -> String {
+    format!("arn:aws:iam::{}:role/flightsql-reader", account_id(i))
+}
+
+/// Every member of an organization of `accounts` (the home one included), as the server's
+/// configuration lists them.
+fn members(accounts: usize) -> Vec<AccountSpec> {
+    (1..accounts)
+        .map(|i| AccountSpec {
+            id: account_id(i),
+            role_arn: role(i),
+            external_id: None,
+            regions: None,
+        })
+        .collect()
+}
+
+fn organization(accounts: usize, tasks_per_region: usize) -> EmulatorOptions {
+    EmulatorOptions {
+        regions: REGIONS.iter().map(|r| r.to_string()).collect(),
+        tasks_per_region,
+        freeze_time: true,
+        accounts,
+        ..EmulatorOptions::default()
+    }
+}
+
+async fn start(options: EmulatorOptions) -> Fixture {
+    let accounts = members(options.accounts);
+    Fixture::start_configured(options, move |server| server.aws.accounts = accounts).await
+}
+
+/// `(account, region, amiId)` of every row of `sql`'s answer (its first three columns).
+async fn rows(fx: &Fixture, sql: &str) -> Vec<(String, String, String)> {
+    let (_, batches) = fx.query(sql).await.unwrap();
+    let mut out = Vec::new();
+    for b in &batches {
+        let (a, r, m) = (
+            b.column(0).as_string::<i32>(),
+            b.column(1).as_string::<i32>(),
+            b.column(2).as_string::<i32>(),
+        );
+        for i in 0..b.num_rows() {
+            out.push((
+                a.value(i).to_owned(),
+                r.value(i).to_owned(),
+                m.value(i).to_owned(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The DescribeStoreImageTasks calls the emulator received, per account.
+fn describes_per_account(fx: &Fixture) -> BTreeMap<String, usize> {
+    let mut calls = BTreeMap::new();
+    for r in fx.emulator.requests() {
+        if r.action == "DescribeStoreImageTasks" {
+            *calls.entry(r.account.unwrap_or_default()).or_default() += 1;
+        }
+    }
+    calls
+}
+
+#[tokio::test]
+async fn rows_per_account_and_region_equal_the_emulators() {
+    let fx = start(organization(3, 250)).await;
+    let got = rows(&fx, "SELECT account, region, amiId FROM store_image_tasks").await;
+    let mut want = Vec::new();
+    for account in fx.emulator.accounts() {
+        for region in REGIONS {
+            for t in fx.emulator.tasks_in(&account, region) {
+                want.push((account.clone(), region.to_owned(), t.ami_id));
+            }
+        }
+    }
+    want.sort();
+    assert_eq!(got.len(), 3 * 3 * 250);
+    assert_eq!(got, want);
+    // The accounts' data differ: the members are not the home account read three times.
+    let amis = |account: &str| -> BTreeSet<&str> {
+        got.iter()
+            .filter(|(a, _, _)| a == account)
+            .map(|(_, _, m)| m.as_str())
+            .collect()
+    };
+    assert_ne!(amis(HOME_ACCOUNT), amis(&account_id(1)));
+
+    // A GROUP BY over the organization.
+    let (_, batches) = fx
+        .query(
+            "SELECT account, count(*) AS n FROM store_image_tasks GROUP BY account \
+             ORDER BY account",
+        )
+        .await
+        .unwrap();
+    let accounts: Vec<&str> = (0..batches[0].num_rows())
+        .map(|i| batches[0].column(0).as_string::<i32>().value(i))
+        .collect();
+    let mut all = fx.emulator.accounts();
+    all.sort();
+    assert_eq!(accounts, all);
+}
+
+#[tokio::test]
+async fn account_predicates_ask_only_those_accounts() {
+    let fx = start(organization(3, 30)).await;
+    let one = account_id(1);
+    fx.emulator.clear_requests();
+    let got = rows(
+        &fx,
+        &format!("SELECT account, region, amiId FROM store_image_tasks WHERE account = '{one}'"),
+    )
+    .await;
+    assert_eq!(got.len(), 3 * 30);
+    assert!(got.iter().all(|(a, _, _)| *a == one));
+    assert_eq!(describes_per_account(&fx), [(one.clone(), 3)].into());
+
+    fx.emulator.clear_requests();
+    let two = account_id(2);
+    let got = rows(
+        &fx,
+        &format!(
+            "SELECT account, region, amiId FROM store_image_tasks \
+             WHERE account IN ('{HOME_ACCOUNT}', '{two}') AND region = 'eu-west-1'"
+        ),
+    )
+    .await;
+    assert_eq!(got.len(), 2 * 30);
+    assert_eq!(
+        describes_per_account(&fx),
+        [(two.clone(), 1), (HOME_ACCOUNT.to_owned(), 1)].into()
+    );
+
+    // EXPLAIN names each partition's account and region.
+    let (_, batches) = fx
+        .query(&format!(
+            "EXPLAIN SELECT * FROM store_image_tasks WHERE account = '{two}' \
+             AND region IN ('us-east-1', 'eu-west-1')"
+        ))
+        .await
+        .unwrap();
+    let plan = arrow::util::pretty::pretty_format_batches(&batches)
+        .unwrap()
+        .to_string();
+    assert!(
+        plan.contains(&format!("{two}/eu-west-1: DescribeStoreImageTasks("))
+            && plan.contains(&format!("{two}/us-east-1: DescribeStoreImageTasks(")),
+        "{plan}"
+    );
+    assert!(!plan.contains(HOME_ACCOUNT), "{plan}");
+}
+
+#[tokio::test]
+async fn an_account_the_server_does_not_reach_is_refused_naming_those_it_reaches() {
+    let fx = start(organization(2, 5)).await;
+    fx.emulator.clear_requests();
+    let err = fx
+        .query("SELECT * FROM store_image_tasks WHERE account = '999999999999'")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{err}");
+    assert!(
+        err.message().contains(&format!(
+            "999999999999 is not an account this server reaches; it reaches {HOME_ACCOUNT}, {}",
+            account_id(1)
+        )),
+        "{}",
+        err.message()
+    );
+    assert_eq!(describes_per_account(&fx), BTreeMap::new());
+}
+
+#[tokio::test]
+async fn a_role_that_cannot_be_assumed_fails_the_query_naming_account_and_role() {
+    let refused = role(2);
+    let fx = start(EmulatorOptions {
+        unassumable_roles: [refused.clone()].into(),
+        ..organization(3, 5)
+    })
+    .await;
+    fx.emulator.clear_requests();
+    let err = fx
+        .query("SELECT count(*) FROM store_image_tasks")
+        .await
+        .unwrap_err();
+    let message = err.message();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+    for part in [
+        format!("AssumeRole of role {refused} for account {}", account_id(2)),
+        "AccessDenied".to_owned(),
+        "request id".to_owned(),
+    ] {
+        assert!(message.contains(&part), "{part}: {message}");
+    }
+    // Refused while planning: no account was listed.
+    assert_eq!(describes_per_account(&fx), BTreeMap::new());
+
+    // The other accounts still answer when the query leaves that one out.
+    let got = rows(
+        &fx,
+        &format!(
+            "SELECT account, region, amiId FROM store_image_tasks WHERE account <> '{}' \
+             AND account IN ('{HOME_ACCOUNT}', '{}')",
+            account_id(2),
+            account_id(1)
+        ),
+    )
+    .await;
+    assert_eq!(got.len(), 2 * 3 * 5);
+}
+
+#[tokio::test]
+async fn credentials_that_expire_during_a_query_are_renewed() {
+    // Credentials for one second; 8 pages of 150 ms each in every region: the scan of a
+    // member's region outlives several sets of credentials.
+    let fx = start(EmulatorOptions {
+        credential_seconds: 1,
+        faults: Faults {
+            latency_ms: 150,
+            ..Faults::default()
+        },
+        ..organization(2, 1600)
+    })
+    .await;
+    let one = account_id(1);
+    fx.emulator.clear_requests();
+    let got = rows(
+        &fx,
+        &format!(
+            "SELECT account, region, amiId FROM store_image_tasks \
+             WHERE account = '{one}' AND region = 'us-east-1'"
+        ),
+    )
+    .await;
+    let want = fx.emulator.tasks_in(&one, "us-east-1").len();
+    assert_eq!(got.len(), want);
+    let requests = fx.emulator.requests();
+    let assumed = requests
+        .iter()
+        .filter(|r| r.action == "AssumeRole" && r.status == 200)
+        .count();
+    assert!(assumed >= 2, "the role was assumed {assumed} time(s)");
+    assert!(
+        requests.iter().all(|r| r.status == 200),
+        "no request was refused: {:?}",
+        requests
+            .iter()
+            .filter(|r| r.status != 200)
+            .map(|r| (&r.action, r.status))
+            .collect::<Vec<_>>()
+    );
+}
+
+/// No secret of an assumed role reaches the server's log at the most verbose level: not
+/// the external id (given in the configuration file), not an issued secret key or session
+/// token; `--check-config` does not show the external id either.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_external_id_secret_key_or_session_token_in_the_log() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    const EXTERNAL_ID: &str = "ext-id-Never-Logged-93xq";
+    let emulator = ec2_emulator::Emulator::start(
+        "127.0.0.1:0".parse().unwrap(),
+        EmulatorOptions {
+            role_external_ids: [(role(1), EXTERNAL_ID.to_owned())].into(),
+            credential_seconds: 1,
+            ..organization(2, 450)
+        },
+    )
+    .await
+    .unwrap();
+    let dir = crate::common::secure::TempDir::new();
+    let config = dir.write(
+        "server.toml",
+        format!(
+            "[[accounts]]\nid = \"{}\"\nrole_arn = \"{}\"\nexternal_id = \"{EXTERNAL_ID}\"\n",
+            account_id(1),
+            role(1)
+        ),
+    );
+    let bin = env!("CARGO_BIN_EXE_aws-flightsql");
+    let env = |command: &mut Command| {
+        command
+            .env("RUST_LOG", "trace")
+            .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+            .env("AWS_SECRET_ACCESS_KEY", "test-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+    };
+    let mut check = Command::new(bin);
+    check
+        .args(["serve", "--check-config", "--config"])
+        .arg(&config);
+    env(&mut check);
+    let shown = crate::common::stdout(&check.output().unwrap());
+    assert!(shown.contains(&role(1)), "{shown}");
+    assert!(!shown.contains(EXTERNAL_ID), "{shown}");
+
+    let log_path = dir.path().join("server.log");
+    let mut serve = Command::new(bin);
+    serve
+        .args(["serve", "--listen", "127.0.0.1:0", "--endpoint-url"])
+        .arg(emulator.endpoint_url())
+        .args(["--regions", "us-east-1,eu-west-1", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    env(&mut serve);
+    let mut child = serve.spawn().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let uri = loop {
+        let line = lines
+            .next()
+            .expect("the server prints where it listens")
+            .unwrap();
+        if let Some(uri) = line.strip_prefix("aws-flightsql listening on ") {
+            break uri.trim().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let mut client = aws_flightsql::client::connect(&uri).await.unwrap();
+    // Two queries more than a second apart: the role is assumed at least twice.
+    for _ in 0..2 {
+        let (_, batches) = aws_flightsql::client::query(
+            &mut client,
+            "SELECT account, count(*) FROM store_image_tasks GROUP BY account",
+        )
+        .await
+        .unwrap();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 2);
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let assumed = emulator
+        .requests()
+        .iter()
+        .filter(|r| r.action == "AssumeRole" && r.status == 200)
+        .count();
+    assert!(assumed >= 2, "{assumed}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(log.contains("AssumeRole"), "the log is at trace level");
+    assert!(!log.contains(EXTERNAL_ID), "the external id is in the log");
+    // The emulator's session tokens start so (AWS's do too).
+    assert!(
+        !log.contains("FwoGZXIvYXdzE"),
+        "a session token is in the log"
+    );
+    // Its secret keys are 40 letters and digits of both cases; nothing else in the log is.
+    let secret_like = log.split(|c: char| !c.is_ascii_alphanumeric()).find(|w| {
+        w.len() == 40
+            && w.chars().any(|c| c.is_ascii_lowercase())
+            && w.chars().any(|c| c.is_ascii_uppercase())
+    });
+    assert_eq!(secret_like, None, "a secret key is in the log");
+    emulator.shutdown().await;
+}
