@@ -71,6 +71,9 @@ fn arrow_message(e: FlightError) -> String {
     }
 }
 
+/// The HTTP/2 receive window of a stream: how much of a result may arrive ahead of printing.
+const STREAM_WINDOW_BYTES: u32 = 4 << 20;
+
 /// A gRPC channel to `uri`.
 pub async fn channel(uri: &str, tls: &ClientTls) -> anyhow::Result<Channel> {
     let (http, secure) = if let Some(rest) = uri
@@ -90,8 +93,13 @@ pub async fn channel(uri: &str, tls: &ClientTls) -> anyhow::Result<Channel> {
              example grpc://127.0.0.1:50051)"
         ));
     };
-    let mut endpoint =
-        Endpoint::from_shared(http).with_context(|| format!("invalid URI `{uri}`"))?;
+    // Windows of a few MB: the server sends the next batches while the client prints the
+    // last (with HTTP/2's 64 KB default a batch is about one window, and the two take
+    // turns), and what arrives ahead stays bounded.
+    let mut endpoint = Endpoint::from_shared(http)
+        .with_context(|| format!("invalid URI `{uri}`"))?
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(2 * STREAM_WINDOW_BYTES);
     if secure {
         let host = endpoint.uri().host().unwrap_or_default().to_owned();
         let host = host.trim_start_matches('[').trim_end_matches(']');
