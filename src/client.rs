@@ -880,7 +880,7 @@ pub struct ResultWriter<W: Write> {
 enum Sink<W: Write> {
     Table(TableWindow<W>),
     Csv {
-        writer: arrow::csv::Writer<W>,
+        writer: Box<arrow::csv::Writer<W>>,
         schema: arrow::datatypes::SchemaRef,
         started: bool,
     },
@@ -951,9 +951,11 @@ impl<W: Write> ResultWriter<W> {
                 tables: 0,
             }),
             Format::Csv => Sink::Csv {
-                writer: arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(out),
+                writer: Box::new(
+                    arrow::csv::WriterBuilder::new()
+                        .with_header(true)
+                        .build(out),
+                ),
                 schema,
                 started: false,
             },
