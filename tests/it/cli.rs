@@ -73,7 +73,10 @@ fn demo_serves_sample_data_to_the_sql_client() {
     let demo = Demo::start();
     assert!(demo.uri.starts_with("grpc://127.0.0.1:"), "{}", demo.uri);
     let banner = demo.banner.join("\n");
-    assert!(banner.contains("AMIs you can store with INSERT"), "{banner}");
+    assert!(
+        banner.contains("AMIs you can store with INSERT"),
+        "{banner}"
+    );
     assert!(banner.contains("ami-"), "{banner}");
 
     let out = demo.sql(&[
