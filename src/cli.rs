@@ -129,9 +129,20 @@ struct SqlArgs {
         default_value = "grpc://127.0.0.1:50051"
     )]
     connect: String,
-    /// Output format.
+    /// Output format. Rows are printed as they arrive: CSV and JSON hold nothing, so a
+    /// result of any size streams through; a table holds at most --max-table-rows rows.
     #[arg(long, env = "AWS_FLIGHTSQL_FORMAT", value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Most rows one table holds. A longer result is printed as it arrives, in tables of
+    /// at most this many rows, each aligned on its own, after a note saying so (for one
+    /// result of any size use --format csv or json).
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_MAX_TABLE_ROWS",
+        default_value_t = client::DEFAULT_MAX_TABLE_ROWS as u64,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    max_table_rows: u64,
     /// User name, for servers with a users file; the password comes from
     /// AWS_FLIGHTSQL_PASSWORD or is asked on the terminal.
     #[arg(long, env = "AWS_FLIGHTSQL_USER")]
@@ -215,7 +226,11 @@ pub fn main() -> ExitCode {
             Action::Serve(config) => serve_until_signal(*config).await,
             Action::Sql(args) => match (connect_options(&args), args.settings()) {
                 (Ok(options), Ok(settings)) => {
-                    client::run(&args.connect, &options, &settings, &args.sql, args.format).await
+                    let printing = client::Printing {
+                        format: args.format,
+                        max_table_rows: usize::try_from(args.max_table_rows).unwrap_or(usize::MAX),
+                    };
+                    client::run(&args.connect, &options, &settings, &args.sql, printing).await
                 }
                 (Err(e), _) | (_, Err(e)) => Err(e),
             },

@@ -4,9 +4,11 @@
 //! Flight handshake.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{HumanCount, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use anyhow::{anyhow, Context};
 use arrow::array::RecordBatch;
@@ -69,6 +71,9 @@ fn arrow_message(e: FlightError) -> String {
     }
 }
 
+/// The HTTP/2 receive window of a stream: how much of a result may arrive ahead of printing.
+const STREAM_WINDOW_BYTES: u32 = 4 << 20;
+
 /// A gRPC channel to `uri`.
 pub async fn channel(uri: &str, tls: &ClientTls) -> anyhow::Result<Channel> {
     let (http, secure) = if let Some(rest) = uri
@@ -88,8 +93,13 @@ pub async fn channel(uri: &str, tls: &ClientTls) -> anyhow::Result<Channel> {
              example grpc://127.0.0.1:50051)"
         ));
     };
-    let mut endpoint =
-        Endpoint::from_shared(http).with_context(|| format!("invalid URI `{uri}`"))?;
+    // Windows of a few MB: the server sends the next batches while the client prints the
+    // last (with HTTP/2's 64 KB default a batch is about one window, and the two take
+    // turns), and what arrives ahead stays bounded.
+    let mut endpoint = Endpoint::from_shared(http)
+        .with_context(|| format!("invalid URI `{uri}`"))?
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(2 * STREAM_WINDOW_BYTES);
     if secure {
         let host = endpoint.uri().host().unwrap_or_default().to_owned();
         let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -250,6 +260,23 @@ impl Session {
         let info = self.flight_info(sql).await?;
         let schema = info.clone().try_decode_schema()?;
         let mut batches = Vec::new();
+        self.fetch(&info, |batch| {
+            on_batch(&batch);
+            batches.push(batch);
+            Ok::<_, FlightError>(())
+        })
+        .await?;
+        Ok((info, schema, batches))
+    }
+
+    /// Fetches the result `info` describes, endpoint after endpoint, handing each batch to
+    /// `on_batch` as it arrives and keeping none; the first error (of the fetch or of
+    /// `on_batch`) stops it.
+    pub async fn fetch<E: From<FlightError>>(
+        &mut self,
+        info: &FlightInfo,
+        mut on_batch: impl FnMut(RecordBatch) -> Result<(), E>,
+    ) -> Result<(), E> {
         for endpoint in &info.endpoint {
             let ticket = endpoint
                 .ticket
@@ -257,11 +284,10 @@ impl Session {
                 .ok_or_else(|| FlightError::ProtocolError("endpoint without a ticket".into()))?;
             let mut stream = self.client.do_get(ticket).await?;
             while let Some(batch) = stream.try_next().await? {
-                on_batch(&batch);
-                batches.push(batch);
+                on_batch(batch)?;
             }
         }
-        Ok((info, schema, batches))
+        Ok(())
     }
 }
 
@@ -401,18 +427,43 @@ pub fn set_statement(name_value: &str) -> anyhow::Result<String> {
     ))
 }
 
+/// How the `sql` command prints results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Printing {
+    /// The format.
+    pub format: Format,
+    /// Most rows one table holds (`--max-table-rows`): a longer result is printed as it
+    /// arrives, in tables of at most this many rows.
+    pub max_table_rows: usize,
+}
+
+impl Printing {
+    /// `format`, with the default table size.
+    pub fn new(format: Format) -> Printing {
+        Printing {
+            format,
+            max_table_rows: DEFAULT_MAX_TABLE_ROWS,
+        }
+    }
+}
+
+/// The default of `--max-table-rows`.
+pub const DEFAULT_MAX_TABLE_ROWS: usize = 10_000;
+
 /// The `sql` subcommand: applies `settings` (`SET` statements) to the session, then runs
 /// the statements of `sql` one after the other in it (split at `;`), stopping at the first
-/// that fails. Each result is printed as it comes: a table (CSV, JSON) for a query, a line
-/// for `SET`/`RESET` and for an INSERT (`N tasks created`; a dry run prints its rows, then
-/// how many would have been created). On a terminal a live progress line shows once a
-/// statement takes over a second; the row count and the time taken go to stderr.
+/// that fails. Each result is printed as its batches arrive, nothing held but a table's
+/// window ([`ResultWriter`]): a table (CSV, JSON) for a query, a line for `SET`/`RESET`
+/// and for an INSERT (`N tasks created in REGION`; a dry run prints its rows, then how
+/// many would have been created). On a terminal a live progress line shows once a
+/// statement takes over a second; a query ends with one line, its row count and the time
+/// taken (on stdout after a table, on stderr after CSV and JSON).
 pub async fn run(
     uri: &str,
     options: &ConnectOptions,
     settings: &[String],
     sql: &str,
-    format: Format,
+    printing: Printing,
 ) -> anyhow::Result<()> {
     let statements = split_statements(sql);
     if statements.is_empty() {
@@ -427,7 +478,7 @@ pub async fn run(
     }
     let several = statements.len() > 1;
     for (i, statement) in statements.iter().enumerate() {
-        run_one(&mut session, statement, format)
+        let outcome = run_one(&mut session, statement, printing)
             .await
             .map_err(|e| {
                 if several {
@@ -440,20 +491,62 @@ pub async fn run(
                     e
                 }
             })?;
+        if outcome == Printed::ReaderGone {
+            // `| head` read what it wanted: the rest is not fetched, and that is no error.
+            break;
+        }
     }
     Ok(())
 }
 
+/// How printing a statement's result ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Printed {
+    /// Whole.
+    All,
+    /// Standard output was closed (`| head`): the rest was not fetched.
+    ReaderGone,
+}
+
+/// An error of one statement: the server's message for a Flight error.
+struct Failed(anyhow::Error);
+
+impl From<FlightError> for Failed {
+    fn from(e: FlightError) -> Self {
+        Failed(anyhow!(arrow_message(e)))
+    }
+}
+
 /// Runs one statement in `session` and prints its result.
-async fn run_one(session: &mut Session, sql: &str, format: Format) -> anyhow::Result<()> {
+async fn run_one(session: &mut Session, sql: &str, printing: Printing) -> anyhow::Result<Printed> {
     let started = Instant::now();
-    let progress = Progress::start();
-    let result = session
-        .query_with(sql, |batch| progress.batch(batch.num_rows()))
-        .await;
-    progress.finish();
-    let (_info, schema, batches) = result.map_err(|e| anyhow!(arrow_message(e)))?;
+    let mut progress = Progress::start();
+    let info = session
+        .flight_info(sql)
+        .await
+        .map_err(|e| anyhow!(arrow_message(e)))?;
+    let schema = Arc::new(
+        info.clone()
+            .try_decode_schema()
+            .map_err(|e| anyhow!("the server's result schema cannot be read: {e}"))?,
+    );
+    let kind = statement_kind(sql);
+    if kind == StatementKind::Other {
+        return print_query(session, &info, schema, printing, progress, started).await;
+    }
+    // SET, RESET and INSERT answer a line, or a dry run's rows (at most an INSERT's 1,000).
+    let mut batches = Vec::new();
+    session
+        .fetch(&info, |batch| {
+            progress.batch(batch.num_rows());
+            batches.push(batch);
+            Ok::<_, Failed>(())
+        })
+        .await
+        .map_err(|e| e.0)?;
+    progress.clear();
     let mut out = std::io::stdout().lock();
+    let format = printing.format;
     let table = format == Format::Table;
     // A line that is not data goes to stdout with a table, to stderr with CSV and JSON
     // (which stay machine-readable).
@@ -465,7 +558,7 @@ async fn run_one(session: &mut Session, sql: &str, format: Format) -> anyhow::Re
             Ok(())
         }
     };
-    match statement_kind(sql) {
+    match kind {
         StatementKind::Set { name, value } => say(&mut out, &format!("SET {name} = {value}"))?,
         StatementKind::Reset { name } => say(&mut out, &format!("RESET {name}"))?,
         StatementKind::Insert if schema.column_with_name("outcome").is_some() => {
@@ -486,22 +579,148 @@ async fn run_one(session: &mut Session, sql: &str, format: Format) -> anyhow::Re
             if !table {
                 write_batches(&mut out, &schema, &batches, format)?;
             }
-            let plural = if created == 1 { "" } else { "s" };
-            say(&mut out, &format!("{created} task{plural} created"))?;
+            say(&mut out, &insert_line(created, &batches, names_region(sql)))?;
         }
-        StatementKind::Other => {
-            write_batches(&mut out, &schema, &batches, format)?;
-            out.flush()?;
-            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            eprintln!(
-                "{rows} row{} in {:.2}s",
-                if rows == 1 { "" } else { "s" },
-                started.elapsed().as_secs_f64()
-            );
-        }
+        StatementKind::Other => unreachable!("queries are printed as they stream"),
     }
     out.flush()?;
-    Ok(())
+    Ok(Printed::All)
+}
+
+/// Streams the result of a query to standard output as its batches arrive, then its one
+/// summary line (`N rows in 1.23s`).
+async fn print_query(
+    session: &mut Session,
+    info: &FlightInfo,
+    schema: arrow::datatypes::SchemaRef,
+    printing: Printing,
+    mut progress: Progress,
+    started: Instant,
+) -> anyhow::Result<Printed> {
+    let reader_gone = Arc::new(AtomicBool::new(false));
+    let stdout = ReaderGoneWatch {
+        out: std::io::BufWriter::with_capacity(1 << 16, std::io::stdout()),
+        gone: Arc::clone(&reader_gone),
+    };
+    // On a terminal each batch is written at once, the progress line moved out of its way.
+    let stdout_tty = std::io::stdout().is_terminal();
+    let mut writer = ResultWriter::new(stdout, schema, printing);
+    let fetched = session
+        .fetch(info, |batch| {
+            progress.batch(batch.num_rows());
+            progress
+                .around_output(stdout_tty, || {
+                    writer.write(&batch)?;
+                    if stdout_tty {
+                        writer.flush()?;
+                    }
+                    Ok(())
+                })
+                .map_err(Failed)
+        })
+        .await;
+    let table = printing.format == Format::Table;
+    if table {
+        // The last table and the count line follow at once: the line goes now.
+        progress.clear();
+    }
+    let finished = match fetched {
+        Ok(()) => progress.around_output(stdout_tty, || writer.finish()),
+        Err(e) => Err(e.0),
+    };
+    if reader_gone.load(Ordering::Relaxed) {
+        progress.clear();
+        return Ok(Printed::ReaderGone);
+    }
+    let rows = finished?;
+    let summary = format!(
+        "{rows} row{} in {:.2}s",
+        if rows == 1 { "" } else { "s" },
+        started.elapsed().as_secs_f64()
+    );
+    if table {
+        println!("{summary}");
+    } else {
+        progress.finish_with(summary);
+    }
+    Ok(Printed::All)
+}
+
+/// The line of an INSERT that created `created` tasks: how many, and in which region(s)
+/// when its result names them (`regions`), saying when that was the server's default
+/// because the INSERT named no region (`names_region` false).
+fn insert_line(created: u64, batches: &[RecordBatch], names_region: bool) -> String {
+    let plural = if created == 1 { "" } else { "s" };
+    let regions = batches
+        .iter()
+        .filter_map(|b| b.column_by_name(INSERT_REGIONS_COLUMN))
+        .filter_map(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+        .find_map(|c| c.iter().flatten().next().map(str::to_owned));
+    match regions {
+        Some(regions) if created > 0 && !names_region => format!(
+            "{created} task{plural} created in {regions} (the server's default region: the \
+             INSERT named none)"
+        ),
+        Some(regions) if created > 0 => format!("{created} task{plural} created in {regions}"),
+        _ => format!("{created} task{plural} created"),
+    }
+}
+
+/// Whether the INSERT `statement` gives its rows a region: it lists a `region` column, or
+/// no columns at all (its values then fill every column, the region first).
+pub fn names_region(statement: &str) -> bool {
+    use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+    use datafusion::sql::sqlparser::ast::Statement;
+    let Ok(mut parsed) = DFParser::parse_sql(statement) else {
+        return true;
+    };
+    match parsed.pop_front() {
+        Some(DFStatement::Statement(s)) => match *s {
+            Statement::Insert(insert) => {
+                insert.columns.is_empty()
+                    || insert.columns.iter().any(|c| {
+                        let name = c.to_string();
+                        let last = name.rsplit('.').next().unwrap_or_default();
+                        last.trim_matches('"').eq_ignore_ascii_case("region")
+                    })
+            }
+            _ => true,
+        },
+        _ => true,
+    }
+}
+
+/// The column of an INSERT's result that says where its tasks were created.
+const INSERT_REGIONS_COLUMN: &str = "regions";
+
+/// A writer that notes when the reader of standard output went away (`| head`), so that
+/// the command stops quietly instead of failing on a broken pipe.
+struct ReaderGoneWatch<W: Write> {
+    out: W,
+    gone: Arc<AtomicBool>,
+}
+
+impl<W: Write> ReaderGoneWatch<W> {
+    fn note<T>(&self, result: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &result {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                self.gone.store(true, Ordering::Relaxed);
+            }
+        }
+        result
+    }
+}
+
+impl<W: Write> Write for ReaderGoneWatch<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let result = self.out.write(buf);
+        self.note(result)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let result = self.out.flush();
+        self.note(result)
+    }
 }
 
 /// How many rows of `batches` have `value` in the text column `column`.
@@ -551,10 +770,16 @@ pub async fn health(uri: &str, tls: &ClientTls) -> anyhow::Result<()> {
     }
 }
 
-/// A progress line (rows, batches, elapsed) shown on a terminal after the first second.
+/// A progress line (elapsed, rows, batches) shown on a terminal after the first second.
+/// A query's summary replaces it on stderr ([`Progress::finish_with`]); anything else
+/// clears it.
 struct Progress {
     bar: ProgressBar,
+    /// Whether the line was closed: the reveal task then leaves it hidden.
+    closed: Arc<Mutex<bool>>,
     reveal: tokio::task::JoinHandle<()>,
+    rows: u64,
+    batches: u64,
 }
 
 impl Progress {
@@ -564,77 +789,251 @@ impl Progress {
             ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}")
                 .expect("valid template"),
         );
-        bar.set_message("waiting for the first batch");
-        let shown = bar.clone();
+        bar.set_message("waiting for the first rows");
+        let closed = Arc::new(Mutex::new(false));
+        let (shown, still_open) = (bar.clone(), Arc::clone(&closed));
         let reveal = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            if std::io::stderr().is_terminal() {
+            let closed = still_open.lock().expect("progress lock");
+            if !*closed && std::io::stderr().is_terminal() {
                 shown.set_draw_target(ProgressDrawTarget::stderr());
                 shown.enable_steady_tick(Duration::from_millis(120));
             }
         });
-        Progress { bar, reveal }
+        Progress {
+            bar,
+            closed,
+            reveal,
+            rows: 0,
+            batches: 0,
+        }
     }
 
-    fn batch(&self, rows: usize) {
-        self.bar.inc(rows as u64);
-        self.bar.inc_length(1);
+    /// Counts a batch of `rows` rows.
+    fn batch(&mut self, rows: usize) {
+        self.rows += rows as u64;
+        self.batches += 1;
         self.bar.set_message(format!(
-            "{} rows, {} batches",
-            self.bar.position(),
-            self.bar.length().unwrap_or_default()
+            "{} rows, {} batch{}",
+            HumanCount(self.rows),
+            HumanCount(self.batches),
+            if self.batches == 1 { "" } else { "es" }
         ));
     }
 
-    fn finish(self) {
+    /// Runs `write`, which writes to standard output, with the line out of its way when
+    /// both are on the terminal.
+    fn around_output<R>(&self, stdout_tty: bool, write: impl FnOnce() -> R) -> R {
+        if stdout_tty && !self.bar.is_hidden() {
+            self.bar.suspend(write)
+        } else {
+            write()
+        }
+    }
+
+    /// Stops the line; whether it was on screen.
+    fn close(&mut self) -> bool {
+        let mut closed = self.closed.lock().expect("progress lock");
+        if *closed {
+            return false;
+        }
+        *closed = true;
         self.reveal.abort();
-        self.bar.finish_and_clear();
+        !self.bar.is_hidden()
+    }
+
+    /// Clears the line.
+    fn clear(&mut self) {
+        if self.close() {
+            self.bar.finish_and_clear();
+        }
+    }
+
+    /// Replaces the line with `summary` (printed on stderr when the line was not shown).
+    fn finish_with(&mut self, summary: String) {
+        if self.close() {
+            self.bar
+                .set_style(ProgressStyle::with_template("{msg}").expect("valid template"));
+            self.bar.finish_with_message(summary);
+        } else {
+            eprintln!("{summary}");
+        }
     }
 }
 
-/// Writes `batches` in `format`.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.clear();
+    }
+}
+
+/// Writes a result in a [`Format`] as its batches arrive, keeping none of them: CSV with a
+/// header row, JSON as one array of objects (both written batch by batch), or aligned
+/// tables. A table holds at most `max_table_rows` rows: when a row beyond them arrives,
+/// the rows held are printed as a table with a note saying so, and the rest follows in
+/// tables of at most that many rows, each aligned on its own (as psql's `FETCH_COUNT`).
+pub struct ResultWriter<W: Write> {
+    rows: usize,
+    sink: Sink<W>,
+}
+
+enum Sink<W: Write> {
+    Table(TableWindow<W>),
+    Csv {
+        writer: Box<arrow::csv::Writer<W>>,
+        schema: arrow::datatypes::SchemaRef,
+        started: bool,
+    },
+    Json(arrow::json::ArrayWriter<W>),
+}
+
+/// The rows of the table being filled.
+struct TableWindow<W: Write> {
+    out: W,
+    schema: arrow::datatypes::SchemaRef,
+    max_rows: usize,
+    held: Vec<RecordBatch>,
+    held_rows: usize,
+    tables: usize,
+}
+
+impl<W: Write> TableWindow<W> {
+    fn push(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            if self.held_rows == self.max_rows {
+                self.print(true)?;
+            }
+            let take = (self.max_rows - self.held_rows).min(batch.num_rows() - offset);
+            self.held.push(batch.slice(offset, take));
+            self.held_rows += take;
+            offset += take;
+        }
+        Ok(())
+    }
+
+    /// Prints the rows held as a table; `more` when a row beyond them arrived.
+    fn print(&mut self, more: bool) -> anyhow::Result<()> {
+        let table = if self.held.is_empty() {
+            arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(Arc::clone(
+                &self.schema,
+            ))])?
+        } else {
+            arrow::util::pretty::pretty_format_batches(&self.held)?
+        };
+        writeln!(self.out, "{table}")?;
+        if more && self.tables == 0 {
+            writeln!(
+                self.out,
+                "(more than {max} rows: the rest follows as it arrives, in tables of at most \
+                 {max} rows, each aligned on its own; --max-table-rows sets the size, \
+                 --format csv or json prints one result of any size)",
+                max = self.max_rows
+            )?;
+        }
+        self.tables += 1;
+        self.held.clear();
+        self.held_rows = 0;
+        Ok(())
+    }
+}
+
+impl<W: Write> ResultWriter<W> {
+    /// A writer of a result of `schema` to `out`.
+    pub fn new(out: W, schema: arrow::datatypes::SchemaRef, printing: Printing) -> Self {
+        let sink = match printing.format {
+            Format::Table => Sink::Table(TableWindow {
+                out,
+                schema,
+                max_rows: printing.max_table_rows.max(1),
+                held: Vec::new(),
+                held_rows: 0,
+                tables: 0,
+            }),
+            Format::Csv => Sink::Csv {
+                writer: Box::new(
+                    arrow::csv::WriterBuilder::new()
+                        .with_header(true)
+                        .build(out),
+                ),
+                schema,
+                started: false,
+            },
+            Format::Json => Sink::Json(arrow::json::ArrayWriter::new(out)),
+        };
+        ResultWriter { rows: 0, sink }
+    }
+
+    /// Writes `batch` (a table may hold it until its window is full or the result ends).
+    pub fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        self.rows += batch.num_rows();
+        match &mut self.sink {
+            Sink::Table(window) => window.push(batch)?,
+            Sink::Csv {
+                writer, started, ..
+            } => {
+                writer.write(batch)?;
+                *started = true;
+            }
+            Sink::Json(writer) => writer.write(batch)?,
+        }
+        Ok(())
+    }
+
+    /// Flushes what was written to the output.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.sink {
+            Sink::Table(window) => window.out.flush(),
+            // arrow's CSV writer flushes through to the output after each batch.
+            Sink::Csv { .. } => Ok(()),
+            Sink::Json(writer) => writer.get_mut().flush(),
+        }
+    }
+
+    /// Ends the result (the last table, the CSV header of an empty result, the JSON
+    /// array's end) and flushes; how many rows were written.
+    pub fn finish(mut self) -> anyhow::Result<usize> {
+        match &mut self.sink {
+            Sink::Table(window) => {
+                if window.held_rows > 0 || window.tables == 0 {
+                    window.print(false)?;
+                }
+            }
+            Sink::Csv {
+                writer,
+                schema,
+                started,
+            } => {
+                if !*started {
+                    writer.write(&RecordBatch::new_empty(Arc::clone(schema)))?;
+                }
+            }
+            Sink::Json(writer) => {
+                writer.finish()?;
+                writeln!(writer.get_mut())?;
+            }
+        }
+        self.flush()?;
+        Ok(self.rows)
+    }
+}
+
+/// Writes `batches` of a result of `schema` in `format`, as one table when it is a table.
 pub fn write_batches(
     out: &mut impl Write,
     schema: &Schema,
     batches: &[RecordBatch],
     format: Format,
 ) -> anyhow::Result<()> {
-    match format {
-        Format::Table => {
-            let table = if batches.is_empty() {
-                arrow::util::pretty::pretty_format_batches(&[RecordBatch::new_empty(
-                    schema.clone().into(),
-                )])?
-            } else {
-                arrow::util::pretty::pretty_format_batches(batches)?
-            };
-            writeln!(out, "{table}")?;
-            let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-            writeln!(out, "{rows} row{}", if rows == 1 { "" } else { "s" })?;
-        }
-        Format::Csv => {
-            let mut writer = arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(out);
-            if batches.is_empty() {
-                writer.write(&RecordBatch::new_empty(schema.clone().into()))?;
-            }
-            for batch in batches {
-                writer.write(batch)?;
-            }
-        }
-        Format::Json => {
-            let mut writer = arrow::json::ArrayWriter::new(&mut *out);
-            for batch in batches {
-                writer.write(batch)?;
-            }
-            writer.finish()?;
-            if batches.iter().all(|b| b.num_rows() == 0) {
-                write!(out, "[]")?;
-            }
-            writeln!(out)?;
-        }
+    let printing = Printing {
+        format,
+        max_table_rows: usize::MAX,
+    };
+    let mut writer = ResultWriter::new(out, Arc::new(schema.clone()), printing);
+    for batch in batches {
+        writer.write(batch)?;
     }
+    writer.finish()?;
     Ok(())
 }
 
@@ -678,6 +1077,13 @@ mod tests {
             StatementKind::Insert
         );
         assert_eq!(statement_kind("SELECT 1"), StatementKind::Other);
+        assert!(!names_region(
+            "INSERT INTO t (amiId, bucket) VALUES ('a', 'b')"
+        ));
+        assert!(names_region(
+            "INSERT INTO t (Region, amiId) VALUES ('a', 'b')"
+        ));
+        assert!(names_region("INSERT INTO t VALUES ('us-east-1', 'a', 'b')"));
         assert_eq!(statement_kind("not sql"), StatementKind::Other);
     }
 
@@ -693,5 +1099,69 @@ mod tests {
         );
         assert!(set_statement("novalue").is_err());
         assert!(set_statement("x; DROP=1").is_err());
+    }
+
+    fn numbers(from: i64, to: i64) -> RecordBatch {
+        let values = arrow::array::Int64Array::from_iter_values(from..to);
+        RecordBatch::try_from_iter([("n", Arc::new(values) as arrow::array::ArrayRef)]).unwrap()
+    }
+
+    fn written(format: Format, max_table_rows: usize, batches: &[RecordBatch]) -> String {
+        let mut out = Vec::new();
+        let printing = Printing {
+            format,
+            max_table_rows,
+        };
+        let mut writer = ResultWriter::new(&mut out, numbers(0, 0).schema(), printing);
+        for batch in batches {
+            writer.write(batch).unwrap();
+        }
+        let rows = writer.finish().unwrap();
+        assert_eq!(
+            rows,
+            batches.iter().map(RecordBatch::num_rows).sum::<usize>()
+        );
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_table_holds_at_most_its_window() {
+        // 5 rows in batches of 3 and 2, windows of 2: three tables, the note once.
+        let text = written(Format::Table, 2, &[numbers(0, 3), numbers(3, 5)]);
+        assert_eq!(text.matches("| n |").count(), 3, "{text}");
+        assert_eq!(text.matches("more than 2 rows").count(), 1, "{text}");
+        let rows: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("| ") && !l.contains(" n "))
+            .map(|l| l.trim_matches(|c| c == '|' || c == ' '))
+            .collect();
+        assert_eq!(rows, ["0", "1", "2", "3", "4"], "{text}");
+        // Exactly a window: one table, no note; nothing: the header.
+        let text = written(Format::Table, 2, &[numbers(0, 2)]);
+        assert_eq!(text.matches("| n |").count(), 1, "{text}");
+        assert!(!text.contains("more than"), "{text}");
+        let text = written(Format::Table, 2, &[]);
+        assert_eq!(text.matches("| n |").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn csv_and_json_are_written_batch_by_batch_and_stay_valid() {
+        let batches = [numbers(0, 2), numbers(2, 2), numbers(2, 3)];
+        assert_eq!(written(Format::Csv, 1, &batches), "n\n0\n1\n2\n");
+        assert_eq!(written(Format::Csv, 1, &[]), "n\n");
+        let json = written(Format::Json, 1, &batches);
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+        assert_eq!(rows.len(), 3, "{json}");
+        assert_eq!(written(Format::Json, 1, &[]), "[]\n");
+        assert_eq!(written(Format::Json, 1, &[numbers(0, 0)]), "[]\n");
+    }
+
+    #[tokio::test]
+    async fn the_progress_line_counts_batches_and_rows() {
+        let mut progress = Progress::start();
+        progress.batch(1000);
+        progress.batch(500);
+        assert_eq!(progress.bar.message(), "1,500 rows, 2 batches");
+        progress.clear();
     }
 }

@@ -70,12 +70,16 @@ impl Demo {
         Ok(Demo { emulator })
     }
 
-    /// Prints what the demo serves and what to try against the server at `uri`.
+    /// Prints what the demo serves and what to try against the server at `uri`: a few
+    /// storable AMIs per region (and how to list them all), and commands that work as
+    /// printed for however this binary was started ([`command_prefix`]).
     pub fn print_banner(&self, uri: &str) {
         let emu = &self.emulator;
+        let url = emu.endpoint_url();
+        let url = url.trim_end_matches('/');
         println!(
-            "Demo mode: an in-process EC2 emulator at {} serves regions {} with sample data.",
-            emu.endpoint_url(),
+            "Demo mode: an in-process EC2 emulator at {url} serves regions {} with sample \
+             data.",
             emu.regions().join(", ")
         );
         println!(
@@ -89,30 +93,97 @@ impl Demo {
                 .join(", ")
         );
         println!(
-            "AMIs available for INSERT (CreateStoreImageTask), with a bucket of their region:"
+            "AMIs you can store with INSERT (CreateStoreImageTask), the first \
+             {BANNER_AMIS} of each region, and a bucket of that region:"
         );
+        let mut insert_example = None;
         for region in emu.regions() {
             let amis = emu.storable_amis(&region);
             let bucket = emu.buckets(&region).into_iter().next().unwrap_or_default();
-            println!("  {region} (bucket {bucket}): {}", amis.join(" "));
+            let shown: Vec<&str> = amis.iter().take(BANNER_AMIS).map(String::as_str).collect();
+            println!(
+                "  {region} (bucket {bucket}): {} ({} in all)",
+                shown.join(" "),
+                amis.len()
+            );
+            // The INSERT to try names no region: it goes to the default region (see `start`).
+            if region == "us-east-1" {
+                insert_example = shown
+                    .first()
+                    .map(|ami| (region.clone(), ami.to_string(), bucket));
+            }
         }
+        println!("  all of them, with every bucket: curl -s {url}/_emulator/state");
+        let run = command_prefix();
         println!("Try:");
         println!(
-            "  aws-flightsql sql --connect {uri} \"SELECT account, region, count(*) AS tasks \
+            "  {run} sql --connect {uri} \"SELECT account, region, count(*) AS tasks \
              FROM store_image_tasks GROUP BY account, region ORDER BY 1, 2\""
         );
         println!(
-            "  aws-flightsql sql --connect {uri} \"SELECT region, storeTaskState, count(*) AS tasks \
+            "  {run} sql --connect {uri} \"SELECT region, storeTaskState, count(*) AS tasks \
              FROM store_image_tasks GROUP BY region, storeTaskState ORDER BY 1, 2\""
         );
         println!(
-            "  aws-flightsql sql --connect {uri} \"SELECT amiId, bucket, progressPercentage FROM \
-             aws.ec2.store_image_tasks WHERE region = 'eu-west-1' AND storeTaskState = 'InProgress'\""
+            "  {run} sql --connect {uri} \"SELECT amiId, bucket, progressPercentage FROM \
+             aws.ec2.store_image_tasks WHERE region = 'eu-west-1' AND storeTaskState = \
+             'InProgress'\""
         );
+        if let Some((region, ami, bucket)) = insert_example {
+            println!(
+                "  {run} sql --connect {uri} --dry-run \"INSERT INTO store_image_tasks \
+                 (amiId, bucket) VALUES ('{ami}', '{bucket}')\"  # no region: {region}; \
+                 without --dry-run it creates the task"
+            );
+        }
     }
 
     /// Stops the emulator.
     pub async fn shutdown(self) {
         self.emulator.shutdown().await;
+    }
+}
+
+/// How many storable AMIs of each region the banner shows.
+const BANNER_AMIS: usize = 3;
+
+/// How to run this binary from a shell: `aws-flightsql` when it is on the PATH; `cargo run
+/// --release --` (`cargo run --` for a debug build) when it is a cargo build's output (in
+/// a `release` or `debug` folder), as after `cargo run --release -- serve --demo`;
+/// otherwise its own path.
+fn command_prefix() -> String {
+    const NAME: &str = env!("CARGO_PKG_NAME");
+    let on_path = std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| {
+            dir.join(NAME).is_file()
+                || dir
+                    .join(format!("{NAME}{}", std::env::consts::EXE_SUFFIX))
+                    .is_file()
+        })
+    });
+    if on_path {
+        return NAME.to_owned();
+    }
+    let Ok(exe) = std::env::current_exe() else {
+        return NAME.to_owned();
+    };
+    let profile = exe
+        .parent()
+        .and_then(|dir| dir.file_name())
+        .and_then(|name| name.to_str());
+    match profile {
+        Some("release") => "cargo run --release --".to_owned(),
+        Some("debug") => "cargo run --".to_owned(),
+        _ => shell_quoted(&exe.to_string_lossy()),
+    }
+}
+
+/// `word` as one shell word.
+fn shell_quoted(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "/._-+:@%=,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
     }
 }

@@ -26,7 +26,7 @@ use super::tickets::{self, Settings, StatementTicket};
 use crate::auth::Caller;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::table::{report_schema, AwsOptions, DryRunRows};
+use crate::table::{insert_result, report_schema, AwsOptions, DryRunRows};
 
 impl FlightSqlHandler {
     /// Admits and plans `sql` for `caller` in a fresh session with `settings`, binding
@@ -96,26 +96,23 @@ impl FlightSqlHandler {
             if is_dry_run(&df) {
                 return dry_run_info(call, *df, descriptor).await;
             }
-            let count = affected_rows(&df.collect().await?)?.max(0) as u64;
-            let result_sql = count_sql(count);
-            let Planned::Plan(result) = self
-                .plan(&call.caller, &result_sql, &Settings::default(), &[])
-                .await?
-            else {
-                unreachable!("a SELECT is a plan")
-            };
+            // The INSERT leaves its rows, for the regions its result names.
+            let rows = Arc::new(DryRunRows::default());
+            let (mut state, plan) = df.into_parts();
+            state.config_mut().set_extension(Arc::clone(&rows));
+            let count = affected_rows(&DataFrame::new(state, plan).collect().await?)?.max(0) as u64;
+            let result = insert_result(count, rows.take().as_ref())?;
             let statement = StatementTicket {
-                sql: result_sql,
+                sql: String::new(),
                 settings: Some(Settings::default()),
                 parameters: Vec::new(),
                 query_id: call.query_id.clone(),
                 affected_rows: Some(count),
-                report: Vec::new(),
+                report: tickets::encode_parameters(std::slice::from_ref(&result))?,
             };
             // The rows created, where ADBC reads an update's row count (`rowcount`); the
-            // ticket still answers the `count` row.
-            let schema = self.result_schema(call, &result)?;
-            return statement_info(&schema, &statement, descriptor)
+            // ticket answers the result row itself (`count`, `regions`).
+            return statement_info(&result.schema(), &statement, descriptor)
                 .map(|info| info.with_total_records(count as i64));
         }
         let planned_write = planned.is_write();
@@ -172,8 +169,8 @@ impl FlightSqlHandler {
         }
     }
 
-    /// DoGet of a statement ticket: the rows of a dry run or the count of an INSERT that
-    /// ran (served as they are, even while draining), or the query, run now.
+    /// DoGet of a statement ticket: the rows of a dry run or the result row of an INSERT
+    /// that ran (served as they are, even while draining), or the query, run now.
     pub(super) async fn do_get_statement(
         &self,
         call: &Call,
@@ -184,7 +181,7 @@ impl FlightSqlHandler {
             let batch = tickets::decode_parameters(&statement.report)
                 .map_err(|_| {
                     Error::bad_request(
-                        "this ticket's dry-run rows cannot be read: it was not made by this \
+                        "this ticket's INSERT result cannot be read: it was not made by this \
                          server (run the INSERT again to get a new one)",
                     )
                 })?

@@ -20,7 +20,8 @@ mod schema;
 
 pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 pub use insert::{
-    report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT, MAX_ROWS_PER_INSERT,
+    insert_result, report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT,
+    MAX_ROWS_PER_INSERT,
 };
 pub use naming::is_region_name;
 pub use options::AwsOptions;

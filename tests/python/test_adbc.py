@@ -109,17 +109,18 @@ def test_insert_through_adbc_creates_exactly_the_rows_boto3_then_sees(stack):
             "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES "
             f"('eu-west-1', '{amis[0]}', '{bucket}'), ('eu-west-1', '{amis[1]}', '{bucket}')"
         )
-        # The tasks created, as DB-API's rowcount; the result stays readable.
+        # The tasks created, as DB-API's rowcount; the result stays readable, and says
+        # where the tasks were created.
         assert cur.rowcount == 2
-        assert [d[0] for d in cur.description] == ["count"]
-        assert cur.fetchall() == [(2,)]
+        assert [d[0] for d in cur.description] == ["count", "regions"]
+        assert cur.fetchall() == [(2, "eu-west-1")]
         # A prepared INSERT with parameters.
         cur.execute(
             "INSERT INTO store_image_tasks (region, amiId, bucket) VALUES ($1, $2, $3)",
             parameters=("eu-west-1", amis[2], bucket),
         )
         assert cur.rowcount == 1
-        assert cur.fetchall() == [(1,)]
+        assert cur.fetchall() == [(1, "eu-west-1")]
     after = boto3_tasks(stack.emulator_url, "eu-west-1")
     new = sorted(r for r in after if r[1] not in before)
     assert [r[1] for r in new] == sorted(amis[:3])

@@ -32,7 +32,9 @@ use datafusion::common::DataFusionError;
 
 use super::error::TableError;
 
-pub use report::{report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT};
+pub use report::{
+    insert_result, report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT,
+};
 pub use rows::MAX_ROWS_PER_INSERT;
 
 /// A refused statement (nothing was sent to AWS), as DataFusion carries it.

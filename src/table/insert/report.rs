@@ -14,7 +14,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use datafusion::arrow::array::{RecordBatch, StringArray};
+use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
@@ -108,10 +108,12 @@ pub fn report_batch(rows: &[ReportRow<'_>]) -> Result<RecordBatch> {
     Ok(RecordBatch::try_new(Arc::clone(&REPORT_SCHEMA), columns)?)
 }
 
-/// Where a dry-run INSERT leaves its rows (`would_create`, one per row), for a caller that
-/// shows them as a result set. The caller puts one in the statement's session config
-/// (`SessionConfig::set_extension`) before it runs the INSERT, and takes the rows after;
-/// without one the dry run is only logged (it returns 0 rows affected either way).
+/// Where an INSERT that created every row leaves its rows (in [`report_schema`], one per
+/// row: `created`, or a dry run's `would_create`), for a caller that shows them: a dry
+/// run's rows as a result set, a real INSERT's regions in its result ([`insert_result`]).
+/// The caller puts one in the statement's session config (`SessionConfig::set_extension`)
+/// before it runs the INSERT, and takes the rows after; without one the rows are only
+/// logged (the statement returns its count either way).
 #[derive(Debug, Default)]
 pub struct DryRunRows(std::sync::Mutex<Option<RecordBatch>>);
 
@@ -125,6 +127,63 @@ impl DryRunRows {
     pub fn take(&self) -> Option<RecordBatch> {
         self.0.lock().expect("dry run rows lock").take()
     }
+}
+
+impl CreatedRow {
+    /// This row in a report, with `outcome`.
+    fn report_row(&self, outcome: &'static str) -> ReportRow<'_> {
+        ReportRow {
+            region: &self.region,
+            ami_id: &self.ami_id,
+            bucket: &self.bucket,
+            outcome,
+            object_key: Some(&self.object_key),
+            error_code: None,
+            error_message: None,
+            request_id: None,
+        }
+    }
+}
+
+/// The result of an INSERT that created `count` tasks, run as a query: one row, `count`
+/// (the number clients read as the rows affected) and `regions`, where the tasks were
+/// created (a row that names no region is created in the server's default region, and
+/// this says which that was): `us-east-1`, or each region with its count in the order of
+/// the rows, `us-east-1 (2), eu-west-1 (1)`; null when nothing was created. `rows` are the
+/// INSERT's rows as it left them ([`DryRunRows`]).
+pub fn insert_result(count: u64, rows: Option<&RecordBatch>) -> Result<RecordBatch> {
+    let mut regions: Vec<(&str, usize)> = Vec::new();
+    let column = rows
+        .and_then(|batch| batch.column_by_name("region"))
+        .and_then(|column| column.as_any().downcast_ref::<StringArray>());
+    for region in column.into_iter().flatten().flatten() {
+        match regions.iter_mut().find(|(r, _)| *r == region) {
+            Some((_, n)) => *n += 1,
+            None => regions.push((region, 1)),
+        }
+    }
+    let text = match regions.as_slice() {
+        [] => None,
+        [(region, _)] => Some(region.to_string()),
+        several => Some(
+            several
+                .iter()
+                .map(|(region, n)| format!("{region} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    };
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("count", DataType::UInt64, false),
+        Field::new("regions", DataType::Utf8, true),
+    ]));
+    Ok(RecordBatch::try_new(
+        schema,
+        vec![
+            Arc::new(UInt64Array::from(vec![count])),
+            Arc::new(StringArray::from(vec![text])),
+        ],
+    )?)
 }
 
 #[derive(Debug)]
@@ -249,8 +308,16 @@ pub(crate) fn answer(
         not_sent,
     } = tally;
     if refused.is_empty() && unconfirmed.is_empty() && not_sent.is_empty() {
-        // A dry run created nothing: 0 rows affected, whatever the client reads.
-        return Ok(if dry_run { 0 } else { created.len() as u64 });
+        if dry_run {
+            // A dry run created nothing: 0 rows affected, whatever the client reads.
+            return Ok(0);
+        }
+        if let Some(slot) = dry_run_rows {
+            let report: Vec<ReportRow<'_>> =
+                created.iter().map(|c| c.report_row("created")).collect();
+            slot.put(report_batch(&report)?);
+        }
+        return Ok(created.len() as u64);
     }
     let mut report = TableError::InsertFailed {
         created,
@@ -306,16 +373,7 @@ fn dry_run_checked(
     if let (Some(slot), true) = (slot, would_create.len() == rows) {
         let report: Vec<ReportRow<'_>> = would_create
             .iter()
-            .map(|c| ReportRow {
-                region: &c.region,
-                ami_id: &c.ami_id,
-                bucket: &c.bucket,
-                outcome: "would_create",
-                object_key: Some(&c.object_key),
-                error_code: None,
-                error_message: None,
-                request_id: None,
-            })
+            .map(|c| c.report_row("would_create"))
             .collect();
         slot.put(report_batch(&report)?);
     }
@@ -395,6 +453,27 @@ mod tests {
         let tally = Tally::of(vec![created("ami-1"), created("ami-2")], false);
         assert_eq!(answer(tally, false, &reports, None).unwrap(), 2);
         assert_eq!(answer(Tally::default(), false, &reports, None).unwrap(), 0);
+    }
+
+    #[test]
+    fn an_insert_says_where_its_tasks_were_created() {
+        let reports = InsertReports::default();
+        let slot = DryRunRows::default();
+        let mut elsewhere = created("ami-3");
+        elsewhere.0.region = "eu-west-1".into();
+        let tally = Tally::of(vec![created("ami-1"), elsewhere, created("ami-2")], false);
+        assert_eq!(answer(tally, false, &reports, Some(&slot)).unwrap(), 3);
+        let rows = slot.take().expect("the INSERT's rows");
+        let result = insert_result(3, Some(&rows)).unwrap();
+        let regions = result.column_by_name("regions").unwrap().as_string::<i32>();
+        assert_eq!(regions.value(0), "us-east-1 (2), eu-west-1 (1)");
+
+        let tally = Tally::of(vec![created("ami-1")], false);
+        assert_eq!(answer(tally, false, &reports, Some(&slot)).unwrap(), 1);
+        let result = insert_result(1, slot.take().as_ref()).unwrap();
+        let regions = result.column_by_name("regions").unwrap().as_string::<i32>();
+        assert_eq!(regions.value(0), "us-east-1");
+        assert!(insert_result(0, None).unwrap().column(1).is_null(0));
     }
 
     #[test]
