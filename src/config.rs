@@ -248,7 +248,7 @@ pub struct Config {
     pub aws_attempt_timeout: Duration,
     /// Another account to read, reached by assuming a role: ID=ROLE_ARN, repeatable (in the
     /// environment a comma list). An external id is never a flag (ps would show it): set
-    /// AWS_FLIGHTSQL_EXTERNAL_ID, or give each account its own in the file ([[accounts]]
+    /// AWS_FLIGHTSQL_EXTERNAL_ID, or give each account its own in the file (`[[accounts]]`:
     /// id, role_arn, external_id, regions). [default: only the server's own account]
     #[arg(long = "account", id = "account", env = "AWS_FLIGHTSQL_ACCOUNT", help_heading = AWS,
         value_parser = parse_account, value_delimiter = ',')]

@@ -72,7 +72,7 @@ impl Demo {
 
     /// Prints what the demo serves and what to try against the server at `uri`: a few
     /// storable AMIs per region (and how to list them all), and commands that work as
-    /// printed for however this binary was started ([`command_prefix`]).
+    /// printed for however this binary was started (`command_prefix`).
     pub fn print_banner(&self, uri: &str) {
         let emu = &self.emulator;
         let url = emu.endpoint_url();
