@@ -19,7 +19,7 @@ use aws_sdk_sts::operation::assume_role::AssumeRoleError;
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 
 use super::client::is_account_id;
-use super::error::{AwsError, AwsErrorKind};
+use super::error::{error_chain, AwsError, AwsErrorKind};
 
 /// The role session name the server's AssumeRole calls use (it shows in CloudTrail).
 pub const SESSION_NAME: &str = "aws-flightsql";
@@ -227,19 +227,6 @@ fn fresh(credentials: &Credentials, obtained: SystemTime, now: SystemTime) -> bo
         Some(renew_at) => now < renew_at,
         None => false,
     }
-}
-
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![err.to_string()];
-    let mut source = err.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.contains(&text) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
 }
 
 /// [`RoleCredentials`] as the SDK's credentials provider of the account's clients.

@@ -223,7 +223,7 @@ fn kind_for_code(code: &str) -> AwsErrorKind {
 
 /// The messages of an error and all its sources, joined: the SDK's top-level messages
 /// ("dispatch failure") say little on their own.
-fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![err.to_string()];
     let mut source = err.source();
     while let Some(s) = source {

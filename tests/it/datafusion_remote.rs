@@ -310,7 +310,7 @@ async fn bad_input_fails_with_a_clear_message() {
         .await,
     );
     assert!(
-        err.contains("Batch has 8 columns but BatchCoalescer expects 0"),
+        err.contains("Batch has 9 columns but BatchCoalescer expects 0"),
         "{err}"
     );
     let out = run(

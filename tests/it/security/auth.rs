@@ -964,14 +964,15 @@ async fn columns_insert_takes_are_writable_for_a_write_user_only() {
     assert_eq!(
         read_only_flags(&mut alice).await,
         [
-            vec!["0", "0", "0", "1", "1", "1", "1", "1"],
+            // account, region, amiId, bucket, then the five columns AWS fills in
+            vec!["0", "0", "0", "0", "1", "1", "1", "1", "1"],
             vec!["0", "0", "0", "1"]
         ]
     );
     let mut bob = client_as(&fx, BOB).await;
     assert_eq!(
         read_only_flags(&mut bob).await,
-        [vec!["1"; 8], vec!["1"; 4]]
+        [vec!["1"; 9], vec!["1"; 4]]
     );
 }
 
