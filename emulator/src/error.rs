@@ -156,12 +156,21 @@ impl ApiError {
         )
     }
 
-    /// 403 (STS, Organizations): a request signed with temporary credentials that have
-    /// expired.
+    /// 403 (STS): a request signed with temporary credentials that have expired.
     pub fn expired_token() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
             "ExpiredToken",
+            "The security token included in the request is expired",
+        )
+    }
+
+    /// 403 (Organizations and the other JSON services): [`Self::expired_token`], spelt with
+    /// the `Exception` suffix of their error types.
+    pub fn expired_token_exception() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "ExpiredTokenException",
             "The security token included in the request is expired",
         )
     }

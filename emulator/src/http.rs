@@ -197,7 +197,10 @@ pub(crate) fn caller(
         .caller(&scope.access_key, security_token, Utc::now())
         .map_err(|problem| match (problem, service) {
             (CredentialProblem::Expired, Service::Ec2) => ApiError::request_expired(),
-            (CredentialProblem::Expired, _) => ApiError::expired_token(),
+            (CredentialProblem::Expired, Service::Sts) => ApiError::expired_token(),
+            (CredentialProblem::Expired, Service::Organizations) => {
+                ApiError::expired_token_exception()
+            }
             (CredentialProblem::Invalid, Service::Ec2) => ApiError::auth_failure(
                 "AWS was not able to validate the provided access credentials",
             ),

@@ -192,15 +192,13 @@ impl RoleCredentials {
             }
             source = e.source();
         }
-        let mut error = found.unwrap_or_else(|| AwsError {
-            account: None,
-            role_arn: None,
-            region: self.region.clone(),
-            operation: "AssumeRole",
-            code: None,
-            message: error_chain(err),
-            request_id: None,
-            kind: AwsErrorKind::Credentials,
+        let mut error = found.unwrap_or_else(|| {
+            AwsError::local(
+                &self.region,
+                "AssumeRole",
+                AwsErrorKind::Credentials,
+                error_chain(err),
+            )
         });
         // A refusal to assume the role is a permission problem of that account's set-up,
         // not missing server credentials.

@@ -294,6 +294,7 @@ impl Ec2Clients {
             .or_insert_with(|| {
                 let conf = aws_sdk_ec2::config::Builder::from(&self.base)
                     .region(Region::new(region.to_owned()))
+                    .retry_classifier(super::error::RetryExpiredCredentials)
                     .build();
                 Client::from_conf(conf)
             })

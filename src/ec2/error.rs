@@ -153,27 +153,14 @@ impl AwsError {
         self
     }
 
-    /// A call not sent because the statement used up its budget of `max` calls.
-    pub(crate) fn over_budget(region: &str, operation: &'static str, max: usize) -> Self {
-        AwsError {
-            account: None,
-            role_arn: None,
-            region: region.to_owned(),
-            operation,
-            code: None,
-            message: format!(
-                "not sent: this statement reached its budget of {max} AWS calls \
-                 (--max-aws-calls-per-query) and was stopped; narrow it (WHERE region = ..., \
-                 amiId IN (...) with fewer ids, storeTaskState = ..., LIMIT) or ask the \
-                 server's operator to raise the budget"
-            ),
-            request_id: None,
-            kind: AwsErrorKind::OverBudget,
-        }
-    }
-
-    /// A call whose answer the server cannot use (a field missing or malformed).
-    pub(crate) fn unexpected(region: &str, operation: &'static str, message: String) -> Self {
+    /// An error the server itself found about a call (none of AWS's code, message or
+    /// request id).
+    pub(crate) fn local(
+        region: &str,
+        operation: &'static str,
+        kind: AwsErrorKind,
+        message: String,
+    ) -> Self {
         AwsError {
             account: None,
             role_arn: None,
@@ -182,24 +169,87 @@ impl AwsError {
             code: None,
             message,
             request_id: None,
-            kind: AwsErrorKind::Unavailable,
+            kind,
         }
+    }
+
+    /// A call not sent because the statement used up its budget of `max` calls.
+    pub(crate) fn over_budget(region: &str, operation: &'static str, max: usize) -> Self {
+        Self::local(
+            region,
+            operation,
+            AwsErrorKind::OverBudget,
+            format!(
+                "not sent: this statement reached its budget of {max} AWS calls \
+                 (--max-aws-calls-per-query) and was stopped; narrow it (WHERE region = ..., \
+                 amiId IN (...) with fewer ids, storeTaskState = ..., LIMIT) or ask the \
+                 server's operator to raise the budget"
+            ),
+        )
+    }
+
+    /// A call whose answer the server cannot use (a field missing or malformed).
+    pub(crate) fn unexpected(region: &str, operation: &'static str, message: String) -> Self {
+        Self::local(region, operation, AwsErrorKind::Unavailable, message)
     }
 
     /// A call abandoned because the server is shutting down.
     pub(crate) fn cancelled(region: &str, operation: &'static str) -> Self {
-        AwsError {
-            account: None,
-            role_arn: None,
-            region: region.to_owned(),
+        Self::local(
+            region,
             operation,
-            code: None,
-            message: "the call was cancelled: the server is shutting down; run the query \
-                      again"
-                .to_owned(),
-            request_id: None,
-            kind: AwsErrorKind::Unavailable,
+            AwsErrorKind::Unavailable,
+            "the call was cancelled: the server is shutting down; run the query again".to_owned(),
+        )
+    }
+}
+
+/// Error codes of a request whose temporary credentials expired between signing and
+/// arriving (EC2 says `RequestExpired`, STS `ExpiredToken`, the JSON services such as
+/// Organizations `ExpiredTokenException`). Nothing was
+/// done, and the next attempt is signed with renewed credentials (the credentials
+/// provider hands out new ones once the old ones near expiry), so the SDK retries it.
+const EXPIRED_CREDENTIALS: &[&str] = &["RequestExpired", "ExpiredToken", "ExpiredTokenException"];
+
+/// The retry classifier of the server's EC2 clients: a request refused because its
+/// credentials expired in flight is retried, like a transient error. Without it a scan
+/// that outlives a set of assumed-role credentials fails whenever a page is signed just
+/// before they expire and arrives just after.
+#[derive(Debug, Default)]
+pub(crate) struct RetryExpiredCredentials;
+
+impl aws_smithy_runtime_api::client::retries::classifiers::ClassifyRetry
+    for RetryExpiredCredentials
+{
+    fn classify_retry(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::InterceptorContext,
+    ) -> aws_smithy_runtime_api::client::retries::classifiers::RetryAction {
+        use aws_sdk_ec2::operation::create_store_image_task::CreateStoreImageTaskError;
+        use aws_sdk_ec2::operation::describe_store_image_tasks::DescribeStoreImageTasksError;
+        use aws_smithy_runtime_api::client::retries::classifiers::RetryAction;
+        let Some(Err(error)) = ctx.output_or_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let Some(error) = error.as_operation_error() else {
+            return RetryAction::NoActionIndicated;
+        };
+        let code = error
+            .downcast_ref::<DescribeStoreImageTasksError>()
+            .and_then(|e| e.code())
+            .or_else(|| {
+                error
+                    .downcast_ref::<CreateStoreImageTaskError>()
+                    .and_then(|e| e.code())
+            });
+        match code {
+            Some(code) if EXPIRED_CREDENTIALS.contains(&code) => RetryAction::transient_error(),
+            _ => RetryAction::NoActionIndicated,
         }
+    }
+
+    fn name(&self) -> &'static str {
+        "RetryExpiredCredentials"
     }
 }
 
@@ -213,6 +263,8 @@ fn kind_for_code(code: &str) -> AwsErrorKind {
         | "MissingAuthenticationToken"
         | "InvalidClientTokenId"
         | "ExpiredToken"
+        | "ExpiredTokenException"
+        | "RequestExpired"
         | "SignatureDoesNotMatch"
         | "OptInRequired" => AwsErrorKind::Credentials,
         "UnauthorizedOperation" | "AccessDenied" => AwsErrorKind::PermissionDenied,

@@ -538,4 +538,49 @@ mod tests {
         }
         server.abort();
     }
+
+    #[tokio::test]
+    async fn a_request_whose_credentials_expired_in_flight_is_sent_again() {
+        // EC2's answer to a request signed with temporary credentials that expired before it
+        // arrived; the next attempt (signed with renewed ones) is answered.
+        let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        let answer = move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    (
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "<Response><Errors><Error><Code>RequestExpired</Code>\
+                         <Message>Request has expired.</Message></Error></Errors>\
+                         <RequestID>rid-1</RequestID></Response>",
+                    )
+                } else {
+                    (
+                        axum::http::StatusCode::OK,
+                        "<DescribeStoreImageTasksResponse><storeImageTaskResultSet><item>\
+                         <amiId>ami-1</amiId></item></storeImageTaskResultSet>\
+                         </DescribeStoreImageTasksResponse>",
+                    )
+                }
+            }
+        };
+        let (url, server) = stand_in(axum::routing::post(answer)).await;
+        let clients = Ec2Clients::load(&AwsConfig {
+            endpoint_url: Some(url),
+            credentials: Credentials::Static {
+                access_key_id: "AKIDTEST".into(),
+                secret_access_key: "test".into(),
+            },
+            default_region: Some("us-east-1".into()),
+            max_attempts: 3,
+            ..AwsConfig::default()
+        })
+        .await;
+        let (pages, stats) = all_pages(&clients, options(false)).await;
+        assert_eq!(pages[0].tasks[0].ami_id.as_deref(), Some("ami-1"));
+        assert_eq!(asked.load(Ordering::SeqCst), 2);
+        assert_eq!(stats.attempts.load(Ordering::Relaxed), 2);
+        server.abort();
+    }
 }

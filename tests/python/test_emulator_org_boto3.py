@@ -182,7 +182,7 @@ def test_expired_credentials_are_refused_with_each_services_code(org_emulator):
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 403
     assert err["Error"]["Message"] == "The security token included in the request is expired"
     orgs = org_emulator.service_client("organizations", credentials=creds, single_attempt=True)
-    err = expect_error("ExpiredToken", orgs.list_accounts)
+    err = expect_error("ExpiredTokenException", orgs.list_accounts)
     assert err["ResponseMetadata"]["HTTPStatusCode"] == 403
 
     forged = dict(creds, AccessKeyId="ASIAFORGEDFORGED0000")

@@ -530,7 +530,7 @@ async fn expired_and_unknown_credentials_are_refused_per_service() {
     let (status, _, body) = fx.list_accounts(&creds, json!({})).await;
     assert_eq!(
         (status, body["__type"].as_str()),
-        (403, Some("ExpiredToken"))
+        (403, Some("ExpiredTokenException"))
     );
 
     // A temporary key never issued, or an issued key with another token.
