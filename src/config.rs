@@ -661,6 +661,7 @@ mod tests {
         assert_eq!(options.limits.queries, limits.queries);
         assert_eq!(options.limits.max_sql_bytes, limits.max_sql_bytes);
         assert_eq!(options.limits.max_memory, limits.max_memory);
+        assert_eq!(options.limits.max_watch, Duration::from_secs(3600));
         assert_eq!(options.regions, Regions::Default);
         assert_eq!(options.slow_query, Some(Duration::from_secs(5)));
     }

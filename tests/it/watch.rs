@@ -240,7 +240,11 @@ async fn batches_follow_the_emulator_progress_and_the_stream_ends_when_all_are_d
         ids.sort();
         assert!(ids == both || ids == [good.clone()], "{calls:?}");
     }
-    assert_eq!(calls.last().unwrap(), &[good.clone()], "{calls:?}");
+    assert_eq!(
+        calls.last().unwrap(),
+        std::slice::from_ref(&good),
+        "{calls:?}"
+    );
 }
 
 #[tokio::test]
