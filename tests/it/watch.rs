@@ -248,6 +248,44 @@ async fn batches_follow_the_emulator_progress_and_the_stream_ends_when_all_are_d
 }
 
 #[tokio::test]
+async fn a_state_predicate_chooses_the_tasks_and_their_later_rows_follow_whatever_the_state() {
+    let fx = Fixture::start_with(options()).await;
+    let (amis, bucket) = amis_and_bucket(&fx, 2);
+    let insert = |ami: &str| {
+        format!("INSERT INTO store_image_tasks (amiId, bucket) VALUES ('{ami}', '{bucket}')")
+    };
+    // The first task is done before the watch starts; the second one runs.
+    fx.update(&insert(&amis[0])).await.unwrap();
+    advance(&fx, TASK_SECONDS as f64);
+    fx.update(&insert(&amis[1])).await.unwrap();
+    let (_client, mut stream) = open(
+        &fx,
+        "SELECT amiId, progressPercentage, storeTaskState, storeTaskFailureReason, observedAt \
+         FROM watch_store_image_tasks('200ms') WHERE storeTaskState = 'InProgress'",
+    )
+    .await
+    .unwrap();
+    let first = seen(&stream.try_next().await.unwrap().expect("the running task"));
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert_eq!(
+        (first[0].ami.as_str(), first[0].state.as_str()),
+        (amis[1].as_str(), "InProgress")
+    );
+    advance(&fx, TASK_SECONDS as f64);
+    let last = seen(&stream.try_next().await.unwrap().expect("its completion"));
+    assert_eq!(
+        (
+            last[0].ami.as_str(),
+            last[0].progress,
+            last[0].state.as_str()
+        ),
+        (amis[1].as_str(), 100, "Completed"),
+        "the predicate chose the task; its Completed row is not filtered out"
+    );
+    assert!(stream.try_next().await.unwrap().is_none());
+}
+
+#[tokio::test]
 async fn polling_stops_when_the_client_drops_the_stream() {
     let fx = Fixture::start_with(options()).await;
     let (amis, bucket) = amis_and_bucket(&fx, 1);
@@ -283,11 +321,11 @@ async fn polling_stops_when_the_client_drops_the_stream() {
         .all(|ids| ids == &[amis[0].clone()]));
     drop(stream);
     drop(client);
-    // A poll already sent may still arrive; after that, none: in 10 more intervals a
+    // A poll already sent may still arrive; after that, none: in 15 more intervals a
     // watch that polled on would have called again.
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    let after_drop = describe_image_ids(&fx).len();
     tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_drop = describe_image_ids(&fx).len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         describe_image_ids(&fx).len(),
         after_drop,
