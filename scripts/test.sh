@@ -54,6 +54,29 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/debug" "$venv/bin/python" -m pytest -q tests/python
 
+echo "== example: examples/watch_progress.py against serve --demo"
+# The demo on a free port; its banner names the emulator's URL, its last line the server's.
+demo_dir="$(mktemp -d)"
+"$CARGO_TARGET_DIR/debug/aws-flightsql" serve --demo --listen 127.0.0.1:0 \
+  >"$demo_dir/out" 2>"$demo_dir/err" &
+demo_pid=$!
+trap 'kill "$demo_pid" 2>/dev/null || true; rm -rf "$demo_dir"' EXIT
+for _ in $(seq 600); do
+  grep -q '^aws-flightsql listening on ' "$demo_dir/out" && break
+  kill -0 "$demo_pid" 2>/dev/null || { cat "$demo_dir/err"; exit 1; }
+  sleep 0.1
+done
+demo_uri="$(sed -n 's/^aws-flightsql listening on //p' "$demo_dir/out")"
+demo_emulator="$(sed -n 's/^Demo mode: an in-process EC2 emulator at \([^ ]*\) .*/\1/p' "$demo_dir/out")"
+[ -n "$demo_uri" ] && [ -n "$demo_emulator" ] || { cat "$demo_dir/out" "$demo_dir/err"; exit 1; }
+"$venv/bin/python" examples/watch_progress.py --uri "$demo_uri" --emulator-url "$demo_emulator" \
+  --task-seconds 4 --out "$demo_dir/watch_progress.png"
+test -s "$demo_dir/watch_progress.png"
+kill "$demo_pid"
+wait "$demo_pid" 2>/dev/null || true
+trap - EXIT
+rm -rf "$demo_dir"
+
 echo "== JDBC tests (Arrow Flight SQL JDBC driver 18.1.0, 18.2.0 and the newest, 18.3.0; sqlline)"
 if ! command -v mvn >/dev/null || ! command -v javac >/dev/null; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends maven openjdk-17-jdk-headless

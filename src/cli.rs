@@ -1,5 +1,6 @@
 //! The command line: `aws-flightsql serve` runs the server (with `--demo`, against an
 //! in-process EC2 emulator with sample data), `aws-flightsql sql` is a small client,
+//! `watch` follows store image tasks with a progress bar each (`watch_store_image_tasks`),
 //! `health` asks the health service, `hash-password` makes a users file entry.
 
 use std::io::IsTerminal;
@@ -28,6 +29,11 @@ enum Command {
     Serve(Box<ServeArgs>),
     /// Run SQL statements against a server (in one session) and print the results.
     Sql(SqlArgs),
+    /// Follow store image tasks as they run: a progress bar per task on a terminal (AMI,
+    /// region, bucket, percent, time since it started, state), a line per change otherwise.
+    /// Exits 0 when every task completed, 1 when one failed (its reason is printed), did not
+    /// finish before --timeout, or none matched.
+    Watch(WatchArgs),
     /// Ask a server's gRPC health service whether it is serving (exit 0 if it is).
     Health(HealthArgs),
     /// Hash a password for the users file (--users-file). The password is read from the
@@ -162,6 +168,36 @@ struct SqlArgs {
     sql: String,
 }
 
+#[derive(Debug, clap::Args)]
+struct WatchArgs {
+    /// The server's Flight SQL URI.
+    #[arg(
+        long,
+        env = "AWS_FLIGHTSQL_CONNECT",
+        default_value = "grpc://127.0.0.1:50051"
+    )]
+    connect: String,
+    /// Only the tasks of this region (repeatable); without it, the server's regions.
+    #[arg(long = "region", value_name = "REGION")]
+    regions: Vec<String>,
+    /// Only the tasks of this AMI (repeatable), whatever their state, the newest of each
+    /// AMI and region; without it, the tasks in progress when the watch starts.
+    #[arg(long = "ami", value_name = "AMI")]
+    amis: Vec<String>,
+    /// Time between two polls (each asks AWS once per account and region).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    interval: std::time::Duration,
+    /// Stop watching after this long (at most the server's --max-watch).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    timeout: std::time::Duration,
+    /// User name, for servers with a users file; the password comes from
+    /// AWS_FLIGHTSQL_PASSWORD or is asked on the terminal.
+    #[arg(long, env = "AWS_FLIGHTSQL_USER")]
+    user: Option<String>,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
 impl SqlArgs {
     /// The `SET` statements of --dry-run and --set, in that order.
     fn settings(&self) -> anyhow::Result<Vec<String>> {
@@ -193,6 +229,7 @@ pub fn main() -> ExitCode {
             }
         },
         Command::Sql(args) => Action::Sql(args),
+        Command::Watch(args) => Action::Watch(args),
         Command::Health(args) => Action::Health(args),
         Command::HashPassword(args) => {
             return match hash_password(&args) {
@@ -224,7 +261,22 @@ pub fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match action {
             Action::Serve(config) => serve_until_signal(*config).await,
-            Action::Sql(args) => match (connect_options(&args), args.settings()) {
+            Action::Watch(args) => match connect_options(args.user.as_deref(), &args.tls) {
+                Ok(options) => {
+                    let watch = client::Watch {
+                        regions: args.regions,
+                        amis: args.amis,
+                        interval: args.interval,
+                        timeout: args.timeout,
+                    };
+                    client::watch(&args.connect, &options, &watch).await
+                }
+                Err(e) => Err(e),
+            },
+            Action::Sql(args) => match (
+                connect_options(args.user.as_deref(), &args.tls),
+                args.settings(),
+            ) {
                 (Ok(options), Ok(settings)) => {
                     let printing = client::Printing {
                         format: args.format,
@@ -250,13 +302,14 @@ pub fn main() -> ExitCode {
 enum Action {
     Serve(Box<Config>),
     Sql(SqlArgs),
+    Watch(WatchArgs),
     Health(HealthArgs),
 }
 
-/// How the `sql` command connects: TLS options and, with --user, the password from the
-/// environment or the terminal.
-fn connect_options(args: &SqlArgs) -> anyhow::Result<client::ConnectOptions> {
-    let credentials = match &args.user {
+/// How the `sql` and `watch` commands connect: TLS options and, with --user, the password
+/// from the environment or the terminal.
+fn connect_options(user: Option<&str>, tls: &TlsArgs) -> anyhow::Result<client::ConnectOptions> {
+    let credentials = match user {
         Some(user) => {
             let password = match std::env::var(PASSWORD_ENV) {
                 Ok(password) => password,
@@ -267,12 +320,12 @@ fn connect_options(args: &SqlArgs) -> anyhow::Result<client::ConnectOptions> {
                     "--user needs a password: set {PASSWORD_ENV} or run on a terminal to be asked"
                 ),
             };
-            Some((user.clone(), password))
+            Some((user.to_owned(), password))
         }
         None => None,
     };
     Ok(client::ConnectOptions {
-        tls: args.tls.client_tls(),
+        tls: tls.client_tls(),
         credentials,
     })
 }

@@ -1,7 +1,8 @@
 //! The `sql` subcommand's client: runs SQL statements over Flight SQL, one after the other in
 //! one session, and prints each result as a table, CSV or JSON ([`Format`]). It connects
 //! over `grpc://` or `grpc+tls://` and, for servers with a users file, authenticates with a
-//! Flight handshake.
+//! Flight handshake. The `watch` subcommand's client ([`watch`]) follows store image tasks
+//! through `watch_store_image_tasks` with a progress bar per task.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1164,4 +1165,252 @@ mod tests {
         assert_eq!(progress.bar.message(), "1,500 rows, 2 batches");
         progress.clear();
     }
+}
+
+/// What the `watch` command follows.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    /// Only these regions (none: the server's).
+    pub regions: Vec<String>,
+    /// Only the tasks of these AMIs, whatever their state (none: the tasks in progress).
+    pub amis: Vec<String>,
+    /// Time between two polls.
+    pub interval: Duration,
+    /// The longest the watch runs.
+    pub timeout: Duration,
+}
+
+impl Watch {
+    /// The `watch_store_image_tasks` query of the watch.
+    pub fn sql(&self) -> String {
+        let list = |values: &[String]| {
+            values
+                .iter()
+                .map(|v| format!("'{}'", v.replace('\'', "''")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut predicates = Vec::new();
+        if !self.regions.is_empty() {
+            predicates.push(format!("region IN ({})", list(&self.regions)));
+        }
+        if self.amis.is_empty() {
+            predicates.push("storeTaskState = 'InProgress'".to_owned());
+        } else {
+            predicates.push(format!("amiId IN ({})", list(&self.amis)));
+        }
+        format!(
+            "SELECT account, region, amiId, bucket, progressPercentage, storeTaskState, \
+             storeTaskFailureReason, taskStartTime, observedAt \
+             FROM watch_store_image_tasks(interval => '{}', until => 'done', timeout => '{}') \
+             WHERE {}",
+            humantime::format_duration(self.interval),
+            humantime::format_duration(self.timeout),
+            predicates.join(" AND ")
+        )
+    }
+
+    /// What the watch covers, for messages.
+    fn scope(&self) -> String {
+        let regions = match self.regions.as_slice() {
+            [] => "the server's regions".to_owned(),
+            list => list.join(", "),
+        };
+        match self.amis.as_slice() {
+            [] => format!("in progress in {regions}"),
+            list => format!("of {} in {regions}", list.join(", ")),
+        }
+    }
+}
+
+/// One task as the watch last showed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Watched {
+    account: String,
+    region: String,
+    ami: String,
+    bucket: String,
+    progress: i32,
+    state: String,
+    reason: Option<String>,
+    /// Start and observation instants, ms since the epoch.
+    started_ms: Option<i64>,
+    observed_ms: i64,
+}
+
+impl Watched {
+    /// The rows of a watch batch.
+    fn of(batch: &RecordBatch) -> anyhow::Result<Vec<Watched>> {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{DataType, Int32Type, TimestampMillisecondType};
+        let column = |name: &str, to: &DataType| -> anyhow::Result<arrow::array::ArrayRef> {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| anyhow!("the watch's result has no column {name}"))?;
+            Ok(arrow::compute::cast(column, to)?)
+        };
+        let ms = DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None);
+        let (account, region, ami, bucket, state, reason) = (
+            column("account", &DataType::Utf8)?,
+            column("region", &DataType::Utf8)?,
+            column("amiId", &DataType::Utf8)?,
+            column("bucket", &DataType::Utf8)?,
+            column("storeTaskState", &DataType::Utf8)?,
+            column("storeTaskFailureReason", &DataType::Utf8)?,
+        );
+        let progress = column("progressPercentage", &DataType::Int32)?;
+        let (started, observed) = (column("taskStartTime", &ms)?, column("observedAt", &ms)?);
+        let text = |a: &arrow::array::ArrayRef, i: usize| {
+            let a = a.as_string::<i32>();
+            (!a.is_null(i)).then(|| a.value(i).to_owned())
+        };
+        let progress = progress.as_primitive::<Int32Type>();
+        let (started, observed) = (
+            started.as_primitive::<TimestampMillisecondType>(),
+            observed.as_primitive::<TimestampMillisecondType>(),
+        );
+        Ok((0..batch.num_rows())
+            .map(|i| Watched {
+                account: text(&account, i).unwrap_or_default(),
+                region: text(&region, i).unwrap_or_default(),
+                ami: text(&ami, i).unwrap_or_default(),
+                bucket: text(&bucket, i).unwrap_or_default(),
+                progress: if progress.is_null(i) {
+                    0
+                } else {
+                    progress.value(i)
+                },
+                state: text(&state, i).unwrap_or_else(|| "unknown".to_owned()),
+                reason: text(&reason, i),
+                started_ms: (!started.is_null(i)).then(|| started.value(i)),
+                observed_ms: observed.value(i),
+            })
+            .collect())
+    }
+
+    /// Account, region and AMI: the newest task of each is shown.
+    fn key(&self) -> (String, String, String) {
+        (self.account.clone(), self.region.clone(), self.ami.clone())
+    }
+
+    /// Time from the task's start to when it was observed.
+    fn elapsed(&self) -> String {
+        let ms = self
+            .started_ms
+            .map_or(0, |start| (self.observed_ms - start).max(0));
+        humantime::format_duration(Duration::from_secs((ms / 1000) as u64)).to_string()
+    }
+
+    /// `ami-... us-east-1 my-bucket`
+    fn label(&self) -> String {
+        format!("{} {} {}", self.ami, self.region, self.bucket)
+    }
+
+    /// A log line: `2026-12-01T10:00:00Z ami-... us-east-1 my-bucket 25% 2m 30s InProgress`.
+    fn line(&self) -> String {
+        let at = chrono::DateTime::from_timestamp_millis(self.observed_ms)
+            .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_default();
+        format!(
+            "{at} {} {:>3}% {} {}",
+            self.label(),
+            self.progress,
+            self.elapsed(),
+            self.state
+        )
+    }
+}
+
+/// The `watch` command: runs [`Watch::sql`] and shows each task as its rows arrive, with an
+/// indicatif progress bar per task when standard output is a terminal and a line per change
+/// otherwise; then a summary line. Fails (exit 1) when a task failed (each failure's reason
+/// on stderr), when tasks were still running at the timeout, or when no task matched.
+pub async fn watch(uri: &str, options: &ConnectOptions, watch: &Watch) -> anyhow::Result<()> {
+    use indicatif::MultiProgress;
+    let mut session = Session::new(connect_with(uri, options).await?);
+    let info = session
+        .flight_info(&watch.sql())
+        .await
+        .map_err(|e| anyhow!(arrow_message(e)))?;
+    let terminal = std::io::stdout().is_terminal();
+    let bars = MultiProgress::with_draw_target(if terminal {
+        ProgressDrawTarget::stdout()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
+    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos:>3}% {msg}")
+        .expect("valid template")
+        .progress_chars("=> ");
+    let mut tasks: std::collections::BTreeMap<(String, String, String), (Watched, ProgressBar)> =
+        std::collections::BTreeMap::new();
+    let mut out = std::io::stdout().lock();
+    session
+        .fetch(&info, |batch| {
+            for row in Watched::of(&batch).map_err(Failed)? {
+                let key = row.key();
+                if let Some((shown, _)) = tasks.get(&key) {
+                    // An older task of the same AMI and region: the newest is shown.
+                    if shown.started_ms > row.started_ms {
+                        continue;
+                    }
+                }
+                let (shown, bar) = tasks.entry(key).or_insert_with(|| {
+                    let bar = bars.add(ProgressBar::new(100));
+                    bar.set_style(style.clone());
+                    bar.set_prefix(row.label());
+                    (row.clone(), bar)
+                });
+                *shown = row.clone();
+                bar.set_position(row.progress.clamp(0, 100) as u64);
+                bar.set_message(format!("{} {}", row.elapsed(), row.state));
+                if row.state == "Completed" || row.state == "Failed" {
+                    bar.finish();
+                }
+                if !terminal {
+                    writeln!(out, "{}", row.line()).map_err(|e| Failed(e.into()))?;
+                }
+            }
+            if !terminal {
+                out.flush().map_err(|e| Failed(e.into()))?;
+            }
+            Ok::<_, Failed>(())
+        })
+        .await
+        .map_err(|Failed(e)| e)?;
+    drop(out);
+    if tasks.is_empty() {
+        return Err(anyhow!(
+            "no store image task matches (tasks {}): nothing to watch",
+            watch.scope()
+        ));
+    }
+    let count = |state: &str| tasks.values().filter(|(t, _)| t.state == state).count();
+    let (completed, failed) = (count("Completed"), count("Failed"));
+    let running = tasks.len() - completed - failed;
+    let mut summary = format!(
+        "{completed} task{} completed",
+        if completed == 1 { "" } else { "s" }
+    );
+    if failed > 0 {
+        summary.push_str(&format!(", {failed} failed"));
+    }
+    if running > 0 {
+        summary.push_str(&format!(
+            ", {running} still running when the watch stopped after {}",
+            humantime::format_duration(watch.timeout)
+        ));
+    }
+    println!("{summary}");
+    for (task, _) in tasks.values().filter(|(t, _)| t.state == "Failed") {
+        eprintln!(
+            "{} in {} failed: {}",
+            task.ami,
+            task.region,
+            task.reason.as_deref().unwrap_or("AWS gave no reason")
+        );
+    }
+    if failed > 0 || running > 0 {
+        return Err(anyhow!(summary));
+    }
+    Ok(())
 }

@@ -198,6 +198,14 @@ pub struct Config {
         default_value = duration(ServerLimits::default().queries.client_stall_timeout.unwrap_or_default()))]
     #[serde(with = "humantime_serde")]
     pub client_stall_timeout: Duration,
+    /// The longest a watch (`watch_store_image_tasks(...)`) may run, e.g. 1h: its timeout
+    /// may not be longer, and its DoGet may run this much longer than --query-timeout;
+    /// 0s = no watches.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_WATCH", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(ServerLimits::default().max_watch))]
+    #[serde(with = "humantime_serde")]
+    pub max_watch: Duration,
     /// Longest SQL statement accepted, in bytes.
     #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES", help_heading = LIMITS,
         default_value_t = ServerLimits::default().max_sql_bytes)]
@@ -554,6 +562,7 @@ impl Config {
                 max_joins: self.max_joins,
                 max_memory: usize::try_from(self.max_memory.as_u64()).unwrap_or(usize::MAX),
                 max_aws_calls_per_query: self.max_aws_calls_per_query,
+                max_watch: self.max_watch,
             },
         }
     }
@@ -652,6 +661,7 @@ mod tests {
         assert_eq!(options.limits.queries, limits.queries);
         assert_eq!(options.limits.max_sql_bytes, limits.max_sql_bytes);
         assert_eq!(options.limits.max_memory, limits.max_memory);
+        assert_eq!(options.limits.max_watch, Duration::from_secs(3600));
         assert_eq!(options.regions, Regions::Default);
         assert_eq!(options.slow_query, Some(Duration::from_secs(5)));
     }

@@ -150,6 +150,13 @@ impl RpcMiddleware for QueryLimiter {
         };
         let timeout = limits.query_timeout.filter(|_| method == "DoGet");
         let metrics = Arc::clone(&self.metrics);
+        // A DoGet that runs a watch is given the watch's timeout on top of the query timeout
+        // by its handler (see `ExtraTime`).
+        let extra = ExtraTime::default();
+        let mut request = request;
+        if timeout.is_some() {
+            request.extensions_mut().insert(extra.clone());
+        }
         // The slot is taken before the request is read: a client that sends the headers and
         // never the message must not keep it.
         let request = match limits.client_stall_timeout {
@@ -168,11 +175,17 @@ impl RpcMiddleware for QueryLimiter {
                     Ok(response) => response?,
                     // Dropping the call's future stops whatever it had started.
                     Err(_) => {
-                        Ending::Timeout(timeout).record(&metrics);
-                        return Ok(Ending::Timeout(timeout).status().into_http());
+                        let ending = Ending::Timeout(timeout, extra.get());
+                        ending.record(&metrics);
+                        return Ok(ending.status().into_http());
                     }
                 },
             };
+            // The stream's deadline, lengthened by what the handler granted (a watch).
+            let deadline = deadline.map(|(at, timeout)| {
+                let granted = extra.get();
+                (at.checked_add(granted).unwrap_or(at), timeout, granted)
+            });
             let watch = Watch {
                 deadline,
                 stall: limits.client_stall_timeout,
@@ -253,11 +266,30 @@ impl HttpBody for SilentRequestBody {
     }
 }
 
+/// Extra time a DoGet's handler grants its stream beyond the query timeout: a statement
+/// that watches (`watch_store_image_tasks`) gets its watch's timeout (at most `--max-watch`)
+/// on top of `--query-timeout`. The limiter puts one in the request's extensions; what was
+/// granted when the response is ready counts.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraTime(Arc<Mutex<Duration>>);
+
+impl ExtraTime {
+    /// Grants `time` (the largest grant counts).
+    pub fn grant(&self, time: Duration) {
+        let mut granted = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        *granted = (*granted).max(time);
+    }
+
+    fn get(&self) -> Duration {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Why the server ended a stream.
 #[derive(Debug, Clone, Copy)]
 enum Ending {
-    /// The query timeout passed.
-    Timeout(Duration),
+    /// The query timeout passed (with the extra time a watch was granted).
+    Timeout(Duration, Duration),
     /// The client took no data for the stall timeout.
     Stalled(Duration),
 }
@@ -265,10 +297,16 @@ enum Ending {
 impl Ending {
     fn status(self) -> tonic::Status {
         tonic::Status::from(Error::TimedOut(match self {
-            Ending::Timeout(timeout) => format!(
+            Ending::Timeout(timeout, extra) if extra.is_zero() => format!(
                 "the query ran for longer than the query timeout ({}, --query-timeout) and \
                  was stopped",
                 humantime::format_duration(timeout)
+            ),
+            Ending::Timeout(timeout, extra) => format!(
+                "the query ran for longer than the query timeout ({}, --query-timeout) plus \
+                 its watch's timeout ({}) and was stopped",
+                humantime::format_duration(timeout),
+                humantime::format_duration(extra)
             ),
             Ending::Stalled(stall) => format!(
                 "the client took no data for {} (--client-stall-timeout): the query was \
@@ -281,7 +319,7 @@ impl Ending {
     /// Counts and logs it.
     fn record(self, metrics: &Metrics) {
         match self {
-            Ending::Timeout(timeout) => {
+            Ending::Timeout(timeout, _) => {
                 metrics.stream_ended("timeout");
                 tracing::info!(timeout = ?timeout, "query timeout: stream stopped");
             }
@@ -311,8 +349,8 @@ fn status_trailers(status: tonic::Status) -> http::HeaderMap {
 
 /// What a limited body's watchdog enforces.
 struct Watch {
-    /// The query timeout's instant, and the timeout.
-    deadline: Option<(Instant, Duration)>,
+    /// The query timeout's instant, the timeout, and the extra time granted (a watch's).
+    deadline: Option<(Instant, Duration, Duration)>,
     /// The stall timeout.
     stall: Option<Duration>,
     metrics: Arc<Metrics>,
@@ -394,7 +432,9 @@ async fn watchdog(shared: Arc<Shared>, watch: Watch) {
                 .zip(state.ready_since)
                 .and_then(|(stall, since)| since.checked_add(stall));
             let ending = match (watch.deadline, watch.stall) {
-                (Some((at, timeout)), _) if now >= at => Some(Ending::Timeout(timeout)),
+                (Some((at, timeout, extra)), _) if now >= at => {
+                    Some(Ending::Timeout(timeout, extra))
+                }
                 (_, Some(stall)) if stalls_at.is_some_and(|at| now >= at) => {
                     Some(Ending::Stalled(stall))
                 }
@@ -420,7 +460,7 @@ async fn watchdog(shared: Arc<Shared>, watch: Watch) {
             // frame is handed out: be told then.
             let wait_for_frame = watch.stall.is_some() && state.ready_since.is_none();
             state.watchdog_waits = wait_for_frame;
-            let wake_at = [watch.deadline.map(|(at, _)| at), stalls_at]
+            let wake_at = [watch.deadline.map(|(at, _, _)| at), stalls_at]
                 .into_iter()
                 .flatten()
                 .min();
@@ -545,6 +585,8 @@ pub struct ServerLimits {
     pub max_memory: usize,
     /// Most AWS calls one query may make.
     pub max_aws_calls_per_query: usize,
+    /// The longest a watch (`watch_store_image_tasks`) may run; zero refuses watches.
+    pub max_watch: Duration,
 }
 
 /// Default most query blocks (SELECT or VALUES) in one statement.
@@ -586,6 +628,7 @@ impl Default for ServerLimits {
             max_joins: DEFAULT_MAX_JOINS,
             max_memory: crate::catalog::DEFAULT_MAX_MEMORY,
             max_aws_calls_per_query: crate::ec2::DEFAULT_MAX_CALLS_PER_QUERY,
+            max_watch: crate::table::DEFAULT_MAX_WATCH,
         }
     }
 }

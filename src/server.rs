@@ -111,7 +111,8 @@ impl Server {
             .with_max_memory(limits.max_memory)?
             .with_max_aws_calls_per_query(
                 (limits.max_aws_calls_per_query > 0).then_some(limits.max_aws_calls_per_query),
-            );
+            )
+            .with_max_watch(limits.max_watch);
         let handler = FlightSqlHandler::new(catalog, options.read_only)
             .with_metrics(Arc::clone(&metrics))
             .with_slow_query_log(options.slow_query)

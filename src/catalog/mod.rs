@@ -10,6 +10,7 @@ mod names;
 mod options;
 mod params;
 mod parse;
+mod table_args;
 mod writes;
 mod yields;
 
@@ -17,6 +18,7 @@ pub use error::SqlError;
 pub use names::{KnownNames, MetadataFilter};
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arrow::array::RecordBatch;
 use datafusion::dataframe::DataFrame;
@@ -37,7 +39,8 @@ use datafusion::prelude::SessionConfig;
 
 use crate::ec2::Ec2Clients;
 use crate::table::{
-    AwsOptions, InsertReports, RegionSet, StoreImageTasksTable, INSERT_REPORT, TABLE_NAME,
+    AwsOptions, InsertReports, MaxWatch, RegionSet, StoreImageTasksTable, WatchFunction,
+    DEFAULT_MAX_WATCH, INSERT_REPORT, TABLE_NAME, WATCH_FUNCTION,
 };
 use options::check_client_option;
 
@@ -63,20 +66,28 @@ pub struct Catalog {
     reports: InsertReports,
     /// The names statements may use, read from the catalog once, when first needed.
     names: Arc<tokio::sync::OnceCell<Arc<KnownNames>>>,
+    /// `watch_store_image_tasks(...)` over the table.
+    watch: Arc<WatchFunction>,
+    /// The longest a watch may run (`--max-watch`).
+    max_watch: Duration,
 }
 
 impl Catalog {
     /// The catalog `aws` with schema `ec2` and its tables reading through `clients`.
     pub fn new(clients: Ec2Clients, regions: RegionSet, read_only: bool) -> Result<Self> {
         let schema = Arc::new(MemorySchemaProvider::new());
-        let table = StoreImageTasksTable::new(clients, regions.clone()).with_read_only(read_only);
+        let table =
+            Arc::new(StoreImageTasksTable::new(clients, regions.clone()).with_read_only(read_only));
         let reports = table.reports().clone();
-        schema.register_table(TABLE_NAME.to_owned(), Arc::new(table))?;
+        let watch = Arc::new(WatchFunction::new(Arc::clone(&table)));
+        schema.register_table(TABLE_NAME.to_owned(), table)?;
         let catalog = Arc::new(MemoryCatalogProvider::new());
         catalog.register_schema(SCHEMA, schema)?;
         Ok(Catalog {
             catalog,
             reports,
+            watch,
+            max_watch: DEFAULT_MAX_WATCH,
             names: Arc::default(),
             default_regions: regions,
             runtime: runtime(DEFAULT_MAX_MEMORY)?,
@@ -89,6 +100,14 @@ impl Catalog {
     /// before the first call, and a scan that reaches the budget stops with an error.
     pub fn with_max_aws_calls_per_query(mut self, calls: Option<usize>) -> Self {
         self.max_aws_calls = calls;
+        self
+    }
+
+    /// The same catalog, where a watch (`watch_store_image_tasks`) may run at most `max`
+    /// (`--max-watch`; zero refuses every watch): a longer timeout is refused, and the
+    /// default timeout is at most this.
+    pub fn with_max_watch(mut self, max: Duration) -> Self {
+        self.max_watch = max;
         self
     }
 
@@ -124,6 +143,7 @@ impl Catalog {
             // A session is opened per statement: each gets a budget of its own.
             config = config.with_extension(Arc::new(crate::ec2::CallBudget::new(max)));
         }
+        config = config.with_extension(Arc::new(MaxWatch(self.max_watch)));
         let options = config.options_mut();
         // Column names are the seed's camelCase (amiId, storeTaskState): keep identifiers
         // as written instead of renaming the columns.
@@ -156,6 +176,7 @@ impl Catalog {
             .build();
         let ctx = SessionContext::new_with_state(state);
         ctx.register_udtf(INSERT_REPORT, self.reports.function());
+        ctx.register_udtf(WATCH_FUNCTION, Arc::clone(&self.watch) as _);
         ctx.register_catalog(
             CATALOG,
             Arc::clone(&self.catalog) as Arc<dyn CatalogProvider>,
@@ -276,6 +297,7 @@ async fn plan_statement(
         names,
     )?;
     aliases::rename_insert_columns(&mut statement);
+    table_args::name_arguments(&mut statement)?;
     match state.statement_to_plan(statement.clone()).await {
         Ok(plan) => Ok(plan),
         // Two select items of one name (`x, CAST(x AS VARCHAR)`): plan again with the

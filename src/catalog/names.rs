@@ -371,12 +371,17 @@ pub async fn of_session(
     ))
 }
 
-/// The known names of a catalog's tables plus `insert_report`.
+/// The known names of a catalog's tables plus `insert_report` and
+/// `watch_store_image_tasks`.
 pub fn of_catalog(tables: &[TableInfo]) -> Arc<KnownNames> {
     let report = crate::table::report_schema();
+    let watch = crate::table::watch_schema();
     Arc::new(KnownNames::new(
         tables,
-        [(crate::table::INSERT_REPORT, report.as_ref())],
+        [
+            (crate::table::INSERT_REPORT, report.as_ref()),
+            (crate::table::WATCH_FUNCTION, watch.as_ref()),
+        ],
     ))
 }
 

@@ -9,6 +9,7 @@ use super::boundary::TimestampStyle;
 use super::session::SessionSlot;
 use crate::auth::Caller;
 use crate::error::Error;
+use crate::limits::ExtraTime;
 use crate::observe::Draining;
 
 /// One RPC's context.
@@ -28,6 +29,8 @@ pub struct Call {
     /// The query this call is about: made at GetFlightInfo, carried in the ticket, read
     /// back at DoGet and CancelFlightInfo. Empty for calls that are about no query.
     pub query_id: String,
+    /// Lengthens a DoGet's query timeout (a watch), when the query limiter set one.
+    pub extra_time: Option<ExtraTime>,
 }
 
 impl Call {
@@ -41,6 +44,7 @@ impl Call {
             draining: request.extensions().get::<Draining>().is_some(),
             schema_only: false,
             query_id: String::new(),
+            extra_time: request.extensions().get::<ExtraTime>().cloned(),
         })
     }
 

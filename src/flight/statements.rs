@@ -251,6 +251,13 @@ impl FlightSqlHandler {
         let schema = self.result_schema(call, &df)?;
         let (state, logical) = df.into_parts();
         let physical = state.create_physical_plan(&logical).await?;
+        // A watch runs for its own timeout (capped by --max-watch) beyond the query timeout.
+        if let (Some(watch), Some(extra)) = (
+            crate::table::watch_timeout(&physical),
+            call.extra_time.as_ref(),
+        ) {
+            extra.grant(watch);
+        }
         let batches = execute_stream(Arc::clone(&physical), state.task_ctx())?;
         let target = Arc::clone(&schema);
         let mut log = QueryLog {

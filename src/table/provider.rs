@@ -59,6 +59,11 @@ impl StoreImageTasksTable {
         &self.reports
     }
 
+    /// The clients it reads through.
+    pub(crate) fn clients(&self) -> &Ec2Clients {
+        &self.clients
+    }
+
     /// Refuse every INSERT (before any AWS call) when `read_only`.
     pub fn with_read_only(mut self, read_only: bool) -> Self {
         self.read_only = read_only;

@@ -24,9 +24,9 @@ use crate::ec2::{DescribeRequest, MAX_IMAGE_IDS};
 
 const ACCOUNT: &str = "account";
 const REGION: &str = "region";
-const AMI_ID: &str = "amiId";
-const STATE: &str = "storeTaskState";
-const BUCKET: &str = "bucket";
+pub(crate) const AMI_ID: &str = "amiId";
+pub(crate) const STATE: &str = "storeTaskState";
+pub(crate) const BUCKET: &str = "bucket";
 /// The API's largest page.
 pub(crate) const MAX_PAGE_SIZE: usize = 200;
 
@@ -135,6 +135,12 @@ pub(crate) fn plan(filters: &[Expr], limit: Option<usize>) -> ApiPlan {
             max_results,
         }],
     }
+}
+
+/// The values `filters` allow for `column` (one of the pushed columns), or `None` when no
+/// filter names it: for a caller that checks rows itself (the watch).
+pub(crate) fn allowed(filters: &[Expr], column: &str) -> Option<BTreeSet<String>> {
+    intersect(filters, column)
 }
 
 /// The values the filters allow for `column` (their intersection), or `None` when no filter

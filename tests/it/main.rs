@@ -25,3 +25,4 @@ mod rust_cli;
 mod secrets;
 mod security;
 mod select;
+mod watch;
