@@ -3,26 +3,63 @@
 //! tokens, so every position an error gives is one in the text the user sent. A syntax error
 //! reads as a sentence ("SQL syntax error: expected ..., found ... at line 1, column 8"),
 //! and a request with several statements is refused naming the rule: one statement per
-//! request.
+//! request. The optimizer-hint comment StackQL uses, `INSERT /*+ AWAIT */ INTO ...`, is read
+//! from the tokens ([`Hints`]); other hints are ignored, as databases ignore hints they do
+//! not know.
 
 use datafusion::common::plan_datafusion_err;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
 use datafusion::sql::sqlparser::parser::ParserError;
-use datafusion::sql::sqlparser::tokenizer::Tokenizer;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use super::error::SqlError;
 use super::names::{self, KnownNames};
 
+/// The hints a statement carries in a `/*+ ... */` comment right after its first keyword.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Hints {
+    /// `INSERT /*+ AWAIT */`: the INSERT returns when its tasks have ended (`aws.await`).
+    pub await_tasks: bool,
+}
+
+impl Hints {
+    /// The hints of a statement's tokens: a comment starting `/*+` between `INSERT` and the
+    /// next word, whose words (any case, separated by spaces or commas) include `AWAIT`.
+    fn of(tokens: &[TokenWithSpan]) -> Hints {
+        let mut rest = tokens
+            .iter()
+            .map(|t| &t.token)
+            .skip_while(|t| matches!(t, Token::Whitespace(_)));
+        let insert = matches!(rest.next(), Some(Token::Word(w)) if w.keyword == Keyword::INSERT);
+        let await_tasks = insert
+            && rest
+                .map_while(|t| match t {
+                    Token::Whitespace(w) => Some(w),
+                    _ => None,
+                })
+                .any(|w| match w {
+                    Whitespace::MultiLineComment(text) => text.strip_prefix('+').is_some_and(|h| {
+                        h.split(|c: char| c.is_whitespace() || c == ',')
+                            .any(|word| word.eq_ignore_ascii_case("AWAIT"))
+                    }),
+                    _ => false,
+                });
+        Hints { await_tasks }
+    }
+}
+
 /// Parses `sql`, the one statement of a request, in the dialect named `dialect` (the
-/// session's `datafusion.sql_parser.dialect`), with unquoted names resolved to `names`.
+/// session's `datafusion.sql_parser.dialect`), with unquoted names resolved to `names`; with
+/// the hints it carries.
 pub fn statement(
     sql: &str,
     dialect: &str,
     recursion_limit: usize,
     names: &KnownNames,
-) -> Result<Statement> {
+) -> Result<(Statement, Hints)> {
     let dialect = dialect_from_str(dialect).ok_or_else(|| {
         plan_datafusion_err!(
             "unknown SQL dialect {dialect} (datafusion.sql_parser.dialect): use generic, \
@@ -32,6 +69,7 @@ pub fn statement(
     let mut tokens = Tokenizer::new(dialect.as_ref(), sql)
         .tokenize_with_location()
         .map_err(|e| syntax(ParserError::from(e), recursion_limit))?;
+    let hints = Hints::of(&tokens);
     names::resolve(&mut tokens, names);
     let mut statements = DFParserBuilder::new(tokens)
         .with_dialect(dialect.as_ref())
@@ -44,7 +82,7 @@ pub fn statement(
         })?;
     match statements.len() {
         0 => Err(external(SqlError::Empty)),
-        1 => Ok(statements.pop_front().expect("one statement")),
+        1 => Ok((statements.pop_front().expect("one statement"), hints)),
         _ => Err(external(SqlError::SeveralStatements(
             statements.iter().map(first_keyword).collect(),
         ))),
@@ -71,6 +109,10 @@ mod tests {
     use super::*;
 
     fn parse(sql: &str) -> std::result::Result<Statement, String> {
+        parse_with_hints(sql).map(|(statement, _)| statement)
+    }
+
+    fn parse_with_hints(sql: &str) -> std::result::Result<(Statement, Hints), String> {
         statement(sql, "generic", 50, &KnownNames::default()).map_err(|e| match e {
             DataFusionError::External(inner) => inner.to_string(),
             other => format!("not ours: {other}"),
@@ -91,6 +133,23 @@ mod tests {
         let e = parse("SELECT 'open").unwrap_err();
         assert!(e.starts_with("SQL syntax error: "), "{e}");
         assert!(e.contains("line 1, column 8"), "{e}");
+    }
+
+    #[test]
+    fn the_await_hint_is_read_after_insert_in_any_case_and_spacing() {
+        let hints = |sql: &str| parse_with_hints(sql).unwrap().1.await_tasks;
+        assert!(hints("INSERT /*+ AWAIT */ INTO t (a) VALUES (1)"));
+        assert!(hints("  insert/*+await*/into aws.ec2.t (a) VALUES (1)"));
+        assert!(hints("Insert\n  /*+   Await  */\n INTO t (a) VALUES (1)"));
+        assert!(hints("INSERT /* a note */ /*+ PARALLEL, AWAIT */ INTO t (a) VALUES (1)"));
+        assert!(!hints("INSERT INTO t (a) VALUES (1)"));
+        // Not a hint: a plain comment, another hint, the word elsewhere, another statement.
+        assert!(!hints("INSERT /* AWAIT */ INTO t (a) VALUES (1)"));
+        assert!(!hints("INSERT /*+ AWAITING */ INTO t (a) VALUES (1)"));
+        assert!(!hints("INSERT INTO t (a) /*+ AWAIT */ VALUES (1)"));
+        assert!(!hints("INSERT INTO t (a) VALUES ('/*+ AWAIT */')"));
+        assert!(!hints("SELECT /*+ AWAIT */ 1"));
+        assert!(!hints("-- INSERT /*+ AWAIT */\nSELECT 1"));
     }
 
     #[test]

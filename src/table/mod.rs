@@ -20,7 +20,8 @@ mod schema;
 
 pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 pub use insert::{
-    insert_result, report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT,
+    dry_run_note, dry_run_schema, insert_result, is_awaiting, AwaitEnd, AwaitError, AwaitOutcome, AwaitLimits,
+    AwaitedTasks, TaskEnd, LOWEST_AWAIT_INTERVAL, NOTHING_TO_AWAIT, report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT,
     MAX_ROWS_PER_INSERT,
 };
 pub use naming::is_region_name;
