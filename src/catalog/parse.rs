@@ -82,10 +82,26 @@ pub fn statement(
         })?;
     match statements.len() {
         0 => Err(external(SqlError::Empty)),
-        1 => Ok((statements.pop_front().expect("one statement"), hints)),
+        1 => {
+            let mut statement = statements.pop_front().expect("one statement");
+            strip_insert_hints(&mut statement);
+            Ok((statement, hints))
+        }
         _ => Err(external(SqlError::SeveralStatements(
             statements.iter().map(first_keyword).collect(),
         ))),
+    }
+}
+
+/// Drops the optimizer hints the parser attached to an INSERT (dialects that read
+/// `/*+ ... */` as hints do): AWAIT was read from the tokens, and DataFusion refuses to plan
+/// an INSERT that carries any hint ("Optimizer hints not supported").
+fn strip_insert_hints(statement: &mut Statement) {
+    use datafusion::sql::sqlparser::ast::Statement as Sql;
+    if let Statement::Statement(sql) = statement {
+        if let Sql::Insert(insert) = sql.as_mut() {
+            insert.optimizer_hints.clear();
+        }
     }
 }
 
@@ -150,6 +166,9 @@ mod tests {
         assert!(!hints("INSERT INTO t (a) VALUES ('/*+ AWAIT */')"));
         assert!(!hints("SELECT /*+ AWAIT */ 1"));
         assert!(!hints("-- INSERT /*+ AWAIT */\nSELECT 1"));
+        // The hint is not left for DataFusion, which refuses to plan any.
+        let (statement, _) = parse_with_hints("INSERT /*+ AWAIT, PARALLEL(4) */ INTO t (a) VALUES (1)").unwrap();
+        assert!(!statement.to_string().contains("AWAIT"), "{statement}");
     }
 
     #[test]

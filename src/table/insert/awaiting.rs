@@ -405,12 +405,14 @@ pub(crate) async fn await_all(
         own_account: own_account.to_owned(),
     };
     let mut failed_polls = 0u32;
-    let mut next = started;
+    let mut last_poll = started;
     loop {
-        next = (next + plan.interval).min(deadline);
-        if !wait_until(next, writes).await {
+        // A whole interval from the start of the last poll, however long that one took:
+        // polls of one place never come closer together than the interval.
+        if !wait_until((last_poll + plan.interval).min(deadline), writes).await {
             return Err(fail(AwaitEnd::ShuttingDown, ends));
         }
+        last_poll = Instant::now();
         match poll(clients, own_account, &mut ends).await {
             Ok(()) => failed_polls = 0,
             Err(error) => {
