@@ -418,3 +418,56 @@ async fn a_plain_comment_is_no_hint() {
     assert_eq!(batches[0].num_columns(), 2);
     assert_eq!(u64_of(&batches[0], "count"), 1);
 }
+
+#[tokio::test]
+async fn an_awaiting_insert_ends_with_unavailable_when_the_shutdown_grace_ends() {
+    let (fx, _) = fixture().await;
+    fx.emulator
+        .update_config(ConfigUpdate {
+            task_duration_secs: Some(3600.0),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
+    let ami = fx.emulator.storable_amis("eu-west-1")[2].clone();
+    let bucket = fx.emulator.buckets("eu-west-1")[0].clone();
+    let mut session = session(&fx, &["SET aws.await_interval = '100ms'"]).await;
+    let sql = format!(
+        "INSERT /*+ AWAIT */ INTO store_image_tasks (region, amiId, bucket) \
+         VALUES ('eu-west-1', '{ami}', '{bucket}')"
+    );
+    let running = tokio::spawn(async move { session.query_with(&sql, |_| ()).await.map(|_| ()) });
+    let Fixture { emulator, server } = fx;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !emulator
+        .tasks("eu-west-1")
+        .iter()
+        .any(|t| t.ami_id == ami)
+    {
+        assert!(tokio::time::Instant::now() < deadline, "the task was never created");
+        assert!(!running.is_finished(), "the INSERT ended: {:?}", running.await);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server
+        .shutdown_within(Duration::from_millis(500))
+        .await
+        .unwrap();
+    let status = to_status(running.await.unwrap().unwrap_err());
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().starts_with(
+            "AWAIT stopped: the server is shutting down and its grace period ended with 1 of 1 \
+             tasks still in progress"
+        ),
+        "{}",
+        status.message()
+    );
+    assert!(status.message().contains("nothing was re-sent"), "{}", status.message());
+    assert_eq!(
+        emulator
+            .requests()
+            .iter()
+            .filter(|r| r.action == "CreateStoreImageTask")
+            .count(),
+        1
+    );
+}
