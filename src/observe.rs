@@ -237,7 +237,12 @@ struct Unanswered<'a> {
 impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
-            let query_id = self.notes.query_id.get().map(String::as_str).unwrap_or_default();
+            let query_id = self
+                .notes
+                .query_id
+                .get()
+                .map(String::as_str)
+                .unwrap_or_default();
             tracing::info!(parent: &self.notes.span, method = %self.method,
                 "rpc dropped before it answered: its client cancelled it or went away");
             RpcEnd::finish_now(&state, self.method, "Cancelled", self.started, query_id);

@@ -425,13 +425,19 @@ mod tests {
     #[test]
     fn failing_buckets_are_read_from_the_flag_and_json() {
         let (bucket, failure) = BucketFailure::parse_flag("b1").unwrap();
-        assert_eq!((bucket.as_str(), failure.clone()), ("b1", BucketFailure::default()));
+        assert_eq!(
+            (bucket.as_str(), failure.clone()),
+            ("b1", BucketFailure::default())
+        );
         assert_eq!(failure.reason, DEFAULT_FAIL_REASON);
         let (_, failure) = BucketFailure::parse_flag("b1=30").unwrap();
         assert_eq!(failure.at_percent, 30);
         let (bucket, failure) = BucketFailure::parse_flag(" b2 =0:Oops: no").unwrap();
         assert_eq!(bucket, "b2");
-        assert_eq!((failure.at_percent, failure.reason.as_str()), (0, "Oops: no"));
+        assert_eq!(
+            (failure.at_percent, failure.reason.as_str()),
+            (0, "Oops: no")
+        );
         for bad in ["b1=100", "b1=x", "=5", "b1=5:", "b1=-1"] {
             assert!(BucketFailure::parse_flag(bad).is_err(), "{bad}");
         }

@@ -18,7 +18,8 @@ use tokio::task::JoinHandle;
 use crate::accounts::{self, AccountRules, CredentialStore, HOME_ACCOUNT};
 use crate::clock::{format_timestamp, Clock};
 use crate::config::{
-    task_duration_from_secs, BucketFailure, ConfigError, ConfigUpdate, EffectiveConfig, EmulatorOptions, Faults,
+    task_duration_from_secs, BucketFailure, ConfigError, ConfigUpdate, EffectiveConfig,
+    EmulatorOptions, Faults,
 };
 use crate::faults::{Dice, Throttle};
 use crate::requests::{RequestLog, RequestRecord};

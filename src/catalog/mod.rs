@@ -37,7 +37,8 @@ use datafusion::prelude::SessionConfig;
 
 use crate::ec2::Ec2Clients;
 use crate::table::{
-    AwaitLimits, AwsOptions, InsertReports, RegionSet, StoreImageTasksTable, INSERT_REPORT, TABLE_NAME,
+    AwaitLimits, AwsOptions, InsertReports, RegionSet, StoreImageTasksTable, INSERT_REPORT,
+    TABLE_NAME,
 };
 use options::check_client_option;
 

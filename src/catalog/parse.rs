@@ -11,8 +11,8 @@ use datafusion::common::plan_datafusion_err;
 use datafusion::error::{DataFusionError, Result};
 use datafusion::sql::parser::{DFParserBuilder, Statement};
 use datafusion::sql::sqlparser::dialect::dialect_from_str;
-use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::parser::ParserError;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 use super::error::SqlError;
@@ -157,7 +157,9 @@ mod tests {
         assert!(hints("INSERT /*+ AWAIT */ INTO t (a) VALUES (1)"));
         assert!(hints("  insert/*+await*/into aws.ec2.t (a) VALUES (1)"));
         assert!(hints("Insert\n  /*+   Await  */\n INTO t (a) VALUES (1)"));
-        assert!(hints("INSERT /* a note */ /*+ PARALLEL, AWAIT */ INTO t (a) VALUES (1)"));
+        assert!(hints(
+            "INSERT /* a note */ /*+ PARALLEL, AWAIT */ INTO t (a) VALUES (1)"
+        ));
         assert!(!hints("INSERT INTO t (a) VALUES (1)"));
         // Not a hint: a plain comment, another hint, the word elsewhere, another statement.
         assert!(!hints("INSERT /* AWAIT */ INTO t (a) VALUES (1)"));
@@ -167,7 +169,8 @@ mod tests {
         assert!(!hints("SELECT /*+ AWAIT */ 1"));
         assert!(!hints("-- INSERT /*+ AWAIT */\nSELECT 1"));
         // The hint is not left for DataFusion, which refuses to plan any.
-        let (statement, _) = parse_with_hints("INSERT /*+ AWAIT, PARALLEL(4) */ INTO t (a) VALUES (1)").unwrap();
+        let (statement, _) =
+            parse_with_hints("INSERT /*+ AWAIT, PARALLEL(4) */ INTO t (a) VALUES (1)").unwrap();
         assert!(!statement.to_string().contains("AWAIT"), "{statement}");
     }
 

@@ -134,7 +134,10 @@ impl FlightSqlHandler {
             require_bound(&df)?;
         }
         let schema = if planned_write && is_dry_run(&df) {
-            dry_run_schema(report_schema(), is_awaiting(df.task_ctx().session_config().options()))
+            dry_run_schema(
+                report_schema(),
+                is_awaiting(df.task_ctx().session_config().options()),
+            )
         } else {
             self.result_schema(call, &df)?
         };

@@ -173,9 +173,7 @@ impl AwsOptions {
 fn parse_interval(name: &str, text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let parsed = match text.parse::<f64>() {
-        Ok(secs) if secs.is_finite() && secs >= 0.0 && secs < 1e9 => {
-            Ok(Duration::from_secs_f64(secs))
-        }
+        Ok(secs) if (0.0..1e9).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
         Ok(_) => Err(()),
         // humantime reads `5s`, `5 s`, `5seconds`, `1h 30m`; a space between a number and
         // its unit (`5 seconds`, as SQL intervals are written) is read as well.
@@ -234,7 +232,9 @@ mod tests {
         assert_eq!(aws.await_timeout().unwrap(), Duration::from_secs(3600));
         options.set("aws.await", "true").unwrap();
         options.set("aws.await_interval", "0.25").unwrap();
-        options.set("aws.await_timeout", "1 hour 30 minutes").unwrap();
+        options
+            .set("aws.await_timeout", "1 hour 30 minutes")
+            .unwrap();
         let aws = AwsOptions::of(&options);
         assert!(aws.await_tasks);
         assert_eq!(aws.await_interval().unwrap(), Duration::from_millis(250));
@@ -253,8 +253,14 @@ mod tests {
             );
         }
         for bad in ["0", "0 seconds", "-1", "soon", "", "NaN"] {
-            let err = options.set("aws.await_interval", bad).unwrap_err().to_string();
-            assert!(err.contains("aws.await_interval must be an interval"), "{err}");
+            let err = options
+                .set("aws.await_interval", bad)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("aws.await_interval must be an interval"),
+                "{err}"
+            );
         }
         assert_eq!(
             AwsOptions::of(&options).await_interval().unwrap(),
@@ -269,6 +275,9 @@ mod tests {
                 .and_then(|e| e.value)
         };
         assert_eq!(get("aws.await").as_deref(), Some("true"));
-        assert_eq!(get("aws.await_timeout").as_deref(), Some("1 hour 30 minutes"));
+        assert_eq!(
+            get("aws.await_timeout").as_deref(),
+            Some("1 hour 30 minutes")
+        );
     }
 }

@@ -202,7 +202,10 @@ async fn execute_update_with_the_hint_returns_the_count_after_the_tasks_ended() 
         .map_err(to_status)
         .unwrap();
     assert_eq!(n, 1);
-    assert_eq!(fx.tasks_of("us-west-2", &ami)[0].store_task_state, "Completed");
+    assert_eq!(
+        fx.tasks_of("us-west-2", &ami)[0].store_task_state,
+        "Completed"
+    );
     assert_eq!(fx.calls("CreateStoreImageTask"), 1);
 }
 
@@ -217,9 +220,7 @@ async fn set_aws_await_awaits_without_the_hint() {
     .await;
     let (_, _, batches) = session
         .query_with(
-            &format!(
-                "INSERT INTO store_image_tasks (amiId, bucket) VALUES ('{ami}', '{FAILING}')"
-            ),
+            &format!("INSERT INTO store_image_tasks (amiId, bucket) VALUES ('{ami}', '{FAILING}')"),
             |_| (),
         )
         .await
@@ -263,10 +264,15 @@ async fn a_timeout_lists_the_unfinished_tasks_and_nothing_is_re_created() {
         "{message}"
     );
     for ami in &amis[..2] {
-        assert!(message.contains(&format!("{ami} in eu-west-1 at 0%")), "{message}");
+        assert!(
+            message.contains(&format!("{ami} in eu-west-1 at 0%")),
+            "{message}"
+        );
     }
     assert!(
-        message.contains("The 2 tasks were created, once each, and keep running in AWS: nothing was re-sent"),
+        message.contains(
+            "The 2 tasks were created, once each, and keep running in AWS: nothing was re-sent"
+        ),
         "{message}"
     );
     // One create per row, and the tasks exist and run.
@@ -308,9 +314,7 @@ async fn polling_stops_when_the_client_drops_the_call() {
     // The INSERT is awaiting once the emulator has seen a poll after the create.
     let polled = || {
         let log = fx.emulator.requests();
-        let created = log
-            .iter()
-            .position(|r| r.action == "CreateStoreImageTask");
+        let created = log.iter().position(|r| r.action == "CreateStoreImageTask");
         created.map_or(0, |at| {
             log[at..]
                 .iter()
@@ -320,8 +324,15 @@ async fn polling_stops_when_the_client_drops_the_call() {
     };
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while polled() < 2 {
-        assert!(tokio::time::Instant::now() < deadline, "the INSERT never polled");
-        assert!(!running.is_finished(), "the INSERT ended: {:?}", running.await);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the INSERT never polled"
+        );
+        assert!(
+            !running.is_finished(),
+            "the INSERT ended: {:?}",
+            running.await
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // The client goes away: the call is dropped (its connection with it).
@@ -338,10 +349,17 @@ async fn polling_stops_when_the_client_drops_the_call() {
     // No poll after that: ten intervals go by without one.
     let seen = polled();
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    assert_eq!(polled(), seen, "the server kept polling for a client that left");
+    assert_eq!(
+        polled(),
+        seen,
+        "the server kept polling for a client that left"
+    );
     // The task exists and runs on; it was created once.
     assert_eq!(fx.calls("CreateStoreImageTask"), 1);
-    assert_eq!(fx.tasks_of("us-west-2", &ami)[0].store_task_state, "InProgress");
+    assert_eq!(
+        fx.tasks_of("us-west-2", &ami)[0].store_task_state,
+        "InProgress"
+    );
 }
 
 #[tokio::test]
@@ -365,7 +383,10 @@ async fn a_dry_run_says_there_is_nothing_to_await() {
     let batch = &batches[0];
     assert_eq!(text_of(batch, "outcome").as_deref(), Some("would_create"));
     assert_eq!(text_of(batch, "await").as_deref(), Some(NOTHING_TO_AWAIT));
-    assert!(fx.tasks_of("us-east-1", &ami).is_empty(), "nothing was created");
+    assert!(
+        fx.tasks_of("us-east-1", &ami).is_empty(),
+        "nothing was created"
+    );
 }
 
 #[tokio::test]
@@ -393,7 +414,9 @@ async fn settings_out_of_bounds_refuse_the_insert_before_anything_is_sent() {
             .unwrap_err(),
     );
     assert!(
-        status.message().contains("aws.await_timeout must be an interval"),
+        status
+            .message()
+            .contains("aws.await_timeout must be an interval"),
         "{}",
         status.message()
     );
@@ -438,13 +461,16 @@ async fn an_awaiting_insert_ends_with_unavailable_when_the_shutdown_grace_ends()
     let running = tokio::spawn(async move { session.query_with(&sql, |_| ()).await.map(|_| ()) });
     let Fixture { emulator, server } = fx;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !emulator
-        .tasks("eu-west-1")
-        .iter()
-        .any(|t| t.ami_id == ami)
-    {
-        assert!(tokio::time::Instant::now() < deadline, "the task was never created");
-        assert!(!running.is_finished(), "the INSERT ended: {:?}", running.await);
+    while !emulator.tasks("eu-west-1").iter().any(|t| t.ami_id == ami) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the task was never created"
+        );
+        assert!(
+            !running.is_finished(),
+            "the INSERT ended: {:?}",
+            running.await
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     server
@@ -461,7 +487,11 @@ async fn an_awaiting_insert_ends_with_unavailable_when_the_shutdown_grace_ends()
         "{}",
         status.message()
     );
-    assert!(status.message().contains("nothing was re-sent"), "{}", status.message());
+    assert!(
+        status.message().contains("nothing was re-sent"),
+        "{}",
+        status.message()
+    );
     assert_eq!(
         emulator
             .requests()

@@ -255,13 +255,15 @@ async fn a_failing_bucket_set_at_run_time_fails_its_tasks_at_the_percentage() {
     let amis = fx.emulator.storable_amis(REGION);
     assert_eq!(fx.create(REGION, &amis[0], &bucket, &[]).await.status, 200);
     assert_eq!(fx.create(REGION, &amis[1], &other, &[]).await.status, 200);
-    fx.config(serde_json::json!({"advance_seconds": 2.999})).await;
+    fx.config(serde_json::json!({"advance_seconds": 2.999}))
+        .await;
     let task = fx.task_of(REGION, &amis[0]);
     assert_eq!(
         (task.store_task_state.as_str(), task.progress_percentage),
         ("InProgress", 29)
     );
-    fx.config(serde_json::json!({"advance_seconds": 0.001})).await;
+    fx.config(serde_json::json!({"advance_seconds": 0.001}))
+        .await;
     let listed = fx.describe(REGION, &[("ImageId.1", &amis[0])]).await;
     let item = &result_items(&listed)[0];
     assert_eq!(item.text_of("storeTaskState"), Some("Failed"));

@@ -97,10 +97,12 @@ pub(crate) fn plan(state: &dyn Session) -> Result<Option<AwaitPlan>> {
 
 fn plan_within(options: &AwsOptions, limits: AwaitLimits) -> Result<AwaitPlan, String> {
     if limits.max_await.is_zero() {
-        return Err("AWAIT is turned off on this server (--max-await 0): run the INSERT \
+        return Err(
+            "AWAIT is turned off on this server (--max-await 0): run the INSERT \
                     without /*+ AWAIT */ (and with aws.await false), then SELECT its tasks \
                     from store_image_tasks to follow them; nothing was created"
-            .to_owned());
+                .to_owned(),
+        );
     }
     let interval = options.await_interval()?;
     if interval < limits.min_interval {
@@ -636,10 +638,16 @@ mod tests {
         );
         options.await_timeout = "3 hours".into();
         let plan = plan_within(&options, limits).unwrap();
-        assert_eq!((plan.timeout, plan.capped), (Duration::from_secs(3600), true));
+        assert_eq!(
+            (plan.timeout, plan.capped),
+            (Duration::from_secs(3600), true)
+        );
         options.await_interval = "0.5".into();
         let err = plan_within(&options, limits).unwrap_err();
-        assert!(err.contains("polls at most every 1s (--min-await-interval)"), "{err}");
+        assert!(
+            err.contains("polls at most every 1s (--min-await-interval)"),
+            "{err}"
+        );
         let fast = AwaitLimits {
             min_interval: LOWEST_AWAIT_INTERVAL,
             ..limits
@@ -667,7 +675,10 @@ mod tests {
             listed("ami-1", "b-bucket", 9, IN_PROGRESS, 40),
             listed("ami-1", "other-bucket", 10, IN_PROGRESS, 1),
         ]);
-        assert_eq!((task.state.as_str(), task.progress), (IN_PROGRESS, Some(40)));
+        assert_eq!(
+            (task.state.as_str(), task.progress),
+            (IN_PROGRESS, Some(40))
+        );
         assert!(!task.ended());
         task.update(&[listed("ami-1", "b-bucket", 9, FAILED, 50)]);
         assert!(task.ended());
@@ -724,10 +735,9 @@ mod tests {
         let columns = result_columns(&outcome(&ends));
         let names: Vec<&str> = columns.iter().map(|(f, _)| f.name().as_str()).collect();
         assert_eq!(names, ["completed", "failed", "failures"]);
-        let batch = RecordBatch::try_from_iter(
-            columns.into_iter().map(|(f, a)| (f.name().clone(), a)),
-        )
-        .unwrap();
+        let batch =
+            RecordBatch::try_from_iter(columns.into_iter().map(|(f, a)| (f.name().clone(), a)))
+                .unwrap();
         use datafusion::arrow::array::AsArray;
         use datafusion::arrow::datatypes::UInt64Type;
         assert_eq!(batch.column(0).as_primitive::<UInt64Type>().value(0), 2);

@@ -38,8 +38,8 @@ use datafusion::common::DataFusionError;
 use super::error::TableError;
 
 pub use awaiting::{
-    dry_run_note, dry_run_schema, is_awaiting, AwaitEnd, AwaitError, AwaitOutcome, AwaitLimits, AwaitedTasks,
-    TaskEnd, LOWEST_AWAIT_INTERVAL, NOTHING_TO_AWAIT,
+    dry_run_note, dry_run_schema, is_awaiting, AwaitEnd, AwaitError, AwaitLimits, AwaitOutcome,
+    AwaitedTasks, TaskEnd, LOWEST_AWAIT_INTERVAL, NOTHING_TO_AWAIT,
 };
 pub use report::{
     insert_result, report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT,
