@@ -26,14 +26,20 @@ pub struct Hints {
 }
 
 impl Hints {
-    /// The hints of a statement's tokens: a comment starting `/*+` between `INSERT` and the
+    /// The hints of a statement's tokens: a comment starting `/*+` between `INSERT` (the
+    /// statement's first word, or the first `INSERT` after `EXPLAIN` and its options) and the
     /// next word, whose words (any case, separated by spaces or commas) include `AWAIT`.
     fn of(tokens: &[TokenWithSpan]) -> Hints {
+        let is_word = |t: &Token, keyword| matches!(t, Token::Word(w) if w.keyword == keyword);
         let mut rest = tokens
             .iter()
             .map(|t| &t.token)
-            .skip_while(|t| matches!(t, Token::Whitespace(_)));
-        let insert = matches!(rest.next(), Some(Token::Word(w)) if w.keyword == Keyword::INSERT);
+            .skip_while(|t| matches!(t, Token::Whitespace(_)))
+            .peekable();
+        if rest.peek().is_some_and(|t| is_word(t, Keyword::EXPLAIN)) {
+            while rest.next_if(|t| !is_word(t, Keyword::INSERT)).is_some() {}
+        }
+        let insert = rest.next().is_some_and(|t| is_word(t, Keyword::INSERT));
         let await_tasks = insert
             && rest
                 .map_while(|t| match t {
@@ -98,10 +104,18 @@ pub fn statement(
 /// an INSERT that carries any hint ("Optimizer hints not supported").
 fn strip_insert_hints(statement: &mut Statement) {
     use datafusion::sql::sqlparser::ast::Statement as Sql;
-    if let Statement::Statement(sql) = statement {
-        if let Sql::Insert(insert) = sql.as_mut() {
-            insert.optimizer_hints.clear();
-        }
+    match statement {
+        Statement::Statement(sql) => match sql.as_mut() {
+            Sql::Insert(insert) => insert.optimizer_hints.clear(),
+            Sql::Explain { statement, .. } => {
+                if let Sql::Insert(insert) = statement.as_mut() {
+                    insert.optimizer_hints.clear();
+                }
+            }
+            _ => {}
+        },
+        Statement::Explain(explain) => strip_insert_hints(&mut explain.statement),
+        _ => {}
     }
 }
 
@@ -168,6 +182,14 @@ mod tests {
         assert!(!hints("INSERT INTO t (a) VALUES ('/*+ AWAIT */')"));
         assert!(!hints("SELECT /*+ AWAIT */ 1"));
         assert!(!hints("-- INSERT /*+ AWAIT */\nSELECT 1"));
+        assert!(hints("EXPLAIN INSERT /*+ AWAIT */ INTO t (a) VALUES (1)"));
+        assert!(hints(
+            "explain verbose insert/*+await*/ INTO t (a) VALUES (1)"
+        ));
+        assert!(!hints("EXPLAIN INSERT INTO t (a) VALUES (1)"));
+        let (statement, _) =
+            parse_with_hints("EXPLAIN INSERT /*+ AWAIT */ INTO t (a) VALUES (1)").unwrap();
+        assert!(!statement.to_string().contains("AWAIT"), "{statement}");
         // The hint is not left for DataFusion, which refuses to plan any.
         let (statement, _) =
             parse_with_hints("INSERT /*+ AWAIT, PARALLEL(4) */ INTO t (a) VALUES (1)").unwrap();

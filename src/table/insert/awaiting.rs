@@ -358,12 +358,22 @@ impl fmt::Display for AwaitError {
             .take(TASKS_NAMED)
             .map(|t| format!("'{}'", t.ami_id))
             .collect();
+        let (created, them) = if total == 1 {
+            (
+                "The task was created once and keeps running".to_owned(),
+                "it",
+            )
+        } else {
+            (
+                format!("The {total} tasks were created, once each, and keep running"),
+                "them",
+            )
+        };
         write!(
             f,
-            ". The {total} tasks were created, once each, and keep running in AWS: nothing \
-             was re-sent and nothing is undone. Watch them with SELECT amiId, region, \
-             storeTaskState, progressPercentage, storeTaskFailureReason FROM \
-             store_image_tasks WHERE amiId IN ({})",
+            ". {created} in AWS: nothing was re-sent and nothing is undone. Watch {them} with \
+             SELECT amiId, region, storeTaskState, progressPercentage, storeTaskFailureReason \
+             FROM store_image_tasks WHERE amiId IN ({})",
             ids.join(", ")
         )?;
         if self.timed_out() {
@@ -719,6 +729,18 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("SET aws.await_timeout"), "{text}");
+        let one = AwaitError {
+            tasks: vec![end("ami-1", IN_PROGRESS, Some(45))],
+            ..error
+        };
+        let text = one.to_string();
+        assert!(
+            text.contains(
+                "The task was created once and keeps running in AWS: nothing was re-sent and \
+                 nothing is undone. Watch it with SELECT"
+            ),
+            "{text}"
+        );
     }
 
     #[test]
