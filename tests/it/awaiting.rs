@@ -29,6 +29,13 @@ const TASK_SECONDS: f64 = 1.5;
 /// The emulator in real time with short tasks and a failing bucket, and a server whose
 /// sessions may poll every 100 ms; with the server's metrics (RPCs in flight).
 async fn fixture() -> (Fixture, Arc<Metrics>) {
+    fixture_with(|_| ()).await
+}
+
+/// Like `fixture`, with the server's options changed by `configure`.
+async fn fixture_with(
+    configure: impl FnOnce(&mut aws_flightsql::server::ServerOptions),
+) -> (Fixture, Arc<Metrics>) {
     let options = EmulatorOptions {
         regions: REGIONS.iter().map(|r| r.to_string()).collect(),
         tasks_per_region: 5,
@@ -51,6 +58,7 @@ async fn fixture() -> (Fixture, Arc<Metrics>) {
             ..AwaitLimits::default()
         };
         metrics = Some(Arc::clone(&server.aws.metrics));
+        configure(server);
     })
     .await;
     (fx, metrics.expect("configured"))
@@ -532,4 +540,51 @@ async fn explain_shows_the_await_and_creates_nothing() {
         "{plan}"
     );
     assert_eq!(fx.calls("CreateStoreImageTask"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_pings_a_client_while_its_insert_awaits() {
+    let (fx, _) = fixture_with(|server| server.keepalive = Duration::from_millis(300)).await;
+    let (via, seen) = crate::operate::relay(fx.server.local_addr()).await;
+    let client = aws_flightsql::client::connect(&format!("grpc://{via}"))
+        .await
+        .unwrap();
+    let mut session = Session::new(client);
+    session
+        .flight_info("SET aws.await_interval = '1s'")
+        .await
+        .unwrap();
+    let ami = fx.emulator.storable_amis("us-west-2")[3].clone();
+    let bucket = fx.emulator.buckets("us-west-2")[0].clone();
+    let start = std::time::Instant::now();
+    let (info, _, _) = session
+        .query_with(
+            &format!(
+                "INSERT /*+ AWAIT */ INTO store_image_tasks (region, amiId, bucket) \
+                 VALUES ('us-west-2', '{ami}', '{bucket}')"
+            ),
+            |_| (),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.total_records, 1);
+    // The call waited for the task (TASK_SECONDS at least), with no data to send: only the
+    // server's PINGs went to the client, never a second of silence.
+    assert!(start.elapsed() >= Duration::from_secs_f64(TASK_SECONDS));
+    let times: Vec<_> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .copied()
+        .filter(|t| *t >= start)
+        .collect();
+    let longest = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .unwrap_or(Duration::MAX);
+    assert!(
+        longest < Duration::from_millis(1000),
+        "the connection was silent for {longest:?} while the INSERT awaited"
+    );
 }
