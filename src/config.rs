@@ -26,6 +26,7 @@ use crate::auth::{AuthOptions, LoginLimits};
 use crate::ec2::{AccountSpec, AwsConfig, LimitsConfig};
 use crate::limits::{QueryLimits, ServerLimits};
 use crate::server::{Regions, ServerOptions};
+use crate::table::{AwaitLimits, LOWEST_AWAIT_INTERVAL};
 use crate::tls::TlsFiles;
 
 /// How log lines are written.
@@ -206,6 +207,21 @@ pub struct Config {
         default_value = duration(ServerLimits::default().max_watch))]
     #[serde(with = "humantime_serde")]
     pub max_watch: Duration,
+    /// Longest wait of an awaiting INSERT (`INSERT /*+ AWAIT */`, `aws.await`): a longer
+    /// `aws.await_timeout` is cut to it. The query timeout does not apply to INSERT; this
+    /// bounds how long one holds its slot. 0s = AWAIT is refused.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_AWAIT", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(AwaitLimits::default().max_await))]
+    #[serde(with = "humantime_serde")]
+    pub max_await: Duration,
+    /// Shortest `aws.await_interval` a session may set (each poll of an awaiting INSERT is
+    /// one DescribeStoreImageTasks per account and region); at least 100ms.
+    #[arg(long, env = "AWS_FLIGHTSQL_MIN_AWAIT_INTERVAL", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(AwaitLimits::default().min_interval))]
+    #[serde(with = "humantime_serde")]
+    pub min_await_interval: Duration,
     /// Longest SQL statement accepted, in bytes.
     #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES", help_heading = LIMITS,
         default_value_t = ServerLimits::default().max_sql_bytes)]
@@ -436,6 +452,12 @@ impl Config {
         if config.max_header_bytes < 8 * 1024 {
             bail!("max_header_bytes must be at least 8192 (gRPC clients send several headers)");
         }
+        if config.min_await_interval < LOWEST_AWAIT_INTERVAL {
+            bail!(
+                "min_await_interval must be at least {}",
+                duration(LOWEST_AWAIT_INTERVAL)
+            );
+        }
         if config.token_ttl.is_zero() {
             bail!("token_ttl must be more than 0s");
         }
@@ -537,6 +559,10 @@ impl Config {
             metrics_listen: self.metrics_listen,
             slow_query: (self.slow_query_ms > 0).then(|| Duration::from_millis(self.slow_query_ms)),
             keepalive: crate::server::DEFAULT_KEEPALIVE,
+            awaiting: AwaitLimits {
+                max_await: self.max_await,
+                min_interval: self.min_await_interval,
+            },
             auth: self.auth_options(),
             tls: self
                 .tls_cert

@@ -23,15 +23,20 @@ const DEMO_ACCOUNTS: usize = 3;
 const DEMO_ROLE: &str = "flightsql-reader";
 
 /// Sample data of the demo: three accounts, three regions, more tasks than one API page
-/// holds.
+/// holds; the tasks an INSERT creates take [`DEMO_TASK_DURATION`].
 fn demo_options() -> EmulatorOptions {
     EmulatorOptions {
         regions: vec!["us-east-1".into(), "us-west-2".into(), "eu-west-1".into()],
         tasks_per_region: 250,
         accounts: DEMO_ACCOUNTS,
+        task_duration: DEMO_TASK_DURATION,
         ..EmulatorOptions::default()
     }
 }
+
+/// How long a store task created in the demo takes: long enough to watch its progress,
+/// short enough that `INSERT /*+ AWAIT */` (polling every 5 s) returns within a minute.
+pub const DEMO_TASK_DURATION: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The member accounts, as the server's configuration lists them.
 fn demo_members() -> Vec<AccountSpec> {

@@ -103,6 +103,13 @@ fn table_code(e: &TableError) -> Code {
         TableError::Invalid(_) => Code::InvalidArgument,
         // Nothing the client can fix by retrying: the account must enable the region.
         TableError::RegionNotEnabled { .. } => Code::FailedPrecondition,
+        // The tasks were created; the wait ended first: at its timeout DEADLINE_EXCEEDED,
+        // at the end of the shutdown grace UNAVAILABLE, after failed polls AWS's code.
+        TableError::Await(error) => match (&error.reason, error.aws_error()) {
+            (_, Some(aws)) => aws_code(aws),
+            (crate::table::AwaitEnd::ShuttingDown, _) => Code::Unavailable,
+            _ => Code::DeadlineExceeded,
+        },
         // AWS refused rows: the first refusal's code. Rows not sent: the server is going
         // away (retry on another replica). Only unconfirmed rows: a conflict with a
         // concurrent statement.

@@ -173,7 +173,17 @@ impl RpcMiddleware for Observe {
             .instrument(span.clone());
         Box::pin(async move {
             tracing::debug!(parent: &span, "rpc started");
+            // A call dropped before it answers (its client cancelled it or went away, as
+            // from a long INSERT /*+ AWAIT */) ends here, counted as cancelled.
+            let mut unanswered = Unanswered {
+                state: Some(Arc::clone(&state)),
+                method: &method,
+                started,
+                notes: &notes,
+            };
             let response = fut.await;
+            unanswered.state = None;
+            drop(unanswered);
             // An RPC about no query (or refused before its query was known) gets an id of
             // its own.
             notes.set_query_id(&uuid::Uuid::new_v4().to_string());
@@ -212,6 +222,31 @@ impl RpcMiddleware for Observe {
                 Body::new(ObservedBody { inner: body, end }),
             ))
         })
+    }
+}
+
+/// Records the end of an RPC dropped before its response: it is no longer in flight.
+struct Unanswered<'a> {
+    /// `None` once the RPC answered.
+    state: Option<Arc<RpcState>>,
+    method: &'a str,
+    started: Instant,
+    notes: &'a Notes,
+}
+
+impl Drop for Unanswered<'_> {
+    fn drop(&mut self) {
+        if let Some(state) = self.state.take() {
+            let query_id = self
+                .notes
+                .query_id
+                .get()
+                .map(String::as_str)
+                .unwrap_or_default();
+            tracing::info!(parent: &self.notes.span, method = %self.method,
+                "rpc dropped before it answered: its client cancelled it or went away");
+            RpcEnd::finish_now(&state, self.method, "Cancelled", self.started, query_id);
+        }
     }
 }
 

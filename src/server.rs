@@ -19,6 +19,7 @@ use crate::flight::FlightSqlHandler;
 use crate::limits::{QueryLimiter, ServerLimits};
 use crate::observe::{Observe, RpcState};
 use crate::rpc_layer::RpcLayer;
+use crate::table::AwaitLimits;
 use crate::tls::TlsFiles;
 use tonic_health::server::HealthReporter;
 use tonic_health::ServingStatus;
@@ -43,6 +44,8 @@ pub struct ServerOptions {
     pub slow_query: Option<Duration>,
     /// HTTP/2 PING interval on quiet connections.
     pub keepalive: Duration,
+    /// The bounds of AWAIT (`--max-await`, `--min-await-interval`).
+    pub awaiting: AwaitLimits,
     /// Who may connect and write.
     pub auth: AuthOptions,
     /// TLS (and mutual TLS); `None` serves plaintext.
@@ -62,6 +65,7 @@ impl ServerOptions {
             metrics_listen: None,
             slow_query: Some(Duration::from_secs(5)),
             keepalive: DEFAULT_KEEPALIVE,
+            awaiting: AwaitLimits::default(),
             auth: AuthOptions::default(),
             tls: None,
             limits: ServerLimits::default(),
@@ -112,7 +116,8 @@ impl Server {
             .with_max_aws_calls_per_query(
                 (limits.max_aws_calls_per_query > 0).then_some(limits.max_aws_calls_per_query),
             )
-            .with_max_watch(limits.max_watch);
+            .with_max_watch(limits.max_watch)
+            .with_await_limits(options.awaiting);
         let handler = FlightSqlHandler::new(catalog, options.read_only)
             .with_metrics(Arc::clone(&metrics))
             .with_slow_query_log(options.slow_query)

@@ -157,6 +157,7 @@ fn create_store_image_task(
                 &request.bucket,
                 request.tags.clone(),
                 duration,
+                runtime.failing_buckets.get(&request.bucket),
             )
             .map_err(refusal)?
     };

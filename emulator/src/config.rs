@@ -28,6 +28,9 @@ pub struct EmulatorOptions {
     pub freeze_time: bool,
     /// How long a task created through CreateStoreImageTask takes to complete.
     pub task_duration: Duration,
+    /// Buckets whose store tasks fail: a task created to one of them runs InProgress up to
+    /// the bucket's [`BucketFailure::at_percent`] and then ends `Failed` with its reason.
+    pub failing_buckets: BTreeMap<String, BucketFailure>,
     /// Accounts of the organization: the home (management) account [`crate::HOME_ACCOUNT`]
     /// and `accounts - 1` members ([`crate::account_id`]). At least 1.
     pub accounts: usize,
@@ -68,6 +71,7 @@ impl Default for EmulatorOptions {
             faults: Faults::default(),
             freeze_time: false,
             task_duration: Duration::from_secs(60),
+            failing_buckets: BTreeMap::new(),
             accounts: 1,
             unassumable_roles: BTreeSet::new(),
             role_external_ids: BTreeMap::new(),
@@ -75,6 +79,92 @@ impl Default for EmulatorOptions {
             suspended_accounts: BTreeSet::new(),
             disabled_regions: BTreeMap::new(),
         }
+    }
+}
+
+/// How the store tasks to one bucket fail (`--failing-bucket BUCKET[=AT_PERCENT[:REASON]]`,
+/// [`EmulatorOptions::failing_buckets`], `failing_buckets` of `POST /_emulator/config`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BucketFailure {
+    /// The progress at which the task fails, 0..=99 (the task is `InProgress` below it).
+    #[serde(default = "default_fail_percent")]
+    pub at_percent: u8,
+    /// The task's `storeTaskFailureReason`.
+    #[serde(default = "default_fail_reason")]
+    pub reason: String,
+}
+
+/// Where a failing bucket's tasks fail when no percentage is given.
+pub const DEFAULT_FAIL_PERCENT: u8 = 50;
+
+/// The `storeTaskFailureReason` of a failing bucket's tasks when none is given: S3's
+/// refusal of the object write, as AWS services quote it.
+pub const DEFAULT_FAIL_REASON: &str =
+    "Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)";
+
+fn default_fail_percent() -> u8 {
+    DEFAULT_FAIL_PERCENT
+}
+
+fn default_fail_reason() -> String {
+    DEFAULT_FAIL_REASON.to_owned()
+}
+
+impl Default for BucketFailure {
+    fn default() -> Self {
+        BucketFailure {
+            at_percent: DEFAULT_FAIL_PERCENT,
+            reason: default_fail_reason(),
+        }
+    }
+}
+
+impl BucketFailure {
+    /// Checks the percentage (0..=99: a task that reached 100 has completed) and that the
+    /// reason is not empty.
+    pub fn validate(&self, bucket: &str) -> Result<(), ConfigError> {
+        if bucket.trim().is_empty() {
+            return Err(ConfigError("a failing bucket needs a name".into()));
+        }
+        if self.at_percent > 99 {
+            return Err(ConfigError(format!(
+                "the tasks of failing bucket '{bucket}' must fail at 0 to 99 percent, not {}",
+                self.at_percent
+            )));
+        }
+        if self.reason.trim().is_empty() {
+            return Err(ConfigError(format!(
+                "the failure reason of failing bucket '{bucket}' must not be empty"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Reads `BUCKET[=AT_PERCENT[:REASON]]` (the flag's form): the bucket and how its tasks
+    /// fail.
+    pub fn parse_flag(text: &str) -> Result<(String, BucketFailure), ConfigError> {
+        let (bucket, rest) = match text.split_once('=') {
+            Some((bucket, rest)) => (bucket.trim(), Some(rest)),
+            None => (text.trim(), None),
+        };
+        let mut failure = BucketFailure::default();
+        if let Some(rest) = rest {
+            let (percent, reason) = match rest.split_once(':') {
+                Some((percent, reason)) => (percent, Some(reason)),
+                None => (rest, None),
+            };
+            failure.at_percent = percent.trim().parse().map_err(|_| {
+                ConfigError(format!(
+                    "`{text}`: expected BUCKET[=AT_PERCENT[:REASON]], and `{percent}` is not                      a percentage (0 to 99)"
+                ))
+            })?;
+            if let Some(reason) = reason {
+                failure.reason = reason.trim().to_owned();
+            }
+        }
+        failure.validate(bucket)?;
+        Ok((bucket.to_owned(), failure))
     }
 }
 
@@ -136,6 +226,9 @@ pub struct ConfigUpdate {
     pub advance_seconds: Option<f64>,
     /// Duration of tasks created from now on (tasks already created keep theirs).
     pub task_duration_secs: Option<f64>,
+    /// Replaces the whole map bucket -> how the tasks created to it from now on fail
+    /// (`{"b": {"at_percent": 30, "reason": "..."}}`, both fields optional; `{}` = none).
+    pub failing_buckets: Option<BTreeMap<String, BucketFailure>>,
     /// Replaces the whole list of role ARNs AssumeRole refuses.
     pub unassumable_roles: Option<BTreeSet<String>>,
     /// Replaces the whole map role ARN -> required external id.
@@ -192,6 +285,8 @@ pub struct EffectiveConfig {
     pub freeze_time: bool,
     /// Duration of newly created tasks, in seconds.
     pub task_duration_secs: f64,
+    /// Buckets whose new tasks fail, and how.
+    pub failing_buckets: BTreeMap<String, BucketFailure>,
     /// The emulator clock now (ISO-8601 UTC, milliseconds).
     pub now: String,
     /// Role ARNs AssumeRole refuses.
@@ -268,6 +363,9 @@ impl EmulatorOptions {
         if self.task_duration.is_zero() {
             return Err(ConfigError("task_duration must be positive".into()));
         }
+        for (bucket, failure) in &self.failing_buckets {
+            failure.validate(bucket)?;
+        }
         if !(1..=MAX_ACCOUNTS).contains(&self.accounts) {
             return Err(ConfigError(format!(
                 "accounts must be between 1 and {MAX_ACCOUNTS}, not {}",
@@ -322,5 +420,37 @@ mod tests {
         };
         assert!(options.validate().is_err());
         assert!(EmulatorOptions::default().validate().is_ok());
+    }
+
+    #[test]
+    fn failing_buckets_are_read_from_the_flag_and_json() {
+        let (bucket, failure) = BucketFailure::parse_flag("b1").unwrap();
+        assert_eq!(
+            (bucket.as_str(), failure.clone()),
+            ("b1", BucketFailure::default())
+        );
+        assert_eq!(failure.reason, DEFAULT_FAIL_REASON);
+        let (_, failure) = BucketFailure::parse_flag("b1=30").unwrap();
+        assert_eq!(failure.at_percent, 30);
+        let (bucket, failure) = BucketFailure::parse_flag(" b2 =0:Oops: no").unwrap();
+        assert_eq!(bucket, "b2");
+        assert_eq!(
+            (failure.at_percent, failure.reason.as_str()),
+            (0, "Oops: no")
+        );
+        for bad in ["b1=100", "b1=x", "=5", "b1=5:", "b1=-1"] {
+            assert!(BucketFailure::parse_flag(bad).is_err(), "{bad}");
+        }
+        let update: ConfigUpdate =
+            serde_json::from_str(r#"{"failing_buckets": {"b": {"at_percent": 10}, "c": {}}}"#)
+                .unwrap();
+        let buckets = update.failing_buckets.unwrap();
+        assert_eq!(buckets["b"].at_percent, 10);
+        assert_eq!(buckets["b"].reason, DEFAULT_FAIL_REASON);
+        assert_eq!(buckets["c"], BucketFailure::default());
+        assert!(serde_json::from_str::<ConfigUpdate>(
+            r#"{"failing_buckets": {"b": {"percent": 10}}}"#
+        )
+        .is_err());
     }
 }

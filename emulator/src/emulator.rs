@@ -3,6 +3,7 @@
 //! and the [`Emulator`] handle that owns the HTTP server task, which
 //! the binary, the Flight SQL server's `serve --demo` and tests start and stop.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -17,7 +18,8 @@ use tokio::task::JoinHandle;
 use crate::accounts::{self, AccountRules, CredentialStore, HOME_ACCOUNT};
 use crate::clock::{format_timestamp, Clock};
 use crate::config::{
-    task_duration_from_secs, ConfigError, ConfigUpdate, EffectiveConfig, EmulatorOptions, Faults,
+    task_duration_from_secs, BucketFailure, ConfigError, ConfigUpdate, EffectiveConfig,
+    EmulatorOptions, Faults,
 };
 use crate::faults::{Dice, Throttle};
 use crate::requests::{RequestLog, RequestRecord};
@@ -55,6 +57,7 @@ pub(crate) struct Shared {
 pub(crate) struct Runtime {
     pub faults: Faults,
     pub task_duration: Duration,
+    pub failing_buckets: BTreeMap<String, BucketFailure>,
     pub rules: AccountRules,
 }
 
@@ -84,6 +87,7 @@ impl Shared {
             runtime: Mutex::new(Runtime {
                 faults: options.faults.clone(),
                 task_duration: options.task_duration,
+                failing_buckets: options.failing_buckets.clone(),
                 rules: options.account_rules(),
             }),
             throttle: Throttle::default(),
@@ -182,6 +186,11 @@ impl Shared {
             .task_duration_secs
             .map(task_duration_from_secs)
             .transpose()?;
+        if let Some(buckets) = &update.failing_buckets {
+            for (bucket, failure) in buckets {
+                failure.validate(bucket)?;
+            }
+        }
         if let Some(accounts) = &update.accounts {
             if let Some(unknown) = accounts.keys().find(|a| !self.has_account(a)) {
                 return Err(ConfigError(format!(
@@ -234,6 +243,9 @@ impl Shared {
             if let Some(duration) = task_duration {
                 runtime.task_duration = duration;
             }
+            if let Some(buckets) = update.failing_buckets {
+                runtime.failing_buckets = buckets;
+            }
         }
         if let Some(frozen) = update.freeze_time {
             self.clock.set_frozen(frozen);
@@ -254,6 +266,7 @@ impl Shared {
             deny_actions: runtime.faults.deny_actions,
             freeze_time: self.clock.is_frozen(),
             task_duration_secs: runtime.task_duration.as_secs_f64(),
+            failing_buckets: runtime.failing_buckets,
             now: format_timestamp(self.clock.now()),
             unassumable_roles: runtime.rules.unassumable_roles,
             roles_with_external_id: runtime.rules.role_external_ids.into_keys().collect(),

@@ -55,8 +55,8 @@ mod xml;
 pub use crate::accounts::{account_id, HOME_ACCOUNT};
 pub use crate::clock::format_timestamp;
 pub use crate::config::{
-    AccountUpdate, ConfigError, ConfigUpdate, EffectiveConfig, EmulatorOptions, Faults,
-    MAX_CREDENTIAL_SECONDS,
+    AccountUpdate, BucketFailure, ConfigError, ConfigUpdate, EffectiveConfig, EmulatorOptions,
+    Faults, DEFAULT_FAIL_PERCENT, DEFAULT_FAIL_REASON, MAX_CREDENTIAL_SECONDS,
 };
 pub use crate::emulator::Emulator;
 pub use crate::http::REQUEST_ID_HEADER;

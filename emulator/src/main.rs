@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
-use ec2_emulator::{Emulator, EmulatorOptions, Faults, MAX_CREDENTIAL_SECONDS};
+use ec2_emulator::{BucketFailure, Emulator, EmulatorOptions, Faults, MAX_CREDENTIAL_SECONDS};
 use tracing_subscriber::EnvFilter;
 
 /// An emulator of the AWS EC2 Query API for store image tasks, STS and Organizations, for
@@ -55,9 +55,21 @@ struct Cli {
     /// Start with the emulator clock frozen (step it through POST /_emulator/config).
     #[arg(long, env = "EC2_EMULATOR_FREEZE_TIME")]
     freeze_time: bool,
-    /// Seconds a created store task takes to complete.
-    #[arg(long, env = "EC2_EMULATOR_TASK_DURATION_SECS", default_value_t = 60.0)]
-    task_duration_secs: f64,
+    /// Seconds a created store task takes to complete (fractions allowed: 0.5 runs a whole
+    /// lifecycle in half a second). Also spelt --task-duration-secs.
+    #[arg(
+        long,
+        alias = "task-duration-secs",
+        env = "EC2_EMULATOR_TASK_SECONDS",
+        default_value_t = 60.0
+    )]
+    task_seconds: f64,
+    /// BUCKET[=AT_PERCENT[:REASON]]: the store tasks created to BUCKET run up to AT_PERCENT
+    /// (default 50) and then end Failed with storeTaskFailureReason REASON (default S3's
+    /// "Access Denied (Service: Amazon S3; Status Code: 403; Error Code: AccessDenied)").
+    /// Repeatable.
+    #[arg(long = "failing-bucket", value_parser = parse_failing_bucket)]
+    failing_buckets: Vec<(String, BucketFailure)>,
     /// Accounts of the organization: the home (management) account 111111111111 and N - 1
     /// members 100000000001, 100000000002, ...
     #[arg(long, env = "EC2_EMULATOR_ACCOUNTS", default_value_t = 1)]
@@ -87,6 +99,11 @@ struct Cli {
     disabled_regions: Vec<(String, String)>,
 }
 
+/// Reads `BUCKET[=AT_PERCENT[:REASON]]`.
+fn parse_failing_bucket(raw: &str) -> Result<(String, BucketFailure), String> {
+    BucketFailure::parse_flag(raw).map_err(|e| e.0)
+}
+
 /// Reads `KEY=VALUE`.
 fn parse_pair(raw: &str) -> Result<(String, String), String> {
     match raw.split_once('=') {
@@ -100,8 +117,9 @@ fn parse_pair(raw: &str) -> Result<(String, String), String> {
 impl Cli {
     fn options(&self) -> anyhow::Result<EmulatorOptions> {
         anyhow::ensure!(
-            self.task_duration_secs.is_finite() && self.task_duration_secs > 0.0,
-            "--task-duration-secs must be a positive number"
+            self.task_seconds.is_finite() && self.task_seconds > 0.0,
+            "--task-seconds must be a positive number of seconds, not {}",
+            self.task_seconds
         );
         Ok(EmulatorOptions {
             regions: self
@@ -125,7 +143,8 @@ impl Cli {
                     .collect(),
             },
             freeze_time: self.freeze_time,
-            task_duration: Duration::from_secs_f64(self.task_duration_secs),
+            task_duration: Duration::from_secs_f64(self.task_seconds),
+            failing_buckets: self.failing_buckets.iter().cloned().collect(),
             accounts: self.accounts,
             unassumable_roles: trimmed(&self.unassumable_roles).collect(),
             role_external_ids: self.role_external_ids.iter().cloned().collect(),
@@ -202,5 +221,34 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_seconds_keeps_its_old_spelling_and_failing_buckets_repeat() {
+        let cli = Cli::try_parse_from([
+            "ec2-emulator",
+            "--task-seconds",
+            "0.5",
+            "--failing-bucket",
+            "b1",
+            "--failing-bucket",
+            "b2=20:Disk full",
+        ])
+        .unwrap();
+        let options = cli.options().unwrap();
+        assert_eq!(options.task_duration, Duration::from_millis(500));
+        assert_eq!(options.failing_buckets["b1"], BucketFailure::default());
+        assert_eq!(options.failing_buckets["b2"].at_percent, 20);
+        assert_eq!(options.failing_buckets["b2"].reason, "Disk full");
+        let old = Cli::try_parse_from(["ec2-emulator", "--task-duration-secs", "2"]).unwrap();
+        assert_eq!(old.options().unwrap().task_duration, Duration::from_secs(2));
+        assert!(Cli::try_parse_from(["ec2-emulator", "--failing-bucket", "b=150"]).is_err());
+        let zero = Cli::try_parse_from(["ec2-emulator", "--task-seconds", "0"]).unwrap();
+        assert!(zero.options().is_err());
     }
 }

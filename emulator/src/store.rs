@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::clock::format_timestamp;
+use crate::config::BucketFailure;
 
 /// Only tasks that started this recently are ever listed.
 pub const LISTING_WINDOW: TimeDelta = TimeDelta::days(31);
@@ -168,6 +169,13 @@ impl Task {
             s3_object_tags: self.tags.clone(),
         }
     }
+}
+
+/// The time at which a task of `duration` shows `percent` progress (rounded up to the
+/// millisecond, so that its progress then reads `percent`).
+fn share_of(duration: TimeDelta, percent: u8) -> TimeDelta {
+    let total = duration.num_milliseconds().max(1);
+    TimeDelta::milliseconds((total * i64::from(percent) + 99) / 100)
 }
 
 /// The S3 object key of a stored AMI.
@@ -368,7 +376,8 @@ impl RegionState {
         Ok(())
     }
 
-    /// Creates a task started at `now`, returning its object key. A bucket this region does not
+    /// Creates a task started at `now`, returning its object key. A task to a `failing`
+    /// bucket fails at its percentage with its reason; otherwise a bucket this region does not
     /// own makes the task fail halfway through.
     pub fn create(
         &mut self,
@@ -377,14 +386,22 @@ impl RegionState {
         bucket: &str,
         tags: Vec<ObjectTag>,
         duration: TimeDelta,
+        failing: Option<&BucketFailure>,
     ) -> Result<String, CreateRefusal> {
         self.check_create(now, ami_id)?;
-        let failure = (!self.buckets.iter().any(|b| b == bucket)).then(|| Failure {
-            after: duration / 2,
-            reason: format!(
-                "Access Denied: the bucket '{bucket}' does not exist or is not owned by this account"
-            ),
-        });
+        let failure = match failing {
+            Some(failing) => Some(Failure {
+                after: share_of(duration, failing.at_percent),
+                reason: failing.reason.clone(),
+            }),
+            None => (!self.buckets.iter().any(|b| b == bucket)).then(|| Failure {
+                after: duration / 2,
+                reason: format!(
+                    "Access Denied: the bucket '{bucket}' does not exist or is not owned by this \
+                     account"
+                ),
+            }),
+        };
         let task = Task {
             id: self.next_id,
             ami_id: ami_id.to_owned(),
@@ -487,15 +504,15 @@ mod tests {
         );
         let d = TimeDelta::seconds(60);
         assert_eq!(
-            region.create(at(0), "ami-cccccccc", "b1", vec![], d),
+            region.create(at(0), "ami-cccccccc", "b1", vec![], d, None),
             Err(CreateRefusal::NotFound)
         );
         assert_eq!(
-            region.create(at(0), "ami-aaaaaaaa", "b1", vec![], d),
+            region.create(at(0), "ami-aaaaaaaa", "b1", vec![], d, None),
             Ok("ami-aaaaaaaa.bin".into())
         );
         assert_eq!(
-            region.create(at(1), "ami-aaaaaaaa", "b1", vec![], d),
+            region.create(at(1), "ami-aaaaaaaa", "b1", vec![], d, None),
             Err(CreateRefusal::AlreadyInProgress)
         );
         assert_eq!(region.storable_amis(at(1)), ["ami-bbbbbbbb"]);
@@ -505,7 +522,7 @@ mod tests {
             "AMIs that never had a task come first"
         );
         region
-            .create(at(1), "ami-bbbbbbbb", "nope", vec![], d)
+            .create(at(1), "ami-bbbbbbbb", "nope", vec![], d, None)
             .unwrap();
         let views = region.list_all(at(31_001));
         assert_eq!(views[0].ami_id, "ami-bbbbbbbb");
@@ -518,5 +535,45 @@ mod tests {
             .contains("'nope' does not exist"));
         // After completion the AMI can be stored again.
         assert!(region.check_create(at(60_000), "ami-aaaaaaaa").is_ok());
+    }
+
+    #[test]
+    fn a_failing_bucket_fails_at_its_percentage_with_its_reason() {
+        let mut region = RegionState::new(
+            "r",
+            vec!["b1".into()],
+            vec!["ami-aaaaaaaa".into(), "ami-bbbbbbbb".into()],
+            vec![],
+        );
+        let failing = BucketFailure {
+            at_percent: 30,
+            reason: "Access Denied".into(),
+        };
+        // 333 ms: 30% is at 99.9 ms, rounded up so that the progress then reads 30.
+        let d = TimeDelta::milliseconds(333);
+        region
+            .create(at(0), "ami-aaaaaaaa", "b1", vec![], d, Some(&failing))
+            .unwrap();
+        let task = region.all_tasks().next().unwrap().clone();
+        assert_eq!(task.status(at(99)).state, TaskState::InProgress);
+        assert_eq!(task.status(at(99)).progress, 29);
+        let failed = task.status(at(100));
+        assert_eq!(
+            (failed.state, failed.progress, failed.reason.as_deref()),
+            (TaskState::Failed, 30, Some("Access Denied"))
+        );
+        // At 0 percent the task fails at once; the configured failure wins over the
+        // unknown bucket's.
+        let at_once = BucketFailure {
+            at_percent: 0,
+            reason: "r0".into(),
+        };
+        region
+            .create(at(0), "ami-bbbbbbbb", "nope", vec![], d, Some(&at_once))
+            .unwrap();
+        let views = region.list_amis(at(0), &["ami-bbbbbbbb".to_owned()]);
+        assert_eq!(views[0].store_task_state, "Failed");
+        assert_eq!(views[0].progress_percentage, 0);
+        assert_eq!(views[0].store_task_failure_reason.as_deref(), Some("r0"));
     }
 }

@@ -39,8 +39,8 @@ use datafusion::prelude::SessionConfig;
 
 use crate::ec2::Ec2Clients;
 use crate::table::{
-    AwsOptions, InsertReports, MaxWatch, RegionSet, StoreImageTasksTable, WatchFunction,
-    DEFAULT_MAX_WATCH, INSERT_REPORT, TABLE_NAME, WATCH_FUNCTION,
+    AwaitLimits, AwsOptions, InsertReports, MaxWatch, RegionSet, StoreImageTasksTable,
+    WatchFunction, DEFAULT_MAX_WATCH, INSERT_REPORT, TABLE_NAME, WATCH_FUNCTION,
 };
 use options::check_client_option;
 
@@ -70,6 +70,8 @@ pub struct Catalog {
     watch: Arc<WatchFunction>,
     /// The longest a watch may run (`--max-watch`).
     max_watch: Duration,
+    /// The server's bounds on AWAIT, handed to every session.
+    await_limits: AwaitLimits,
 }
 
 impl Catalog {
@@ -92,7 +94,15 @@ impl Catalog {
             default_regions: regions,
             runtime: runtime(DEFAULT_MAX_MEMORY)?,
             max_aws_calls: Some(crate::ec2::DEFAULT_MAX_CALLS_PER_QUERY),
+            await_limits: AwaitLimits::default(),
         })
+    }
+
+    /// The same catalog, where an awaiting INSERT (`/*+ AWAIT */`, `aws.await`) waits at
+    /// most `limits.max_await` and polls at most every `limits.min_interval`.
+    pub fn with_await_limits(mut self, limits: AwaitLimits) -> Self {
+        self.await_limits = limits;
+        self
     }
 
     /// The same catalog, where one statement may make at most `calls` AWS read calls
@@ -144,6 +154,7 @@ impl Catalog {
             config = config.with_extension(Arc::new(crate::ec2::CallBudget::new(max)));
         }
         config = config.with_extension(Arc::new(MaxWatch(self.max_watch)));
+        config = config.with_extension(Arc::new(self.await_limits));
         let options = config.options_mut();
         // Column names are the seed's camelCase (amiId, storeTaskState): keep identifiers
         // as written instead of renaming the columns.
@@ -197,15 +208,19 @@ impl Catalog {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_statements(false);
-        let state = ctx.state();
+        let mut state = ctx.state();
         let names = self.names().await?;
-        let plan = plan_statement(&state, sql, &names).await?;
+        let (plan, hints) = plan_statement(&state, sql, &names).await?;
         // A statement refused at its top is worded for the client by the Flight layer's
         // admission (`flight::admit`), which names what the server does instead.
         options.verify_plan(&plan)?;
         writes::refuse_hidden_writes(&plan)?;
         let plan = params::bind(plan, parameters)?;
-        Ok(DataFrame::new(ctx.state(), plan))
+        if hints.await_tasks {
+            // `INSERT /*+ AWAIT */` is `aws.await = true` for this statement.
+            state.config_mut().options_mut().set("aws.await", "true")?;
+        }
+        Ok(DataFrame::new(state, plan))
     }
 
     /// The names statements may use (see `names`): the catalog's catalogs, schemas, tables
@@ -276,21 +291,21 @@ impl Catalog {
 /// server, it refuses nothing: DDL and `SET` run as `ctx.sql` would run them.
 pub async fn sql_any_case(ctx: &SessionContext, sql: &str) -> Result<DataFrame> {
     let names = names::of_session(ctx).await?;
-    let plan = plan_statement(&ctx.state(), sql, &names).await?;
+    let (plan, _) = plan_statement(&ctx.state(), sql, &names).await?;
     ctx.execute_logical_plan(plan).await
 }
 
 /// One SQL statement planned with `names`: parsed with unquoted names resolved in any case,
 /// StackQL's INSERT column names renamed, duplicate select names aliased when DataFusion
-/// would refuse them, and an unknown name explained. The server and [`sql_any_case`]
-/// share it.
+/// would refuse them, and an unknown name explained; with the statement's hints
+/// (`INSERT /*+ AWAIT */`). The server and [`sql_any_case`] share it.
 async fn plan_statement(
     state: &datafusion::execution::SessionState,
     sql: &str,
     names: &KnownNames,
-) -> Result<datafusion::logical_expr::LogicalPlan> {
+) -> Result<(datafusion::logical_expr::LogicalPlan, parse::Hints)> {
     let parser = &state.config().options().sql_parser;
-    let mut statement = parse::statement(
+    let (mut statement, hints) = parse::statement(
         sql,
         parser.dialect.as_ref(),
         parser.recursion_limit.get(),
@@ -298,7 +313,7 @@ async fn plan_statement(
     )?;
     aliases::rename_insert_columns(&mut statement);
     table_args::name_arguments(&mut statement)?;
-    match state.statement_to_plan(statement.clone()).await {
+    let plan = match state.statement_to_plan(statement.clone()).await {
         Ok(plan) => Ok(plan),
         // Two select items of one name (`x, CAST(x AS VARCHAR)`): plan again with the
         // later ones aliased, or report the first error.
@@ -309,7 +324,8 @@ async fn plan_statement(
             state.statement_to_plan(statement).await.map_err(|_| e)
         }
         Err(e) => Err(names::explain_unknown(e, names)),
-    }
+    }?;
+    Ok((plan, hints))
 }
 
 /// The runtime every session shares: a memory pool of `max_memory` bytes (the error names

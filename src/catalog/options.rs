@@ -21,6 +21,9 @@ enum Rule {
 const SETTABLE: &[(&str, Rule)] = &[
     ("aws.dry_run", Rule::Any),
     ("aws.cache", Rule::Any),
+    ("aws.await", Rule::Any),
+    ("aws.await_interval", Rule::Any),
+    ("aws.await_timeout", Rule::Any),
     ("datafusion.execution.batch_size", Rule::Range(1, 65_536)),
     ("datafusion.execution.target_partitions", Rule::Range(1, 16)),
     ("datafusion.execution.time_zone", Rule::Any),

@@ -26,7 +26,10 @@ use super::tickets::{self, Settings, StatementTicket};
 use crate::auth::Caller;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::table::{insert_result, report_schema, AwsOptions, DryRunRows};
+use crate::table::{
+    dry_run_note, dry_run_schema, insert_result, is_awaiting, report_schema, AwaitedTasks,
+    AwsOptions, DryRunRows,
+};
 
 impl FlightSqlHandler {
     /// Admits and plans `sql` for `caller` in a fresh session with `settings`, binding
@@ -96,12 +99,15 @@ impl FlightSqlHandler {
             if is_dry_run(&df) {
                 return dry_run_info(call, *df, descriptor).await;
             }
-            // The INSERT leaves its rows, for the regions its result names.
+            // The INSERT leaves its rows, for the regions its result names, and under AWAIT
+            // how its tasks ended.
             let rows = Arc::new(DryRunRows::default());
+            let awaited = Arc::new(AwaitedTasks::default());
             let (mut state, plan) = df.into_parts();
             state.config_mut().set_extension(Arc::clone(&rows));
+            state.config_mut().set_extension(Arc::clone(&awaited));
             let count = affected_rows(&DataFrame::new(state, plan).collect().await?)?.max(0) as u64;
-            let result = insert_result(count, rows.take().as_ref())?;
+            let result = insert_result(count, rows.take().as_ref(), awaited.take().as_ref())?;
             let statement = StatementTicket {
                 sql: String::new(),
                 settings: Some(Settings::default()),
@@ -128,7 +134,10 @@ impl FlightSqlHandler {
             require_bound(&df)?;
         }
         let schema = if planned_write && is_dry_run(&df) {
-            report_schema()
+            dry_run_schema(
+                report_schema(),
+                is_awaiting(df.task_ctx().session_config().options()),
+            )
         } else {
             self.result_schema(call, &df)?
         };
@@ -370,12 +379,15 @@ async fn dry_run_info(
     descriptor: FlightDescriptor,
 ) -> Result<FlightInfo, Error> {
     let rows = Arc::new(DryRunRows::default());
+    let awaiting = is_awaiting(df.task_ctx().session_config().options());
     let (mut state, plan) = df.into_parts();
     state.config_mut().set_extension(Arc::clone(&rows));
     let affected = affected_rows(&DataFrame::new(state, plan).collect().await?)?;
     let batch = rows
         .take()
         .unwrap_or_else(|| RecordBatch::new_empty(report_schema()));
+    // Under AWAIT the rows say there is nothing to await: a dry run creates no task.
+    let batch = dry_run_note(batch, awaiting)?;
     let statement = StatementTicket {
         sql: String::new(),
         settings: Some(Settings::default()),

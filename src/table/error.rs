@@ -77,6 +77,9 @@ pub enum TableError {
         /// The id of the whole report, kept on the server (`insert_report('<id>')`).
         report_id: Option<String>,
     },
+    /// An awaiting INSERT (`/*+ AWAIT */`) created every row but stopped waiting before
+    /// every task ended: timed out, polling failed, or the server is shutting down.
+    Await(super::insert::AwaitError),
 }
 
 /// One row of a failed INSERT's report, as the log and `insert_report(id)` show it.
@@ -281,6 +284,7 @@ impl fmt::Display for TableError {
                  to AWS"
             ),
             TableError::Invalid(message) => write!(f, "{message}"),
+            TableError::Await(error) => write!(f, "{error}"),
             TableError::RegionNotEnabled {
                 enabled: Ok(enabled),
                 cause,

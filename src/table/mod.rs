@@ -22,8 +22,9 @@ mod watch;
 
 pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 pub use insert::{
-    insert_result, report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT,
-    MAX_ROWS_PER_INSERT,
+    dry_run_note, dry_run_schema, insert_result, is_awaiting, report_batch, report_schema,
+    AwaitEnd, AwaitError, AwaitLimits, AwaitOutcome, AwaitedTasks, DryRunRows, InsertReports,
+    TaskEnd, INSERT_REPORT, LOWEST_AWAIT_INTERVAL, MAX_ROWS_PER_INSERT, NOTHING_TO_AWAIT,
 };
 pub use naming::is_region_name;
 pub use options::AwsOptions;

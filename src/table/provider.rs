@@ -277,6 +277,10 @@ impl TableProvider for StoreImageTasksTable {
             schema: sink_schema(),
             reports: self.reports.clone(),
             dry_run_rows: state.config().get_extension::<DryRunRows>(),
+            awaiting: super::insert::awaiting::plan(state)?,
+            awaited: state
+                .config()
+                .get_extension::<super::insert::AwaitedTasks>(),
         };
         Ok(Arc::new(DataSinkExec::new(input, Arc::new(sink), None)))
     }

@@ -11,6 +11,7 @@
 mod common;
 
 mod accounts;
+mod awaiting;
 mod bad_input;
 mod cli;
 mod datafusion_example;

@@ -501,7 +501,7 @@ fn check_config_prints_the_effective_configuration_and_bad_files_name_the_key() 
 }
 
 /// Relays one TCP connection, recording when bytes go from the server to the client.
-async fn relay(
+pub(crate) async fn relay(
     server: SocketAddr,
 ) -> (
     SocketAddr,

@@ -239,3 +239,101 @@ async fn create_errors_and_dry_run() {
 
     assert_eq!(fx.emulator.tasks(REGION), before, "nothing was created");
 }
+
+#[tokio::test]
+async fn a_failing_bucket_set_at_run_time_fails_its_tasks_at_the_percentage() {
+    let fx = Fixture::frozen().await;
+    let bucket = fx.emulator.buckets(REGION)[0].clone();
+    let other = fx.emulator.buckets(REGION)[1].clone();
+    let answer = fx
+        .config(serde_json::json!({
+            "task_duration_secs": 10,
+            "failing_buckets": {&bucket: {"at_percent": 30, "reason": "Disk quota exceeded"}},
+        }))
+        .await;
+    assert_eq!(answer["failing_buckets"][&bucket]["at_percent"], 30);
+    let amis = fx.emulator.storable_amis(REGION);
+    assert_eq!(fx.create(REGION, &amis[0], &bucket, &[]).await.status, 200);
+    assert_eq!(fx.create(REGION, &amis[1], &other, &[]).await.status, 200);
+    fx.config(serde_json::json!({"advance_seconds": 2.999}))
+        .await;
+    let task = fx.task_of(REGION, &amis[0]);
+    assert_eq!(
+        (task.store_task_state.as_str(), task.progress_percentage),
+        ("InProgress", 29)
+    );
+    fx.config(serde_json::json!({"advance_seconds": 0.001}))
+        .await;
+    let listed = fx.describe(REGION, &[("ImageId.1", &amis[0])]).await;
+    let item = &result_items(&listed)[0];
+    assert_eq!(item.text_of("storeTaskState"), Some("Failed"));
+    assert_eq!(item.text_of("progressPercentage"), Some("30"));
+    assert_eq!(
+        item.text_of("storeTaskFailureReason"),
+        Some("Disk quota exceeded")
+    );
+    // Another bucket's task runs on and completes.
+    fx.config(serde_json::json!({"advance_seconds": 7})).await;
+    assert_eq!(fx.task_of(REGION, &amis[1]).store_task_state, "Completed");
+    assert_eq!(fx.task_of(REGION, &amis[0]).store_task_state, "Failed");
+
+    // A bad percentage changes nothing; `{}` ends the failures for new tasks.
+    let bad = fx
+        .http
+        .post(fx.url("/_emulator/config"))
+        .body(r#"{"failing_buckets": {"b": {"at_percent": 100}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let answer = fx.config(serde_json::json!({"failing_buckets": {}})).await;
+    assert_eq!(answer["failing_buckets"], serde_json::json!({}));
+    assert_eq!(fx.create(REGION, &amis[2], &bucket, &[]).await.status, 200);
+    fx.config(serde_json::json!({"advance_seconds": 10})).await;
+    assert_eq!(fx.task_of(REGION, &amis[2]).store_task_state, "Completed");
+}
+
+#[tokio::test]
+async fn a_whole_lifecycle_runs_in_real_time_with_fractional_task_seconds() {
+    let failing = "failing-bucket-1".to_owned();
+    let fx = Fixture::start(ec2_emulator::EmulatorOptions {
+        task_duration: std::time::Duration::from_millis(600),
+        failing_buckets: [(
+            failing.clone(),
+            ec2_emulator::BucketFailure {
+                at_percent: 40,
+                ..ec2_emulator::BucketFailure::default()
+            },
+        )]
+        .into(),
+        ..ec2_emulator::EmulatorOptions::default()
+    })
+    .await;
+    let amis = fx.emulator.storable_amis(REGION);
+    let bucket = fx.emulator.buckets(REGION)[0].clone();
+    assert_eq!(fx.create(REGION, &amis[0], &bucket, &[]).await.status, 200);
+    assert_eq!(fx.create(REGION, &amis[1], &failing, &[]).await.status, 200);
+    // Poll (bounded) until both tasks have ended, checking every state seen on the way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (done, failed) = (fx.task_of(REGION, &amis[0]), fx.task_of(REGION, &amis[1]));
+        assert!(
+            failed.progress_percentage <= 40,
+            "a failing task never passes its percentage: {failed:?}"
+        );
+        if done.store_task_state == "Completed" && failed.store_task_state == "Failed" {
+            assert_eq!(done.progress_percentage, 100);
+            assert_eq!(failed.progress_percentage, 40);
+            assert_eq!(
+                failed.store_task_failure_reason.as_deref(),
+                Some(ec2_emulator::DEFAULT_FAIL_REASON)
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the tasks never ended: {done:?} {failed:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

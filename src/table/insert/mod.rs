@@ -20,8 +20,13 @@
 //!    `insert_report('<id>')`. A dry run (`aws.dry_run`) creates nothing, affects 0 rows
 //!    and leaves its `would_create` rows for a caller that shows them ([`DryRunRows`]).
 //!
-//! [`sink`] is the DataFusion `DataSink` that runs the four stages in order.
+//! 5. **await** ([`awaiting`]), only under `INSERT /*+ AWAIT */` or `aws.await`: once every
+//!    row was created, the statement polls `DescribeStoreImageTasks` (`ImageIds`) until
+//!    every task it created is `Completed` or `Failed`, and its result says how each ended.
+//!
+//! [`sink`] is the DataFusion `DataSink` that runs the stages in order.
 
+pub(crate) mod awaiting;
 pub(crate) mod create;
 pub(crate) mod report;
 pub(crate) mod rows;
@@ -32,6 +37,10 @@ use datafusion::common::DataFusionError;
 
 use super::error::TableError;
 
+pub use awaiting::{
+    dry_run_note, dry_run_schema, is_awaiting, AwaitEnd, AwaitError, AwaitLimits, AwaitOutcome,
+    AwaitedTasks, TaskEnd, LOWEST_AWAIT_INTERVAL, NOTHING_TO_AWAIT,
+};
 pub use report::{
     insert_result, report_batch, report_schema, DryRunRows, InsertReports, INSERT_REPORT,
 };

@@ -14,7 +14,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use datafusion::arrow::array::{RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
@@ -22,6 +22,7 @@ use datafusion::datasource::MemTable;
 use datafusion::logical_expr::Expr;
 use moka::sync::Cache;
 
+use super::awaiting::{result_columns, AwaitOutcome};
 use super::create::Outcome;
 use crate::ec2::CreateOutcome;
 use crate::table::error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
@@ -150,8 +151,14 @@ impl CreatedRow {
 /// created (a row that names no region is created in the server's default region, and
 /// this says which that was): `us-east-1`, or each region with its count in the order of
 /// the rows, `us-east-1 (2), eu-west-1 (1)`; null when nothing was created. `rows` are the
-/// INSERT's rows as it left them ([`DryRunRows`]).
-pub fn insert_result(count: u64, rows: Option<&RecordBatch>) -> Result<RecordBatch> {
+/// INSERT's rows as it left them ([`DryRunRows`]). An INSERT that awaited its tasks
+/// (`awaited`) adds how they ended: `completed`, `failed` and `failures` (see
+/// `awaiting::result_columns`).
+pub fn insert_result(
+    count: u64,
+    rows: Option<&RecordBatch>,
+    awaited: Option<&AwaitOutcome>,
+) -> Result<RecordBatch> {
     let mut regions: Vec<(&str, usize)> = Vec::new();
     let column = rows
         .and_then(|batch| batch.column_by_name("region"))
@@ -173,16 +180,21 @@ pub fn insert_result(count: u64, rows: Option<&RecordBatch>) -> Result<RecordBat
                 .join(", "),
         ),
     };
-    let schema = Arc::new(Schema::new(vec![
+    let mut fields = vec![
         Field::new("count", DataType::UInt64, false),
         Field::new("regions", DataType::Utf8, true),
-    ]));
+    ];
+    let mut columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from(vec![count])),
+        Arc::new(StringArray::from(vec![text])),
+    ];
+    for (field, column) in awaited.map(result_columns).unwrap_or_default() {
+        fields.push(field);
+        columns.push(column);
+    }
     Ok(RecordBatch::try_new(
-        schema,
-        vec![
-            Arc::new(UInt64Array::from(vec![count])),
-            Arc::new(StringArray::from(vec![text])),
-        ],
+        Arc::new(Schema::new(fields)),
+        columns,
     )?)
 }
 
@@ -464,16 +476,16 @@ mod tests {
         let tally = Tally::of(vec![created("ami-1"), elsewhere, created("ami-2")], false);
         assert_eq!(answer(tally, false, &reports, Some(&slot)).unwrap(), 3);
         let rows = slot.take().expect("the INSERT's rows");
-        let result = insert_result(3, Some(&rows)).unwrap();
+        let result = insert_result(3, Some(&rows), None).unwrap();
         let regions = result.column_by_name("regions").unwrap().as_string::<i32>();
         assert_eq!(regions.value(0), "us-east-1 (2), eu-west-1 (1)");
 
         let tally = Tally::of(vec![created("ami-1")], false);
         assert_eq!(answer(tally, false, &reports, Some(&slot)).unwrap(), 1);
-        let result = insert_result(1, slot.take().as_ref()).unwrap();
+        let result = insert_result(1, slot.take().as_ref(), None).unwrap();
         let regions = result.column_by_name("regions").unwrap().as_string::<i32>();
         assert_eq!(regions.value(0), "us-east-1");
-        assert!(insert_result(0, None).unwrap().column(1).is_null(0));
+        assert!(insert_result(0, None, None).unwrap().column(1).is_null(0));
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The DataFusion `DataSink` behind `INSERT INTO store_image_tasks`: glue that runs the
-//! pipeline of [`super`] (rows → validate → create → report) on the statement's input,
-//! counted as a running write so that shutdown waits for its report.
+//! pipeline of [`super`] (rows → validate → create → report, then await under AWAIT) on the
+//! statement's input, counted as a running write so that shutdown waits for its report.
 
 use std::fmt;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use datafusion::datasource::sink::DataSink;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::physical_plan::{DisplayAs, DisplayFormatType};
 
+use super::awaiting::{self, AwaitPlan, Awaited, AwaitedTasks};
 use super::report::{self, DryRunRows, InsertReports, Tally};
 use super::validate::Rules;
 use super::{create, invalid, rows, validate};
@@ -30,6 +31,10 @@ pub(crate) struct StoreImageTasksSink {
     pub(crate) reports: InsertReports,
     /// Where a dry run leaves its rows, when the statement's caller shows them.
     pub(crate) dry_run_rows: Option<Arc<DryRunRows>>,
+    /// How to await the created tasks (`INSERT /*+ AWAIT */`, `aws.await`), if at all.
+    pub(crate) awaiting: Option<AwaitPlan>,
+    /// Where an awaiting INSERT leaves how its tasks ended, for the statement's result.
+    pub(crate) awaited: Option<Arc<AwaitedTasks>>,
 }
 
 impl DisplayAs for StoreImageTasksSink {
@@ -37,6 +42,15 @@ impl DisplayAs for StoreImageTasksSink {
         write!(f, "StoreImageTasksSink: CreateStoreImageTask per row")?;
         if self.dry_run {
             write!(f, " (DryRun)")?;
+        }
+        if let Some(plan) = &self.awaiting {
+            write!(
+                f,
+                ", then AWAIT: DescribeStoreImageTasks with ImageIds per account and region \
+                 every {}, for at most {}",
+                humantime::format_duration(plan.interval),
+                humantime::format_duration(plan.timeout)
+            )?;
         }
         Ok(())
     }
@@ -71,11 +85,40 @@ impl DataSink for StoreImageTasksSink {
         create::none_in_progress(&self.clients, &requests).await?;
         let outcomes = create::create_all(&self.clients, requests).await;
         // 4. report
-        report::answer(
-            Tally::of(outcomes, self.dry_run),
+        let tally = Tally::of(outcomes, self.dry_run);
+        let created: Vec<Awaited> = tally
+            .created
+            .iter()
+            .map(|row| Awaited::of(&self.account, row))
+            .collect();
+        let count = report::answer(
+            tally,
             self.dry_run,
             &self.reports,
             self.dry_run_rows.as_deref(),
+        )?;
+        // 5. await: every row was created (otherwise the statement failed above).
+        let Some(plan) = self.awaiting else {
+            return Ok(count);
+        };
+        if self.dry_run {
+            tracing::info!("dry run with AWAIT: {}", super::awaiting::NOTHING_TO_AWAIT);
+            return Ok(count);
+        }
+        let ends = awaiting::await_all(
+            &self.clients,
+            &self.account,
+            created,
+            plan,
+            &self.clients.writes(),
         )
+        .await?;
+        if let Some(slot) = &self.awaited {
+            slot.put(awaiting::AwaitOutcome {
+                own_account: self.account.clone(),
+                tasks: ends,
+            });
+        }
+        Ok(count)
     }
 }

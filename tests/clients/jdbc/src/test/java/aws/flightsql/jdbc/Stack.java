@@ -119,6 +119,20 @@ final class Stack {
     return response.body();
   }
 
+  /** {@code POST /_emulator/config} with this JSON body (advance the clock, set faults). */
+  void configure(String json) throws IOException, InterruptedException {
+    HttpResponse<String> response =
+        http.send(
+            HttpRequest.newBuilder(URI.create(emulatorUrl + "/_emulator/config"))
+                .header("content-type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(json))
+                .build(),
+            HttpResponse.BodyHandlers.ofString());
+    if (response.statusCode() != 200) {
+      throw new IOException("config: HTTP " + response.statusCode() + ": " + response.body());
+    }
+  }
+
   /** The AMIs CreateStoreImageTask accepts now in {@code region}, and its first bucket. */
   Map.Entry<List<String>, String> storable(String region) throws IOException, InterruptedException {
     String state = hook("state");

@@ -21,6 +21,9 @@ import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** Queries, prepared statements, updates and sessions as JVM tools run them. */
@@ -179,6 +182,41 @@ class StatementsTest {
       assertEquals(1, ps.executeUpdate());
     }
     assertEquals(1, Collections.frequency(stack.taskAmis("eu-west-1"), second));
+  }
+
+  @Test
+  void executeUpdateWithAwaitReturnsTheCountOnceTheTaskEnded() throws Exception {
+    Stack stack = Stack.get();
+    Map.Entry<List<String>, String> storable = stack.storable("eu-west-1");
+    String ami = storable.getKey().get(2);
+    String insert =
+        "INSERT /*+ AWAIT */ INTO store_image_tasks (region, amiId, bucket) VALUES ('eu-west-1', '"
+            + ami + "', '" + storable.getValue() + "')";
+    try (Connection conn = stack.connect(); Statement st = conn.createStatement()) {
+      st.execute("SET aws.await_interval = '1s'");
+      CompletableFuture<Integer> awaiting =
+          CompletableFuture.supplyAsync(
+              () -> {
+                try {
+                  return st.executeUpdate(insert);
+                } catch (SQLException e) {
+                  throw new CompletionException(e);
+                }
+              });
+      // The task is created; the emulator's clock is frozen, so it runs until the clock
+      // moves, and the update waits for it.
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+      while (!stack.taskAmis("eu-west-1").contains(ami)) {
+        assertFalse(awaiting.isDone(), () -> "the update ended early: " + awaiting.join());
+        assertTrue(System.nanoTime() < deadline, "the task was never created");
+        Thread.sleep(20);
+      }
+      assertFalse(awaiting.isDone(), "AWAIT returned while its task was in progress");
+      // Past the emulator's task duration (60 s): the task completes, the next poll sees it.
+      stack.configure("{\"advance_seconds\": 61}");
+      assertEquals(1, awaiting.get(60, TimeUnit.SECONDS), "executeUpdate returns the count");
+    }
+    assertEquals(1, Collections.frequency(stack.taskAmis("eu-west-1"), ami), "created once");
   }
 
   @Test
