@@ -21,6 +21,7 @@ enum Rule {
 const SETTABLE: &[(&str, Rule)] = &[
     ("aws.dry_run", Rule::Any),
     ("aws.cache", Rule::Any),
+    ("aws.on_account_error", Rule::Any),
     ("datafusion.execution.batch_size", Rule::Range(1, 65_536)),
     ("datafusion.execution.target_partitions", Rule::Range(1, 16)),
     ("datafusion.execution.time_zone", Rule::Any),

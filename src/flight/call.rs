@@ -1,7 +1,10 @@
 //! The context of one RPC, built once when the request is decoded: who calls
 //! ([`Caller`]), the session its cookie carries, how it receives timestamps, whether the
-//! server is draining, whether the call only asks for a schema, and its query id. Every
+//! server is draining, whether the call only asks for a schema, its query id, and the
+//! accounts its statement skipped. Every
 //! command family takes a [`Call`] instead of the request.
+
+use std::sync::Arc;
 
 use tonic::Request;
 
@@ -10,6 +13,7 @@ use super::session::SessionSlot;
 use crate::auth::Caller;
 use crate::error::Error;
 use crate::observe::Draining;
+use crate::table::SkippedAccounts;
 
 /// One RPC's context.
 #[derive(Debug, Clone)]
@@ -28,6 +32,9 @@ pub struct Call {
     /// The query this call is about: made at GetFlightInfo, carried in the ticket, read
     /// back at DoGet and CancelFlightInfo. Empty for calls that are about no query.
     pub query_id: String,
+    /// The accounts the call's statement skipped (`aws.on_account_error = 'skip'`), told
+    /// to the client in the answer's schema, headers and trailers.
+    pub skipped: Arc<SkippedAccounts>,
 }
 
 impl Call {
@@ -41,6 +48,7 @@ impl Call {
             draining: request.extensions().get::<Draining>().is_some(),
             schema_only: false,
             query_id: String::new(),
+            skipped: Arc::default(),
         })
     }
 

@@ -4,7 +4,8 @@
 //! INSERT as a pipeline (`insert`: rows → validate → create → report, its `DataSink` and
 //! the `insert_report` table function), the naming rules of AWS identifiers (`naming`),
 //! region predicates and the errors about regions (`regions`), account predicates and the
-//! errors about accounts (`accounts`).
+//! errors about accounts (`accounts`), the accounts a query skipped under
+//! `aws.on_account_error = 'skip'` (`skips`).
 //! Nothing here knows about Flight.
 
 mod accounts;
@@ -17,6 +18,7 @@ mod pushdown;
 mod regions;
 mod scan;
 mod schema;
+pub mod skips;
 
 pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
 pub use insert::{
@@ -29,3 +31,4 @@ pub use provider::StoreImageTasksTable;
 pub use regions::RegionSet;
 pub use scan::{ScanPartition, StoreImageTasksExec};
 pub use schema::{store_image_tasks_schema, tasks_to_batch, COMMENT, INSERTABLE, TABLE_NAME};
+pub use skips::{SkipReason, SkippedAccount, SkippedAccounts, SKIPPED_ACCOUNTS_KEY};

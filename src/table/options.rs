@@ -20,6 +20,9 @@ pub struct AwsOptions {
     /// `on` (default): serve SELECT from the short-lived response cache when it can;
     /// `off`: always ask AWS.
     pub cache: String,
+    /// `fail` (default): an account that cannot be reached fails the query; `skip`: it is
+    /// left out and reported (log, metric, and to the client; see `table::skips`).
+    pub on_account_error: String,
 }
 
 impl Default for AwsOptions {
@@ -27,12 +30,14 @@ impl Default for AwsOptions {
         AwsOptions {
             dry_run: false,
             cache: "on".to_owned(),
+            on_account_error: "fail".to_owned(),
         }
     }
 }
 
 const DRY_RUN: &str = "dry_run";
 const CACHE: &str = "cache";
+const ON_ACCOUNT_ERROR: &str = "on_account_error";
 
 impl ConfigExtension for AwsOptions {
     const PREFIX: &'static str = "aws";
@@ -55,8 +60,20 @@ impl ExtensionOptions for AwsOptions {
         match key {
             DRY_RUN => ConfigField::set(&mut self.dry_run, "", value),
             CACHE => ConfigField::set(&mut self.cache, "", value),
+            ON_ACCOUNT_ERROR => match value.trim().to_ascii_lowercase().as_str() {
+                v @ ("fail" | "skip") => {
+                    self.on_account_error = v.to_owned();
+                    Ok(())
+                }
+                _ => config_err!(
+                    "aws.on_account_error must be fail (an account that cannot be reached fails \
+                     the query) or skip (it is left out and reported), not `{value}`"
+                ),
+            },
             other => config_err!(
-                "unknown setting `{}.{other}`: the aws settings are {}.{DRY_RUN} and {}.{CACHE}",
+                "unknown setting `{}.{other}`: the aws settings are {}.{DRY_RUN}, {}.{CACHE} \
+                 and {}.{ON_ACCOUNT_ERROR}",
+                Self::PREFIX,
                 Self::PREFIX,
                 Self::PREFIX,
                 Self::PREFIX
@@ -83,6 +100,13 @@ impl ExtensionOptions for AwsOptions {
                 "on (default): serve SELECT from the short-lived response cache when it can; \
                  off: always ask AWS",
             ),
+            entry(
+                ON_ACCOUNT_ERROR,
+                self.on_account_error.clone(),
+                "fail (default): an account whose role cannot be assumed, or a region not \
+                 enabled in it, fails the query; skip: it is left out and reported to the \
+                 client, in the log and in a metric",
+            ),
         ]
     }
 }
@@ -104,6 +128,12 @@ impl AwsOptions {
             "off" | "false" => Ok(false),
             other => Err(format!("aws.cache must be on or off, not `{other}`")),
         }
+    }
+
+    /// Whether `aws.on_account_error` is `skip`: accounts that cannot be reached are left
+    /// out of a query (and reported) instead of failing it.
+    pub fn skip_account_errors(&self) -> bool {
+        self.on_account_error.eq_ignore_ascii_case("skip")
     }
 }
 
@@ -131,5 +161,17 @@ mod tests {
         assert!(err.contains("maybe"), "{err}");
         let err = options.set("aws.nope", "1").unwrap_err().to_string();
         assert!(err.contains("aws.dry_run"), "{err}");
+        assert!(err.contains("aws.on_account_error"), "{err}");
+        assert_eq!(AwsOptions::of(&options).on_account_error, "fail");
+        options.set("aws.on_account_error", "SKIP").unwrap();
+        let entries = options.entries();
+        let entry = entries.iter().find(|e| e.key == "aws.on_account_error");
+        assert_eq!(entry.and_then(|e| e.value.as_deref()), Some("skip"));
+        assert!(AwsOptions::of(&options).skip_account_errors());
+        let err = options
+            .set("aws.on_account_error", "ignore")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`ignore`"), "{err}");
     }
 }

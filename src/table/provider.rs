@@ -25,6 +25,7 @@ use super::pushdown;
 use super::regions::{self, RegionSet};
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
+use super::skips::{self, SkipReason, SkippedAccount, SkippedAccounts};
 use crate::ec2::{CallBudget, Ec2Clients, MAX_IMAGE_IDS};
 use futures::StreamExt;
 
@@ -166,7 +167,10 @@ impl TableProvider for StoreImageTasksTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let use_cache = options(state).use_cache().map_err(refused)?;
+        let aws_options = options(state);
+        let use_cache = aws_options.use_cache().map_err(refused)?;
+        let skip = aws_options.skip_account_errors();
+        let skips = state.config().get_extension::<SkippedAccounts>();
         let api = pushdown::plan(filters, limit);
         if !api.named_regions.is_empty() {
             self.check_region_names(&api.named_regions).await?;
@@ -186,23 +190,60 @@ impl TableProvider for StoreImageTasksTable {
             .collect();
         // Every role the query needs is assumed now, before the schema is answered: an
         // account that cannot be reached fails the statement, naming the account, the role,
-        // AWS's code and request id (the credentials are kept for the scan).
+        // AWS's code and request id (the credentials are kept for the scan); under
+        // `aws.on_account_error = 'skip'` it is left out and reported instead.
         let ready: Vec<_> = futures::stream::iter(chosen.clone())
             .map(|clients| async move { clients.ready().await })
             .buffered(ASSUME_AT_ONCE)
             .collect()
             .await;
-        for result in ready {
-            result.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let mut reached = Vec::with_capacity(chosen.len());
+        for (clients, result) in chosen.into_iter().zip(ready) {
+            match result {
+                Ok(()) => reached.push(clients),
+                Err(e) if skip && skippable_role_failure(&e) => {
+                    let account = clients.known_account().unwrap_or_default();
+                    let skipped = SkippedAccount::of(&account, SkipReason::AssumeRole, &e);
+                    skips::record(&self.clients.metrics, skips.as_deref(), skipped);
+                }
+                Err(e) => return Err(DataFusionError::External(Box::new(e))),
+            }
         }
+        let chosen = reached;
         let mut partitions = Vec::new();
         let mut region_count = BTreeSet::new();
         for clients in &chosen {
             let account = clients.account().await.map_err(external)?;
-            let regions: BTreeSet<String> = match &api.regions {
+            let mut regions: BTreeSet<String> = match &api.regions {
                 Some(chosen) => chosen.clone(),
                 None => self.regions_of(clients).await?.into_iter().collect(),
             };
+            if skip {
+                // Regions the account has not enabled are left out now, so that the
+                // FlightInfo already reports them; when the enabled regions cannot be
+                // listed, a refused first call skips the region during the scan instead.
+                if let Ok(enabled) = clients.enabled_regions().await {
+                    regions.retain(|region| {
+                        let on = enabled.contains(region);
+                        if !on {
+                            let skipped = SkippedAccount {
+                                account: account.clone(),
+                                reason: SkipReason::RegionNotEnabled,
+                                role_arn: clients.role_arn().map(str::to_owned),
+                                region: Some(region.clone()),
+                                code: None,
+                                request_id: None,
+                                message: format!(
+                                    "account {account}: {} (DescribeRegions)",
+                                    regions::not_enabled(region, &enabled)
+                                ),
+                            };
+                            skips::record(&self.clients.metrics, skips.as_deref(), skipped);
+                        }
+                        on
+                    });
+                }
+            }
             for region in regions {
                 region_count.insert(region.clone());
                 for request in &api.requests {
@@ -243,7 +284,8 @@ impl TableProvider for StoreImageTasksTable {
                 limit,
                 use_cache,
             )
-            .with_budget(budget),
+            .with_budget(budget)
+            .with_skips(skip, skips),
         ))
     }
 
@@ -326,6 +368,12 @@ fn options(state: &dyn Session) -> AwsOptions {
 
 fn external(e: crate::ec2::AwsError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
+}
+
+/// Whether a failed AssumeRole may be skipped under `aws.on_account_error = 'skip'`: the
+/// role refused (AccessDenied, a suspended account), not throttling or a network failure.
+fn skippable_role_failure(e: &crate::ec2::AwsError) -> bool {
+    e.role_arn.is_some() && e.kind == crate::ec2::AwsErrorKind::PermissionDenied
 }
 
 /// Roles assumed at once while a query is planned.

@@ -25,8 +25,10 @@ use std::time::Duration;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use futures::StreamExt;
 
+use super::error::TableError;
 use super::regions::explain_failure;
 use super::schema::tasks_to_batch;
+use super::skips::{self, SkipReason, SkippedAccount, SkippedAccounts};
 use crate::ec2::{CallBudget, CallStats, DescribeRequest, Ec2Clients, PageOptions};
 
 /// Pages fetched ahead of the consumer, per partition.
@@ -53,6 +55,10 @@ pub struct StoreImageTasksExec {
     limit: Option<usize>,
     use_cache: bool,
     budget: Option<Arc<CallBudget>>,
+    /// `aws.on_account_error = 'skip'`: a region refused on its first call as not enabled
+    /// is left out (and recorded here) instead of failing the query.
+    skip: bool,
+    skips: Option<Arc<SkippedAccounts>>,
     metrics: ExecutionPlanMetricsSet,
     properties: Arc<PlanProperties>,
 }
@@ -83,6 +89,8 @@ impl StoreImageTasksExec {
             limit,
             use_cache,
             budget: None,
+            skip: false,
+            skips: None,
             metrics: ExecutionPlanMetricsSet::new(),
             properties: Arc::new(properties),
         }
@@ -94,9 +102,30 @@ impl StoreImageTasksExec {
         self
     }
 
+    /// Skips (`skip`) a partition whose region is refused on its first call as not enabled
+    /// in the account, recording it in `skips`.
+    pub fn with_skips(mut self, skip: bool, skips: Option<Arc<SkippedAccounts>>) -> Self {
+        self.skip = skip;
+        self.skips = skips;
+        self
+    }
+
     /// What each partition asks.
     pub fn partitions(&self) -> &[ScanPartition] {
         &self.partitions
+    }
+}
+
+/// AWS's answer, when `failure` is a region refused as not enabled in the account.
+fn region_not_enabled(
+    failure: &datafusion::common::DataFusionError,
+) -> Option<&crate::ec2::AwsError> {
+    match failure {
+        datafusion::common::DataFusionError::External(e) => match e.downcast_ref::<TableError>() {
+            Some(TableError::RegionNotEnabled { cause, .. }) => Some(cause),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -237,8 +266,11 @@ impl ExecutionPlan for StoreImageTasksExec {
         let projection = self.projection.clone();
         let mut remaining = self.limit;
         let metrics = self.metrics.clone();
+        let skip = self.skip;
+        let skips = self.skips.clone();
         builder.spawn(async move {
             let result = async {
+                let mut first = true;
                 while let Some(page) = pages.next().await {
                     let page = match page {
                         Ok(page) => page,
@@ -246,9 +278,22 @@ impl ExecutionPlan for StoreImageTasksExec {
                             if name_account && e.account.is_none() {
                                 e = e.in_account(&account);
                             }
-                            return Err(explain_failure(&clients, e).await);
+                            let failure = explain_failure(&clients, e).await;
+                            if skip && first {
+                                if let Some(cause) = region_not_enabled(&failure) {
+                                    let skipped = SkippedAccount::of(
+                                        &account,
+                                        SkipReason::RegionNotEnabled,
+                                        cause,
+                                    );
+                                    skips::record(&clients.metrics, skips.as_deref(), skipped);
+                                    return Ok(());
+                                }
+                            }
+                            return Err(failure);
                         }
                     };
+                    first = false;
                     let mut batch = tasks_to_batch(&account, &page.region, &page.tasks)?;
                     if let Some(indices) = &projection {
                         batch = batch.project(indices)?;
