@@ -23,7 +23,8 @@ use clap::{ArgAction, ArgMatches, Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthOptions, LoginLimits};
-use crate::ec2::{AccountSpec, AwsConfig, LimitsConfig};
+use crate::ec2::organizations::DEFAULT_REFRESH as DEFAULT_ORG_REFRESH;
+use crate::ec2::{AccountSpec, AwsConfig, LimitsConfig, OrgDiscovery};
 use crate::limits::{QueryLimits, ServerLimits};
 use crate::server::{Regions, ServerOptions};
 use crate::tls::TlsFiles;
@@ -246,6 +247,25 @@ pub struct Config {
         default_value = duration(AwsConfig::default().attempt_timeout))]
     #[serde(with = "humantime_serde")]
     pub aws_attempt_timeout: Duration,
+    /// Discover the organization's accounts with AWS Organizations ListAccounts (asked with
+    /// the server's own credentials, which need organizations:ListAccounts in the management
+    /// or a delegated administrator account) and read every ACTIVE one by assuming the role
+    /// of this NAME in it (arn:aws:iam::<id>:role/<name>). [default: off: only the server's
+    /// own account and the configured ones]
+    #[arg(long, env = "AWS_FLIGHTSQL_ORG_MEMBER_ROLE", help_heading = AWS)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_member_role: Option<String>,
+    /// Accounts discovery leaves out: 12-digit ids, repeatable or a comma list.
+    #[arg(long, env = "AWS_FLIGHTSQL_ORG_SKIP_ACCOUNTS", help_heading = AWS,
+        value_delimiter = ',')]
+    pub org_skip_accounts: Vec<String>,
+    /// How long one listing of the organization's accounts is used; then it is listed again
+    /// in the background while queries go on with the last list.
+    #[arg(long, env = "AWS_FLIGHTSQL_ORG_REFRESH", help_heading = AWS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(DEFAULT_ORG_REFRESH))]
+    #[serde(with = "humantime_serde")]
+    pub org_refresh: Duration,
     /// Another account to read, reached by assuming a role: ID=ROLE_ARN, repeatable (in the
     /// environment a comma list). An external id is never a flag (ps would show it): set
     /// AWS_FLIGHTSQL_EXTERNAL_ID, or give each account its own in the file (`[[accounts]]`:
@@ -449,7 +469,31 @@ impl Config {
                 bail!("endpoint_url must be an http:// or https:// URL, not `{url}`");
             }
         }
-        config.check_accounts()
+        config.check_accounts()?;
+        match config.discovery() {
+            Some(discovery) => discovery.check().map_err(|e| anyhow::anyhow!(e)),
+            None if !config.org_skip_accounts.is_empty() => bail!(
+                "org_skip_accounts leaves accounts out of discovery, which is off: set \
+                 org_member_role too, or remove org_skip_accounts"
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Discovery of the organization's accounts, when `org_member_role` is set. Discovered
+    /// accounts are assumed without an external id (it is for roles that third parties
+    /// assume; give such accounts in `[[accounts]]`).
+    pub fn discovery(&self) -> Option<OrgDiscovery> {
+        self.org_member_role.as_ref().map(|role| OrgDiscovery {
+            member_role: role.trim().to_owned(),
+            skip_accounts: self
+                .org_skip_accounts
+                .iter()
+                .map(|a| a.trim().to_owned())
+                .collect(),
+            refresh: self.org_refresh,
+            external_id: None,
+        })
     }
 
     /// Refuses an `accounts` entry the server could not use: an id that is not 12 digits, a
@@ -498,6 +542,14 @@ impl Config {
                 "# regions: the AWS environment's or profile's region, else us-east-1",
             );
         }
+        if self.org_member_role.is_none() {
+            text = text.replacen(
+                "org_skip_accounts = ",
+                "# org_member_role: not set (no discovery of the organization's accounts)\n\
+                 org_skip_accounts = ",
+                1,
+            );
+        }
         // An external id is never printed: say that one is set.
         for account in self.accounts.iter().filter(|a| a.external_id.is_some()) {
             let line = format!("role_arn = \"{}\"\n", account.role_arn);
@@ -522,6 +574,7 @@ impl Config {
                 connect_timeout: self.aws_connect_timeout,
                 attempt_timeout: self.aws_attempt_timeout,
                 accounts: self.accounts.iter().map(AccountConfig::spec).collect(),
+                discovery: self.discovery(),
                 ..AwsConfig::default()
             },
             regions: self.regions.clone().unwrap_or_default(),

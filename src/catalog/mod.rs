@@ -1,5 +1,5 @@
 //! The SQL catalog: a DataFusion `SessionContext` with catalog `aws`, schema `ec2` and its
-//! tables, `information_schema`, and the SQL entry: one statement per request, its unquoted
+//! tables, schema `organizations` (table `accounts`), `information_schema`, and the SQL entry: one statement per request, its unquoted
 //! names resolved in any case to the real (camelCase) ones, errors in words a SQL user can
 //! act on. The Flight layer asks it for a context per statement.
 
@@ -37,7 +37,8 @@ use datafusion::prelude::SessionConfig;
 
 use crate::ec2::Ec2Clients;
 use crate::table::{
-    AwsOptions, InsertReports, RegionSet, StoreImageTasksTable, INSERT_REPORT, TABLE_NAME,
+    AwsOptions, InsertReports, OrgAccountsTable, RegionSet, StoreImageTasksTable, ACCOUNTS_TABLE,
+    INSERT_REPORT, ORGANIZATIONS_SCHEMA, TABLE_NAME,
 };
 use options::check_client_option;
 
@@ -69,11 +70,17 @@ impl Catalog {
     /// The catalog `aws` with schema `ec2` and its tables reading through `clients`.
     pub fn new(clients: Ec2Clients, regions: RegionSet, read_only: bool) -> Result<Self> {
         let schema = Arc::new(MemorySchemaProvider::new());
+        let organizations = Arc::new(MemorySchemaProvider::new());
+        organizations.register_table(
+            ACCOUNTS_TABLE.to_owned(),
+            Arc::new(OrgAccountsTable::new(clients.clone())),
+        )?;
         let table = StoreImageTasksTable::new(clients, regions.clone()).with_read_only(read_only);
         let reports = table.reports().clone();
         schema.register_table(TABLE_NAME.to_owned(), Arc::new(table))?;
         let catalog = Arc::new(MemoryCatalogProvider::new());
         catalog.register_schema(SCHEMA, schema)?;
+        catalog.register_schema(ORGANIZATIONS_SCHEMA, organizations)?;
         Ok(Catalog {
             catalog,
             reports,

@@ -5,7 +5,8 @@
 //! the `insert_report` table function), the naming rules of AWS identifiers (`naming`),
 //! region predicates and the errors about regions (`regions`), account predicates and the
 //! errors about accounts (`accounts`), the accounts a query skipped under
-//! `aws.on_account_error = 'skip'` (`skips`).
+//! `aws.on_account_error = 'skip'` (`skips`), and the table `aws.organizations.accounts`
+//! (`org_accounts`).
 //! Nothing here knows about Flight.
 
 mod accounts;
@@ -13,6 +14,7 @@ mod error;
 mod insert;
 pub mod naming;
 mod options;
+mod org_accounts;
 mod provider;
 mod pushdown;
 mod regions;
@@ -27,6 +29,9 @@ pub use insert::{
 };
 pub use naming::is_region_name;
 pub use options::AwsOptions;
+pub use org_accounts::{
+    accounts_to_batch, org_accounts_schema, OrgAccountsTable, ACCOUNTS_TABLE, ORGANIZATIONS_SCHEMA,
+};
 pub use provider::StoreImageTasksTable;
 pub use regions::RegionSet;
 pub use scan::{ScanPartition, StoreImageTasksExec};

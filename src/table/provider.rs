@@ -92,9 +92,13 @@ impl StoreImageTasksTable {
         }
     }
 
-    /// The accounts a query may ask: the home account first, then the configured ones.
+    /// The accounts a query may ask: the home account first, then the configured and
+    /// discovered ones (the first query of a server that discovers them waits for the
+    /// organization's first listing; a failed one fails it, naming ListAccounts' code and
+    /// request id).
     pub async fn reachable_accounts(&self) -> Result<Vec<String>> {
         let mut accounts = vec![self.account().await?];
+        self.clients.discover().await.map_err(external)?;
         for member in self.clients.member_accounts() {
             if !accounts.contains(&member) {
                 accounts.push(member);
@@ -210,10 +214,14 @@ impl TableProvider for StoreImageTasksTable {
             }
         }
         let chosen = reached;
+        // The clients of the accounts asked, kept by the plan: a refresh of the
+        // organization's accounts while the query runs does not change them.
+        let mut accounts_asked = std::collections::BTreeMap::new();
         let mut partitions = Vec::new();
         let mut region_count = BTreeSet::new();
         for clients in &chosen {
             let account = clients.account().await.map_err(external)?;
+            accounts_asked.insert(account.clone(), clients.clone());
             let mut regions: BTreeSet<String> = match &api.regions {
                 Some(chosen) => chosen.clone(),
                 None => self.regions_of(clients).await?.into_iter().collect(),
@@ -285,7 +293,8 @@ impl TableProvider for StoreImageTasksTable {
                 use_cache,
             )
             .with_budget(budget)
-            .with_skips(skip, skips),
+            .with_skips(skip, skips)
+            .with_accounts(accounts_asked),
         ))
     }
 

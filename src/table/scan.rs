@@ -59,6 +59,8 @@ pub struct StoreImageTasksExec {
     /// is left out (and recorded here) instead of failing the query.
     skip: bool,
     skips: Option<Arc<SkippedAccounts>>,
+    /// The clients of the plan's accounts, by id (else asked from `clients`).
+    accounts: std::collections::BTreeMap<String, Ec2Clients>,
     metrics: ExecutionPlanMetricsSet,
     properties: Arc<PlanProperties>,
 }
@@ -91,6 +93,7 @@ impl StoreImageTasksExec {
             budget: None,
             skip: false,
             skips: None,
+            accounts: Default::default(),
             metrics: ExecutionPlanMetricsSet::new(),
             properties: Arc::new(properties),
         }
@@ -107,6 +110,16 @@ impl StoreImageTasksExec {
     pub fn with_skips(mut self, skip: bool, skips: Option<Arc<SkippedAccounts>>) -> Self {
         self.skip = skip;
         self.skips = skips;
+        self
+    }
+
+    /// Uses these clients for the partitions of their accounts (the plan's, kept while the
+    /// organization's list of accounts is refreshed).
+    pub fn with_accounts(
+        mut self,
+        accounts: std::collections::BTreeMap<String, Ec2Clients>,
+    ) -> Self {
+        self.accounts = accounts;
         self
     }
 
@@ -253,7 +266,8 @@ impl ExecutionPlan for StoreImageTasksExec {
             ..PageOptions::default()
         };
         // The scan's accounts were checked when it was planned.
-        let Some(clients) = self.clients.for_account(&part.account) else {
+        let known = self.accounts.get(&part.account).cloned();
+        let Some(clients) = known.or_else(|| self.clients.for_account(&part.account)) else {
             return Err(datafusion::common::DataFusionError::Internal(format!(
                 "account {} of the plan is not one the server reaches",
                 part.account
@@ -261,7 +275,7 @@ impl ExecutionPlan for StoreImageTasksExec {
         };
         let mut pages = clients.describe_store_image_tasks(&part.region, part.request, options);
         // Name the account in errors when the server reaches more than its own.
-        let name_account = !self.clients.member_accounts().is_empty();
+        let name_account = self.accounts.len() > 1 || !self.clients.member_accounts().is_empty();
         let account = part.account.clone();
         let projection = self.projection.clone();
         let mut remaining = self.limit;
