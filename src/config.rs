@@ -684,6 +684,48 @@ mod tests {
     }
 
     #[test]
+    fn discovery_settings_come_from_flags_and_files_are_checked_and_shown() {
+        let config = file(
+            "org_member_role = \"flightsql-reader\"\norg_skip_accounts = [\"100000000009\"]\n\
+             org_refresh = \"5m\"\n",
+        )
+        .overridden_by(&given(&["--org-skip-accounts", "100000000001,100000000002"]))
+        .unwrap();
+        config.check().unwrap();
+        let discovery = config.discovery().unwrap();
+        assert_eq!(discovery.member_role, "flightsql-reader");
+        assert_eq!(discovery.skip_accounts, ["100000000001", "100000000002"]);
+        assert_eq!(discovery.refresh, Duration::from_secs(300));
+        assert_eq!(config.server_options().aws.discovery, Some(discovery));
+        let shown = config.to_toml();
+        assert!(shown.contains("org_member_role = \"flightsql-reader\""), "{shown}");
+        assert!(shown.contains("org_refresh = \"5m\""), "{shown}");
+        assert!(shown.contains("\"100000000002\""), "{shown}");
+
+        // Off by default, and --check-config says so.
+        let off = Config::default();
+        assert_eq!(off.discovery(), None);
+        assert_eq!(off.org_refresh, Duration::from_secs(15 * 60));
+        assert!(off.to_toml().contains("# org_member_role: not set"), "{}", off.to_toml());
+
+        let err = file("org_member_role = \"arn:aws:iam::123456789012:role/r\"\n")
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be the NAME of a role"), "{err}");
+        let err = file("org_skip_accounts = [\"100000000001\"]\n")
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("set org_member_role"), "{err}");
+        let err = file("org_member_role = \"r\"\norg_skip_accounts = [\"1\"]\n")
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`1` is not an AWS account id"), "{err}");
+    }
+
+    #[test]
     fn the_defaults_are_the_declared_ones_and_pass_the_checks() {
         let config = Config::default();
         assert_eq!(config, file(""));
@@ -727,7 +769,8 @@ mod tests {
         // ones once set).
         let text = Config::default().to_toml();
         let printed = text.lines().filter(|l| l.contains(" = ")).count();
-        let optional = 7; // endpoint_url, metrics_listen, users_file, token_secret_file, tls_*
+        // endpoint_url, metrics_listen, users_file, token_secret_file, tls_*, org_member_role
+        let optional = 8;
         assert_eq!(printed + 1 + optional, count, "{text}");
     }
 
