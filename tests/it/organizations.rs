@@ -363,3 +363,63 @@ async fn without_discovery_the_accounts_table_is_refused_saying_how_to_turn_it_o
     );
     assert_eq!(fx.calls("ListAccounts"), 0);
 }
+
+/// The bundled CLI prints a warning line per skipped account: those of the FlightInfo and
+/// those only the trailer names (a region refused during the scan).
+#[tokio::test]
+async fn the_cli_warns_of_every_skipped_account() {
+    let (one, two) = (account_id(1), account_id(2));
+    let role = |id: &str| format!("arn:aws:iam::{id}:role/reader");
+    let accounts = [one.clone(), two.clone()]
+        .iter()
+        .map(|id| AccountSpec {
+            id: id.clone(),
+            role_arn: role(id),
+            external_id: None,
+            regions: None,
+        })
+        .collect::<Vec<_>>();
+    let fx = Fixture::start_configured(
+        EmulatorOptions {
+            unassumable_roles: [role(&two)].into(),
+            disabled_regions: [(one.clone(), ["us-west-2".to_owned()].into())].into(),
+            faults: Faults {
+                deny_actions: vec!["DescribeRegions".into()],
+                ..Faults::default()
+            },
+            ..organization(3, 2)
+        },
+        move |server| server.aws.accounts = accounts,
+    )
+    .await;
+    let uri = fx.server.uri();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_aws-flightsql"))
+            .args(["sql", "--connect", &uri, "--format", "csv"])
+            .args(["--set", "aws.on_account_error=skip"])
+            .arg("SELECT account, count(*) AS n FROM store_image_tasks GROUP BY account")
+            .output()
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stderr.contains(&format!(
+            "warning: account {two} skipped (assume_role): AssumeRole of role {} for account \
+             {two} failed: AccessDenied",
+            role(&two)
+        )),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(&format!(
+            "warning: account {one} region us-west-2 skipped (region_not_enabled)"
+        )),
+        "{stderr}"
+    );
+    assert!(stdout.contains(&format!("{one},")), "{stdout}");
+    assert!(!stdout.contains(&two), "{stdout}");
+}
