@@ -689,7 +689,10 @@ mod tests {
             "org_member_role = \"flightsql-reader\"\norg_skip_accounts = [\"100000000009\"]\n\
              org_refresh = \"5m\"\n",
         )
-        .overridden_by(&given(&["--org-skip-accounts", "100000000001,100000000002"]))
+        .overridden_by(&given(&[
+            "--org-skip-accounts",
+            "100000000001,100000000002",
+        ]))
         .unwrap();
         config.check().unwrap();
         let discovery = config.discovery().unwrap();
@@ -698,7 +701,10 @@ mod tests {
         assert_eq!(discovery.refresh, Duration::from_secs(300));
         assert_eq!(config.server_options().aws.discovery, Some(discovery));
         let shown = config.to_toml();
-        assert!(shown.contains("org_member_role = \"flightsql-reader\""), "{shown}");
+        assert!(
+            shown.contains("org_member_role = \"flightsql-reader\""),
+            "{shown}"
+        );
         assert!(shown.contains("org_refresh = \"5m\""), "{shown}");
         assert!(shown.contains("\"100000000002\""), "{shown}");
 
@@ -706,7 +712,11 @@ mod tests {
         let off = Config::default();
         assert_eq!(off.discovery(), None);
         assert_eq!(off.org_refresh, Duration::from_secs(15 * 60));
-        assert!(off.to_toml().contains("# org_member_role: not set"), "{}", off.to_toml());
+        assert!(
+            off.to_toml().contains("# org_member_role: not set"),
+            "{}",
+            off.to_toml()
+        );
 
         let err = file("org_member_role = \"arn:aws:iam::123456789012:role/r\"\n")
             .check()

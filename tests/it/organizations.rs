@@ -96,7 +96,7 @@ async fn every_active_account_but_home_and_the_skipped_is_read_through_the_membe
             suspended_accounts: [four.clone()].into(),
             ..organization(5, 9)
         },
-        discovery(&[three.clone()], Duration::from_secs(900)),
+        discovery(std::slice::from_ref(&three), Duration::from_secs(900)),
         // A configured account wins over the discovered one: its regions are its own.
         vec![AccountSpec {
             id: two.clone(),
