@@ -250,7 +250,7 @@ pub struct Config {
     /// Discover the organization's accounts with AWS Organizations ListAccounts (asked with
     /// the server's own credentials, which need organizations:ListAccounts in the management
     /// or a delegated administrator account) and read every ACTIVE one by assuming the role
-    /// of this NAME in it (arn:aws:iam::<id>:role/<name>). [default: off: only the server's
+    /// of this NAME in it (`arn:aws:iam::<id>:role/<name>`). [default: off: only the server's
     /// own account and the configured ones]
     #[arg(long, env = "AWS_FLIGHTSQL_ORG_MEMBER_ROLE", help_heading = AWS)]
     #[serde(skip_serializing_if = "Option::is_none")]
