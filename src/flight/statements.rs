@@ -27,7 +27,7 @@ use super::tickets::{self, Settings, StatementTicket};
 use crate::auth::Caller;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::table::{insert_result, report_schema, AwsOptions, DryRunRows};
+use crate::table::{insert_result, report_schema, AwsOptions, DryRunRows, SkippedAccounts};
 
 impl FlightSqlHandler {
     /// Admits and plans `sql` for `caller` in a fresh session with `settings`, binding
@@ -136,12 +136,14 @@ impl FlightSqlHandler {
         // Under `aws.on_account_error = 'skip'` the query is planned now, so that the
         // FlightInfo tells which accounts it skips (ADBC and JDBC read the result's schema
         // and app_metadata from here); the roles assumed are kept for the DoGet.
+        // The DoGet that runs it logs and counts its skips: here they are only collected.
         let mut skipped = Vec::new();
         if !planned_write && !call.schema_only && skips_accounts(&df) {
+            let described = Arc::new(SkippedAccounts::quiet());
             let (mut state, logical) = (*df).clone().into_parts();
-            state.config_mut().set_extension(Arc::clone(&call.skipped));
+            state.config_mut().set_extension(Arc::clone(&described));
             state.create_physical_plan(&logical).await?;
-            skipped = call.skipped.list();
+            skipped = described.list();
         }
         let schema = report::with_skips(schema, &skipped);
         let statement = StatementTicket {

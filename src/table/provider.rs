@@ -314,6 +314,9 @@ impl TableProvider for StoreImageTasksTable {
             )));
         }
         let dry_run = options(state).dry_run;
+        // The organization's accounts are known before the rows are checked (the first
+        // statement waits for the first listing).
+        self.clients.discover().await.map_err(external)?;
         let sink = StoreImageTasksSink {
             clients: self.clients.clone(),
             default_region: self.clients.default_region().to_owned(),

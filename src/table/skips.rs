@@ -92,9 +92,21 @@ impl SkippedAccount {
 #[derive(Debug, Default)]
 pub struct SkippedAccounts {
     list: Mutex<Vec<SkippedAccount>>,
+    /// Only collect: the statement is planned to describe its result (a FlightInfo), not
+    /// run; the run that follows logs and counts its skips.
+    quiet: bool,
 }
 
 impl SkippedAccounts {
+    /// A list whose skips are not logged or counted: for a statement planned only to
+    /// describe its result.
+    pub fn quiet() -> Self {
+        SkippedAccounts {
+            list: Mutex::default(),
+            quiet: true,
+        }
+    }
+
     /// Every skip so far.
     pub fn list(&self) -> Vec<SkippedAccount> {
         self.list.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -117,8 +129,12 @@ impl SkippedAccounts {
 }
 
 /// Records a skip: a WARN log line, the metric, and `skips` (the statement's list, when
-/// the caller registered one).
+/// the caller registered one; a [quiet](SkippedAccounts::quiet) list only keeps it).
 pub(crate) fn record(metrics: &Metrics, skips: Option<&SkippedAccounts>, skip: SkippedAccount) {
+    if let Some(skips) = skips.filter(|s| s.quiet) {
+        skips.push(skip);
+        return;
+    }
     tracing::warn!(
         account = %skip.account,
         reason = skip.reason.as_str(),

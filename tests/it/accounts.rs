@@ -425,12 +425,27 @@ fn emulator_rows(fx: &Fixture, wanted: &[(&str, &[&str])]) -> Vec<(String, Strin
 async fn the_opt_in_skip_leaves_out_unreachable_accounts_and_reports_each() {
     let refused = role(2);
     let (one, two, three) = (account_id(1), account_id(2), account_id(3));
-    let fx = start(EmulatorOptions {
-        unassumable_roles: [refused.clone()].into(),
-        disabled_regions: [(one.clone(), ["eu-west-1".to_owned()].into())].into(),
-        ..organization(4, 7)
-    })
+    let metrics = std::sync::Arc::new(aws_flightsql::metrics::Metrics::default());
+    let server_metrics = std::sync::Arc::clone(&metrics);
+    let fx = Fixture::start_configured(
+        EmulatorOptions {
+            unassumable_roles: [refused.clone()].into(),
+            disabled_regions: [(one.clone(), ["eu-west-1".to_owned()].into())].into(),
+            ..organization(4, 7)
+        },
+        move |server| {
+            server.aws.accounts = members(4);
+            server.aws.metrics = server_metrics;
+        },
+    )
     .await;
+    let skipped_total = |reason: &str| -> u64 {
+        let text = metrics.encode();
+        let key = format!("aws_flightsql_accounts_skipped_total{{reason=\"{reason}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
     const SQL: &str = "SELECT account, region, amiId FROM store_image_tasks";
 
     // The default stays loud.
@@ -461,6 +476,10 @@ async fn the_opt_in_skip_leaves_out_unreachable_accounts_and_reports_each() {
         ],
     );
     assert_eq!(got, want);
+
+    // Logged and counted once for the query that ran (not again for its FlightInfo).
+    assert_eq!(skipped_total("assume_role"), 1);
+    assert_eq!(skipped_total("region_not_enabled"), 1);
 
     // The FlightInfo's schema (ADBC, the Rust client, the CLI) names every skip, with the
     // role, AWS's code and request id of the refused AssumeRole.
