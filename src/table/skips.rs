@@ -120,20 +120,29 @@ impl SkippedAccounts {
             .is_empty()
     }
 
-    fn push(&self, skip: SkippedAccount) {
+    /// Keeps `skip` unless the same account (and region) was already skipped for the same
+    /// reason (several partitions of one region); whether it was new.
+    fn push(&self, skip: SkippedAccount) -> bool {
         let mut list = self.list.lock().unwrap_or_else(|e| e.into_inner());
-        if !list.contains(&skip) {
+        let known = list.iter().any(|s| {
+            s.account == skip.account && s.reason == skip.reason && s.region == skip.region
+        });
+        if !known {
             list.push(skip);
         }
+        !known
     }
 }
 
-/// Records a skip: a WARN log line, the metric, and `skips` (the statement's list, when
-/// the caller registered one; a [quiet](SkippedAccounts::quiet) list only keeps it).
+/// Records a skip in `skips` (the statement's list, when the caller registered one) and,
+/// the first time the statement skips that account (and region), a WARN log line and the
+/// metric; a [quiet](SkippedAccounts::quiet) list only keeps it.
 pub(crate) fn record(metrics: &Metrics, skips: Option<&SkippedAccounts>, skip: SkippedAccount) {
-    if let Some(skips) = skips.filter(|s| s.quiet) {
-        skips.push(skip);
-        return;
+    if let Some(skips) = skips {
+        // Reported once per statement; a quiet list only collects.
+        if !skips.push(skip.clone()) || skips.quiet {
+            return;
+        }
     }
     tracing::warn!(
         account = %skip.account,
@@ -146,9 +155,6 @@ pub(crate) fn record(metrics: &Metrics, skips: Option<&SkippedAccounts>, skip: S
         skip.message
     );
     metrics.account_skipped(skip.reason.as_str());
-    if let Some(skips) = skips {
-        skips.push(skip);
-    }
 }
 
 /// `skips` as JSON: an array of objects (`account`, `reason`, `role_arn`, `region`,
@@ -187,8 +193,18 @@ mod tests {
             message: "refusé".into(),
         };
         record(&metrics, Some(&skips), skip.clone());
-        record(&metrics, Some(&skips), skip.clone());
+        // The same account again (another partition, another request id): reported once.
+        let again = SkippedAccount {
+            request_id: Some("req-2".into()),
+            ..skip.clone()
+        };
+        record(&metrics, Some(&skips), again);
         assert_eq!(skips.list(), vec![skip.clone()]);
+        assert!(metrics
+            .encode()
+            .contains("aws_flightsql_accounts_skipped_total{reason=\"assume_role\"} 1"));
+        // Without a statement's list (an embedding application): logged and counted.
+        record(&metrics, None, skip.clone());
         assert!(metrics
             .encode()
             .contains("aws_flightsql_accounts_skipped_total{reason=\"assume_role\"} 2"));
