@@ -20,6 +20,8 @@ use arrow_flight::{FlightDescriptor, FlightInfo};
 use futures::TryStreamExt;
 use tonic::transport::{Channel, Endpoint};
 
+use crate::flight::report::SKIPPED_HEADER;
+use crate::table::SKIPPED_ACCOUNTS_KEY;
 use crate::tls::ClientTls;
 
 /// How the `sql` command prints results.
@@ -168,6 +170,8 @@ pub struct Session {
     client: FlightSqlServiceClient<Channel>,
     /// Cookies the server set, by name.
     cookies: std::collections::BTreeMap<String, String>,
+    /// The accounts the last fetches skipped, one line each, from the trailers.
+    skipped: Vec<String>,
 }
 
 impl Session {
@@ -176,6 +180,7 @@ impl Session {
         Session {
             client,
             cookies: Default::default(),
+            skipped: Vec::new(),
         }
     }
 
@@ -287,9 +292,47 @@ impl Session {
             while let Some(batch) = stream.try_next().await? {
                 on_batch(batch)?;
             }
+            let listed = stream.trailers().and_then(|t| {
+                t.get(SKIPPED_HEADER)
+                    .and_then(|v| v.to_str().ok().map(skip_lines))
+            });
+            for line in listed.into_iter().flatten() {
+                if !self.skipped.contains(&line) {
+                    self.skipped.push(line);
+                }
+            }
         }
         Ok(())
     }
+
+    /// The accounts the fetches so far skipped (`aws.on_account_error = 'skip'`), one line
+    /// each, as the server's trailers listed them; forgotten once taken.
+    pub fn take_skipped(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.skipped)
+    }
+}
+
+/// The lines of a list of skipped accounts (the JSON of a result's schema metadata
+/// `aws_flightsql.skipped_accounts` or of the `aws-flightsql-skipped-accounts` trailer).
+pub fn skip_lines(json: &str) -> Vec<String> {
+    let Ok(serde_json::Value::Array(list)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return Vec::new();
+    };
+    list.iter()
+        .map(|skip| {
+            let field = |name: &str| skip.get(name).and_then(|v| v.as_str()).unwrap_or("");
+            let region = match field("region") {
+                "" => String::new(),
+                region => format!(" region {region}"),
+            };
+            format!(
+                "warning: account {}{region} skipped ({}): {}",
+                field("account"),
+                field("reason"),
+                field("message")
+            )
+        })
+        .collect()
 }
 
 /// What one statement of the `sql` command is, as far as printing its result goes.
@@ -634,6 +677,26 @@ async fn print_query(
         return Ok(Printed::ReaderGone);
     }
     let rows = finished?;
+    // Accounts skipped under aws.on_account_error = 'skip': those the FlightInfo named,
+    // then any the trailers add (regions refused during the scan).
+    let mut skipped = info
+        .clone()
+        .try_decode_schema()
+        .ok()
+        .and_then(|s| {
+            s.metadata()
+                .get(SKIPPED_ACCOUNTS_KEY)
+                .map(|v| skip_lines(v))
+        })
+        .unwrap_or_default();
+    for line in session.take_skipped() {
+        if !skipped.contains(&line) {
+            skipped.push(line);
+        }
+    }
+    for line in &skipped {
+        eprintln!("{line}");
+    }
     let summary = format!(
         "{rows} row{} in {:.2}s",
         if rows == 1 { "" } else { "s" },

@@ -23,7 +23,8 @@ use clap::{ArgAction, ArgMatches, Args, FromArgMatches};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::{AuthOptions, LoginLimits};
-use crate::ec2::{AccountSpec, AwsConfig, LimitsConfig};
+use crate::ec2::organizations::DEFAULT_REFRESH as DEFAULT_ORG_REFRESH;
+use crate::ec2::{AccountSpec, AwsConfig, LimitsConfig, OrgDiscovery};
 use crate::limits::{QueryLimits, ServerLimits};
 use crate::server::{Regions, ServerOptions};
 use crate::table::{AwaitLimits, LOWEST_AWAIT_INTERVAL};
@@ -270,6 +271,25 @@ pub struct Config {
         default_value = duration(AwsConfig::default().attempt_timeout))]
     #[serde(with = "humantime_serde")]
     pub aws_attempt_timeout: Duration,
+    /// Discover the organization's accounts with AWS Organizations ListAccounts (asked with
+    /// the server's own credentials, which need organizations:ListAccounts in the management
+    /// or a delegated administrator account) and read every ACTIVE one by assuming the role
+    /// of this NAME in it (`arn:aws:iam::<id>:role/<name>`). [default: off: only the server's
+    /// own account and the configured ones]
+    #[arg(long, env = "AWS_FLIGHTSQL_ORG_MEMBER_ROLE", help_heading = AWS)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_member_role: Option<String>,
+    /// Accounts discovery leaves out: 12-digit ids, repeatable or a comma list.
+    #[arg(long, env = "AWS_FLIGHTSQL_ORG_SKIP_ACCOUNTS", help_heading = AWS,
+        value_delimiter = ',')]
+    pub org_skip_accounts: Vec<String>,
+    /// How long one listing of the organization's accounts is used; then it is listed again
+    /// in the background while queries go on with the last list.
+    #[arg(long, env = "AWS_FLIGHTSQL_ORG_REFRESH", help_heading = AWS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(DEFAULT_ORG_REFRESH))]
+    #[serde(with = "humantime_serde")]
+    pub org_refresh: Duration,
     /// Another account to read, reached by assuming a role: ID=ROLE_ARN, repeatable (in the
     /// environment a comma list). An external id is never a flag (ps would show it): set
     /// AWS_FLIGHTSQL_EXTERNAL_ID, or give each account its own in the file (`[[accounts]]`:
@@ -479,7 +499,31 @@ impl Config {
                 bail!("endpoint_url must be an http:// or https:// URL, not `{url}`");
             }
         }
-        config.check_accounts()
+        config.check_accounts()?;
+        match config.discovery() {
+            Some(discovery) => discovery.check().map_err(|e| anyhow::anyhow!(e)),
+            None if !config.org_skip_accounts.is_empty() => bail!(
+                "org_skip_accounts leaves accounts out of discovery, which is off: set \
+                 org_member_role too, or remove org_skip_accounts"
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// Discovery of the organization's accounts, when `org_member_role` is set. Discovered
+    /// accounts are assumed without an external id (it is for roles that third parties
+    /// assume; give such accounts in `[[accounts]]`).
+    pub fn discovery(&self) -> Option<OrgDiscovery> {
+        self.org_member_role.as_ref().map(|role| OrgDiscovery {
+            member_role: role.trim().to_owned(),
+            skip_accounts: self
+                .org_skip_accounts
+                .iter()
+                .map(|a| a.trim().to_owned())
+                .collect(),
+            refresh: self.org_refresh,
+            external_id: None,
+        })
     }
 
     /// Refuses an `accounts` entry the server could not use: an id that is not 12 digits, a
@@ -528,6 +572,14 @@ impl Config {
                 "# regions: the AWS environment's or profile's region, else us-east-1",
             );
         }
+        if self.org_member_role.is_none() {
+            text = text.replacen(
+                "org_skip_accounts = ",
+                "# org_member_role: not set (no discovery of the organization's accounts)\n\
+                 org_skip_accounts = ",
+                1,
+            );
+        }
         // An external id is never printed: say that one is set.
         for account in self.accounts.iter().filter(|a| a.external_id.is_some()) {
             let line = format!("role_arn = \"{}\"\n", account.role_arn);
@@ -552,6 +604,7 @@ impl Config {
                 connect_timeout: self.aws_connect_timeout,
                 attempt_timeout: self.aws_attempt_timeout,
                 accounts: self.accounts.iter().map(AccountConfig::spec).collect(),
+                discovery: self.discovery(),
                 ..AwsConfig::default()
             },
             regions: self.regions.clone().unwrap_or_default(),
@@ -666,6 +719,58 @@ mod tests {
     }
 
     #[test]
+    fn discovery_settings_come_from_flags_and_files_are_checked_and_shown() {
+        let config = file(
+            "org_member_role = \"flightsql-reader\"\norg_skip_accounts = [\"100000000009\"]\n\
+             org_refresh = \"5m\"\n",
+        )
+        .overridden_by(&given(&[
+            "--org-skip-accounts",
+            "100000000001,100000000002",
+        ]))
+        .unwrap();
+        config.check().unwrap();
+        let discovery = config.discovery().unwrap();
+        assert_eq!(discovery.member_role, "flightsql-reader");
+        assert_eq!(discovery.skip_accounts, ["100000000001", "100000000002"]);
+        assert_eq!(discovery.refresh, Duration::from_secs(300));
+        assert_eq!(config.server_options().aws.discovery, Some(discovery));
+        let shown = config.to_toml();
+        assert!(
+            shown.contains("org_member_role = \"flightsql-reader\""),
+            "{shown}"
+        );
+        assert!(shown.contains("org_refresh = \"5m\""), "{shown}");
+        assert!(shown.contains("\"100000000002\""), "{shown}");
+
+        // Off by default, and --check-config says so.
+        let off = Config::default();
+        assert_eq!(off.discovery(), None);
+        assert_eq!(off.org_refresh, Duration::from_secs(15 * 60));
+        assert!(
+            off.to_toml().contains("# org_member_role: not set"),
+            "{}",
+            off.to_toml()
+        );
+
+        let err = file("org_member_role = \"arn:aws:iam::123456789012:role/r\"\n")
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be the NAME of a role"), "{err}");
+        let err = file("org_skip_accounts = [\"100000000001\"]\n")
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("set org_member_role"), "{err}");
+        let err = file("org_member_role = \"r\"\norg_skip_accounts = [\"1\"]\n")
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`1` is not an AWS account id"), "{err}");
+    }
+
+    #[test]
     fn the_defaults_are_the_declared_ones_and_pass_the_checks() {
         let config = Config::default();
         assert_eq!(config, file(""));
@@ -710,7 +815,8 @@ mod tests {
         // ones once set).
         let text = Config::default().to_toml();
         let printed = text.lines().filter(|l| l.contains(" = ")).count();
-        let optional = 7; // endpoint_url, metrics_listen, users_file, token_secret_file, tls_*
+        // endpoint_url, metrics_listen, users_file, token_secret_file, tls_*, org_member_role
+        let optional = 8;
         assert_eq!(printed + 1 + optional, count, "{text}");
     }
 

@@ -1,9 +1,9 @@
 //! The server's Prometheus metrics (prometheus-client, one registry per server, no global
 //! state): Flight RPCs by method and status with latency, RPCs in flight, bytes and rows
 //! streamed, AWS API calls by region, action and outcome, cache hits and misses, store
-//! tasks created, queries the server stopped early (query timeout, stalled client), and
-//! logins refused by the login throttle. Served as OpenMetrics text on `--metrics-listen`
-//! (`GET /metrics`).
+//! tasks created, queries the server stopped early (query timeout, stalled client), logins
+//! refused by the login throttle, and accounts queries skipped (`aws.on_account_error`).
+//! Served as OpenMetrics text on `--metrics-listen` (`GET /metrics`).
 //!
 //! A query id would be an unbounded label (one series per query), so it is an exemplar
 //! instead: each bucket of `flight_rpc_seconds` names the query id (`x-query-id`, the
@@ -72,6 +72,13 @@ pub struct ThrottleLabels {
     pub reason: String,
 }
 
+/// Labels of an account (or one of its regions) a query skipped.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkipLabels {
+    /// `assume_role` (its role could not be assumed) or `region_not_enabled`.
+    pub reason: String,
+}
+
 /// All metrics of one server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -86,6 +93,7 @@ pub struct Metrics {
     store_tasks_created: Counter,
     streams_ended: Family<StreamEndLabels, Counter>,
     logins_throttled: Family<ThrottleLabels, Counter>,
+    accounts_skipped: Family<SkipLabels, Counter>,
 }
 
 /// `metric`, registered in `registry` under `name` (after the prefix) with `help`.
@@ -161,6 +169,13 @@ impl Default for Metrics {
                 &mut r,
                 "logins_throttled",
                 "Password checks refused unchecked by the login throttle, by reason",
+                Family::default(),
+            ),
+            accounts_skipped: registered(
+                &mut r,
+                "accounts_skipped",
+                "Accounts (or regions of one) left out of a query under aws.on_account_error = \
+                 'skip', by reason: assume_role or region_not_enabled",
                 Family::default(),
             ),
             registry: Mutex::new(r),
@@ -250,6 +265,15 @@ impl Metrics {
     pub(crate) fn login_throttled(&self, reason: &str) {
         self.logins_throttled
             .get_or_create(&ThrottleLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A query left out an account (or one of its regions) for `reason`.
+    pub(crate) fn account_skipped(&self, reason: &str) {
+        self.accounts_skipped
+            .get_or_create(&SkipLabels {
                 reason: reason.to_owned(),
             })
             .inc();

@@ -1,5 +1,5 @@
 //! The SQL catalog: a DataFusion `SessionContext` with catalog `aws`, schema `ec2` and its
-//! tables, `information_schema`, and the SQL entry: one statement per request, its unquoted
+//! tables, schema `organizations` (table `accounts`), `information_schema`, and the SQL entry: one statement per request, its unquoted
 //! names resolved in any case to the real (camelCase) ones, errors in words a SQL user can
 //! act on. The Flight layer asks it for a context per statement.
 
@@ -39,8 +39,9 @@ use datafusion::prelude::SessionConfig;
 
 use crate::ec2::Ec2Clients;
 use crate::table::{
-    AwaitLimits, AwsOptions, InsertReports, MaxWatch, RegionSet, StoreImageTasksTable,
-    WatchFunction, DEFAULT_MAX_WATCH, INSERT_REPORT, TABLE_NAME, WATCH_FUNCTION,
+    AwaitLimits, AwsOptions, InsertReports, MaxWatch, OrgAccountsTable, RegionSet,
+    StoreImageTasksTable, WatchFunction, ACCOUNTS_TABLE, DEFAULT_MAX_WATCH, INSERT_REPORT,
+    ORGANIZATIONS_SCHEMA, TABLE_NAME, WATCH_FUNCTION,
 };
 use options::check_client_option;
 
@@ -78,6 +79,11 @@ impl Catalog {
     /// The catalog `aws` with schema `ec2` and its tables reading through `clients`.
     pub fn new(clients: Ec2Clients, regions: RegionSet, read_only: bool) -> Result<Self> {
         let schema = Arc::new(MemorySchemaProvider::new());
+        let organizations = Arc::new(MemorySchemaProvider::new());
+        organizations.register_table(
+            ACCOUNTS_TABLE.to_owned(),
+            Arc::new(OrgAccountsTable::new(clients.clone())),
+        )?;
         let table =
             Arc::new(StoreImageTasksTable::new(clients, regions.clone()).with_read_only(read_only));
         let reports = table.reports().clone();
@@ -85,6 +91,7 @@ impl Catalog {
         schema.register_table(TABLE_NAME.to_owned(), table)?;
         let catalog = Arc::new(MemoryCatalogProvider::new());
         catalog.register_schema(SCHEMA, schema)?;
+        catalog.register_schema(ORGANIZATIONS_SCHEMA, organizations)?;
         Ok(Catalog {
             catalog,
             reports,

@@ -24,6 +24,7 @@ const SETTABLE: &[(&str, Rule)] = &[
     ("aws.await", Rule::Any),
     ("aws.await_interval", Rule::Any),
     ("aws.await_timeout", Rule::Any),
+    ("aws.on_account_error", Rule::Any),
     ("datafusion.execution.batch_size", Rule::Range(1, 65_536)),
     ("datafusion.execution.target_partitions", Rule::Range(1, 16)),
     ("datafusion.execution.time_zone", Rule::Any),

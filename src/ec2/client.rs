@@ -5,11 +5,16 @@
 //! account and region on first use and reused, all pointed at the same endpoint override
 //! when one is set (the emulator, a proxy). An account's clients share the server's cache,
 //! metrics and write gate and its ceiling on calls in flight, and have their own per-region
-//! limits, create claims and enabled regions.
+//! limits, create claims and enabled regions. With discovery on (`org_member_role`), the
+//! accounts reached also include the organization's, listed with `ListAccounts` (see
+//! `organizations`) before the first query that needs them and refreshed in the background
+//! when the listing is older than `org_refresh` ([`Ec2Clients::discover`]); a configured
+//! account wins over a discovered one with the same id.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
@@ -20,6 +25,7 @@ use super::accounts::{AccountSpec, RoleCredentials, SharedRole};
 use super::cache::PageCache;
 use super::error::AwsError;
 use super::limits::{Limits, LimitsConfig};
+use super::organizations::{self, OrgAccount, OrgDiscovery};
 use super::writes::WriteGate;
 use crate::metrics::Metrics;
 
@@ -74,6 +80,9 @@ pub struct AwsConfig {
     pub attempt_timeout: Duration,
     /// The accounts reached besides the home one, through their roles.
     pub accounts: Vec<AccountSpec>,
+    /// Discover the organization's accounts too (`org_member_role`); `None` = only
+    /// `accounts`.
+    pub discovery: Option<OrgDiscovery>,
 }
 
 impl Default for AwsConfig {
@@ -89,6 +98,7 @@ impl Default for AwsConfig {
             connect_timeout: Duration::from_secs(5),
             attempt_timeout: Duration::from_secs(30),
             accounts: Vec::new(),
+            discovery: None,
         }
     }
 }
@@ -114,8 +124,31 @@ pub struct Ec2Clients {
     account: Arc<tokio::sync::OnceCell<String>>,
     /// How this account is reached, when it is not the home account.
     member: Option<Arc<Member>>,
-    /// The other configured accounts' clients, by id (empty in theirs).
-    members: Arc<std::collections::BTreeMap<String, Ec2Clients>>,
+    /// The other accounts' clients, by id (none in theirs).
+    members: Arc<Members>,
+}
+
+/// The accounts reached through a role: the configured ones and, with discovery, the
+/// organization's.
+#[derive(Default)]
+struct Members {
+    /// The clients of each, by id: replaced as a whole when a listing changes it.
+    current: RwLock<Arc<BTreeMap<String, Ec2Clients>>>,
+    /// The configured ones (they win over discovered ones with the same id).
+    configured: Vec<AccountSpec>,
+    /// Discovery, when on.
+    organization: Option<Organization>,
+}
+
+/// The state of discovery.
+struct Organization {
+    discovery: OrgDiscovery,
+    /// When the last listing succeeded; `None` until one has.
+    listed_at: Mutex<Option<Instant>>,
+    /// Held while a listing runs: the first queries wait for the first one.
+    listing: tokio::sync::Mutex<()>,
+    /// A background refresh is running.
+    refreshing: AtomicBool,
 }
 
 /// An account reached through a role.
@@ -191,14 +224,161 @@ impl Ec2Clients {
             member: None,
             members: Arc::default(),
         };
-        let mut members = std::collections::BTreeMap::new();
+        let mut members = BTreeMap::new();
         for spec in &config.accounts {
             members.insert(spec.id.clone(), home.member(spec).await);
         }
         Ec2Clients {
-            members: Arc::new(members),
+            members: Arc::new(Members {
+                current: RwLock::new(Arc::new(members)),
+                configured: config.accounts.clone(),
+                organization: config.discovery.clone().map(|discovery| Organization {
+                    discovery,
+                    listed_at: Mutex::new(None),
+                    listing: tokio::sync::Mutex::new(()),
+                    refreshing: AtomicBool::new(false),
+                }),
+            }),
             ..home
         }
+    }
+
+    /// The current members, by id.
+    fn current_members(&self) -> Arc<BTreeMap<String, Ec2Clients>> {
+        Arc::clone(
+            &self
+                .members
+                .current
+                .read()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
+    }
+
+    /// Whether the server discovers the organization's accounts (`org_member_role`).
+    pub fn discovers(&self) -> bool {
+        self.members.organization.is_some()
+    }
+
+    /// The discovery settings, when discovery is on.
+    pub fn discovery(&self) -> Option<&OrgDiscovery> {
+        self.members.organization.as_ref().map(|o| &o.discovery)
+    }
+
+    /// Makes sure the organization's accounts are known (nothing to do without
+    /// discovery): the first call lists them and every caller waits for that listing; a
+    /// listing older than `org_refresh` is refreshed in the background while callers go on
+    /// with the last one. A failed first listing is the error (AWS's code and request id,
+    /// and what permission is missing), asked again by the next call; a failed refresh
+    /// keeps the last list and is logged.
+    pub async fn discover(&self) -> Result<(), AwsError> {
+        let Some(org) = &self.members.organization else {
+            return Ok(());
+        };
+        let listed_at = *org.listed_at.lock().unwrap_or_else(|e| e.into_inner());
+        match listed_at {
+            None => {
+                let _listing = org.listing.lock().await;
+                if org
+                    .listed_at
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .is_some()
+                {
+                    // Another caller listed them while this one waited.
+                    return Ok(());
+                }
+                self.list_members().await
+            }
+            Some(at) if at.elapsed() >= org.discovery.refresh => {
+                if !org.refreshing.swap(true, Ordering::AcqRel) {
+                    let home = self.clone();
+                    tokio::spawn(async move {
+                        let Some(org) = &home.members.organization else {
+                            return;
+                        };
+                        let result = {
+                            let _listing = org.listing.lock().await;
+                            home.list_members().await
+                        };
+                        if let Err(e) = result {
+                            tracing::warn!(
+                                error = %e,
+                                "refreshing the organization's accounts failed; queries go on                                  with the last list"
+                            );
+                        }
+                        org.refreshing.store(false, Ordering::Release);
+                    });
+                }
+                Ok(())
+            }
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// Lists the organization's accounts and makes the members: the configured accounts,
+    /// then every ACTIVE account of the organization but this (home) one and the skipped
+    /// ones. Clients of accounts already known are kept (with their credentials).
+    async fn list_members(&self) -> Result<(), AwsError> {
+        let Some(org) = &self.members.organization else {
+            return Ok(());
+        };
+        let home = self.account().await?;
+        let listing: Vec<OrgAccount> = {
+            use futures::TryStreamExt;
+            let pages = self.list_accounts();
+            futures::pin_mut!(pages);
+            let mut all = Vec::new();
+            while let Some(page) = pages.try_next().await? {
+                all.extend(page);
+            }
+            all
+        };
+        let before = self.current_members();
+        let mut next = BTreeMap::new();
+        for spec in &self.members.configured {
+            if let Some(clients) = before.get(&spec.id) {
+                next.insert(spec.id.clone(), clients.clone());
+            }
+        }
+        for account in organizations::members(&listing, &home, &org.discovery) {
+            if next.contains_key(&account.id) {
+                continue;
+            }
+            let spec = AccountSpec {
+                id: account.id.clone(),
+                role_arn: org.discovery.role_arn(&account.id),
+                external_id: org.discovery.external_id.clone(),
+                regions: None,
+            };
+            let clients = match before.get(&account.id) {
+                Some(known) if known.role_arn() == Some(spec.role_arn.as_str()) => known.clone(),
+                _ => self.member(&spec).await,
+            };
+            next.insert(account.id.clone(), clients);
+        }
+        let added = next.keys().filter(|id| !before.contains_key(*id)).count();
+        let removed = before.keys().filter(|id| !next.contains_key(*id)).count();
+        tracing::info!(
+            accounts = next.len(),
+            added,
+            removed,
+            "organization's accounts listed (ListAccounts)"
+        );
+        *self
+            .members
+            .current
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(next);
+        *org.listed_at.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        Ok(())
+    }
+
+    /// The pages of the organization's `ListAccounts`, asked with these (home) credentials
+    /// in the default region, one item per page.
+    pub fn list_accounts(
+        &self,
+    ) -> impl futures::Stream<Item = Result<Vec<OrgAccount>, AwsError>> + Send + 'static {
+        organizations::list_accounts(&self.base, &self.default_region, Arc::clone(&self.metrics))
     }
 
     /// The clients of `spec`'s account: its role assumed with these (home) credentials.
@@ -232,9 +412,9 @@ impl Ec2Clients {
     }
 
     /// The ids of the accounts reached through a role, sorted (the home account is not
-    /// among them).
+    /// among them): the configured ones and the last discovered ones.
     pub fn member_accounts(&self) -> Vec<String> {
-        self.members.keys().cloned().collect()
+        self.current_members().keys().cloned().collect()
     }
 
     /// The clients of account `id`: the home account's (these) or a configured one's;
@@ -244,7 +424,7 @@ impl Ec2Clients {
         if self.account.get().map(String::as_str) == Some(id) {
             return Some(self.clone());
         }
-        self.members.get(id).cloned()
+        self.current_members().get(id).cloned()
     }
 
     /// The role assumed to reach this account; `None` for the home account.

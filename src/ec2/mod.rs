@@ -2,7 +2,8 @@
 //! `DescribeStoreImageTasks` page stream (each call started from the previous raw answer's
 //! `NextToken`, while that page is decoded), the one-pass decoder of its answers,
 //! exactly-once creates, limits, retries, the response cache, call statistics, and the error
-//! type of this layer. Nothing here knows about Flight or DataFusion.
+//! type of this layer, and AWS Organizations discovery of the member accounts
+//! (`organizations`). Nothing here knows about Flight or DataFusion.
 //!
 //! Imports go one way: `pages` (the stream) → `client` (the clients and what they share)
 //! → `cache` → `task` (the plain data of a listing); `create` → `client`, `pages`,
@@ -18,6 +19,7 @@ mod early_token;
 mod error;
 pub mod fuzzing;
 mod limits;
+pub mod organizations;
 mod pages;
 mod stats;
 mod task;
@@ -32,6 +34,7 @@ pub use client::{is_account_id, AwsConfig, Credentials, Ec2Clients};
 pub use create::{CreateOutcome, CreateRequest};
 pub use error::{AwsError, AwsErrorKind};
 pub use limits::LimitsConfig;
+pub use organizations::{OrgAccount, OrgDiscovery};
 pub use pages::PageOptions;
 pub use stats::{CallBudget, CallStats, DEFAULT_MAX_CALLS_PER_QUERY};
 pub use task::{DescribeRequest, StoreImageTask, TaskPage};

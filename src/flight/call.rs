@@ -1,7 +1,10 @@
 //! The context of one RPC, built once when the request is decoded: who calls
 //! ([`Caller`]), the session its cookie carries, how it receives timestamps, whether the
-//! server is draining, whether the call only asks for a schema, and its query id. Every
+//! server is draining, whether the call only asks for a schema, its query id, and the
+//! accounts its statement skipped. Every
 //! command family takes a [`Call`] instead of the request.
+
+use std::sync::Arc;
 
 use tonic::Request;
 
@@ -11,6 +14,7 @@ use crate::auth::Caller;
 use crate::error::Error;
 use crate::limits::ExtraTime;
 use crate::observe::Draining;
+use crate::table::SkippedAccounts;
 
 /// One RPC's context.
 #[derive(Debug, Clone)]
@@ -31,6 +35,9 @@ pub struct Call {
     pub query_id: String,
     /// Lengthens a DoGet's query timeout (a watch), when the query limiter set one.
     pub extra_time: Option<ExtraTime>,
+    /// The accounts the call's statement skipped (`aws.on_account_error = 'skip'`), told
+    /// to the client in the answer's schema, headers and trailers.
+    pub skipped: Arc<SkippedAccounts>,
 }
 
 impl Call {
@@ -45,6 +52,7 @@ impl Call {
             schema_only: false,
             query_id: String::new(),
             extra_time: request.extensions().get::<ExtraTime>().cloned(),
+            skipped: Arc::default(),
         })
     }
 

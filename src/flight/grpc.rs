@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status, Streaming};
 use super::call::Call;
 use super::cancel::new_query_id;
 use super::command::{ActionRequest, Command, PutCommand, Rpc};
+use super::report::{self, SkipTrailers, WithSkipTrailers};
 use super::respond::{
     DoActionStream, DoGetStream, DoPutStream, HandshakeStream, ListActionsStream, ListFlightsStream,
 };
@@ -60,11 +61,14 @@ impl GrpcService {
 impl FlightSqlHandler {
     /// The gRPC service: the Flight SQL RPCs plus GetSchema, PollFlightInfo, sessions and
     /// cancellation, with message limits that fit Flight SQL clients.
-    pub fn into_server(self) -> FlightServiceServer<GrpcService> {
+    /// A DoGet's trailers list the accounts its query skipped (see `report`).
+    pub fn into_server(self) -> WithSkipTrailers<FlightServiceServer<GrpcService>> {
         let max_message_bytes = self.max_message_bytes;
-        FlightServiceServer::new(GrpcService::new(self))
-            .max_decoding_message_size(max_message_bytes)
-            .max_encoding_message_size(max_message_bytes)
+        WithSkipTrailers(
+            FlightServiceServer::new(GrpcService::new(self))
+                .max_decoding_message_size(max_message_bytes)
+                .max_encoding_message_size(max_message_bytes),
+        )
     }
 }
 
@@ -164,7 +168,13 @@ impl FlightService for GrpcService {
             }
         }
         let stream = self.handler.do_get(&call, command).await?;
-        Ok(answer(stream, &call))
+        let mut response = answer(stream, &call);
+        // The accounts skipped while the query was planned now, every skip at the end.
+        report::answer_headers(response.metadata_mut(), &call.skipped.list());
+        response
+            .extensions_mut()
+            .insert(SkipTrailers(std::sync::Arc::clone(&call.skipped)));
+        Ok(response)
     }
 
     async fn do_put(

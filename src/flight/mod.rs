@@ -41,6 +41,7 @@ mod keys;
 mod metadata;
 mod placeholders;
 mod prepared;
+pub mod report;
 mod respond;
 mod service;
 pub mod session;

@@ -18,6 +18,7 @@ use tonic::Status;
 use super::admit;
 use super::call::Call;
 use super::placeholders::number_question_marks;
+use super::report;
 use super::respond::{one_batch, statement_info, stream_error, DoGetStream};
 use super::service::FlightSqlHandler;
 use super::session;
@@ -28,7 +29,7 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::table::{
     dry_run_note, dry_run_schema, insert_result, is_awaiting, report_schema, AwaitedTasks,
-    AwsOptions, DryRunRows,
+    AwsOptions, DryRunRows, SkippedAccounts,
 };
 
 impl FlightSqlHandler {
@@ -141,6 +142,19 @@ impl FlightSqlHandler {
         } else {
             self.result_schema(call, &df)?
         };
+        // Under `aws.on_account_error = 'skip'` the query is planned now, so that the
+        // FlightInfo tells which accounts it skips (ADBC and JDBC read the result's schema
+        // and app_metadata from here); the roles assumed are kept for the DoGet.
+        // The DoGet that runs it logs and counts its skips: here they are only collected.
+        let mut skipped = Vec::new();
+        if !planned_write && !call.schema_only && skips_accounts(&df) {
+            let described = Arc::new(SkippedAccounts::quiet());
+            let (mut state, logical) = (*df).clone().into_parts();
+            state.config_mut().set_extension(Arc::clone(&described));
+            state.create_physical_plan(&logical).await?;
+            skipped = described.list();
+        }
+        let schema = report::with_skips(schema, &skipped);
         let statement = StatementTicket {
             sql,
             settings: Some(settings),
@@ -150,6 +164,7 @@ impl FlightSqlHandler {
             report: Vec::new(),
         };
         statement_info(&schema, &statement, descriptor)
+            .map(|info| info.with_app_metadata(report::app_metadata(&skipped)))
     }
 
     /// Runs a data-changing statement and returns the number of rows it affected. SET and
@@ -258,7 +273,10 @@ impl FlightSqlHandler {
         };
         require_bound(&df)?;
         let schema = self.result_schema(call, &df)?;
-        let (state, logical) = df.into_parts();
+        let (mut state, logical) = df.into_parts();
+        // The accounts the scan skips (`aws.on_account_error = 'skip'`) are told to the
+        // client: those of the planning in the schema and headers, all in the trailers.
+        state.config_mut().set_extension(Arc::clone(&call.skipped));
         let physical = state.create_physical_plan(&logical).await?;
         // A watch runs for its own timeout (capped by --max-watch) beyond the query timeout.
         if let (Some(watch), Some(extra)) = (
@@ -267,6 +285,7 @@ impl FlightSqlHandler {
         ) {
             extra.grant(watch);
         }
+        let schema = report::with_skips(schema, &call.skipped.list());
         let batches = execute_stream(Arc::clone(&physical), state.task_ctx())?;
         let target = Arc::clone(&schema);
         let mut log = QueryLog {
@@ -361,6 +380,11 @@ fn metric_sum(plan: &Arc<dyn ExecutionPlan>, name: &str) -> usize {
 /// it.
 fn count_sql(count: u64) -> String {
     format!("SELECT arrow_cast({count}, 'UInt64') AS \"count\"")
+}
+
+/// Whether `df` runs with `aws.on_account_error = 'skip'`.
+fn skips_accounts(df: &DataFrame) -> bool {
+    AwsOptions::of(df.task_ctx().session_config().options()).skip_account_errors()
 }
 
 /// Whether `df` runs with `aws.dry_run` on.

@@ -4,8 +4,10 @@
 //! INSERT as a pipeline (`insert`: rows → validate → create → report, its `DataSink` and
 //! the `insert_report` table function), the naming rules of AWS identifiers (`naming`),
 //! region predicates and the errors about regions (`regions`), account predicates and the
-//! errors about accounts (`accounts`), and the `watch_store_image_tasks` table function that
-//! streams tasks as they progress (`watch`).
+//! errors about accounts (`accounts`), the accounts a query skipped under
+//! `aws.on_account_error = 'skip'` (`skips`), the table `aws.organizations.accounts`
+//! (`org_accounts`), and the `watch_store_image_tasks` table function that streams tasks
+//! as they progress (`watch`).
 //! Nothing here knows about Flight.
 
 mod accounts;
@@ -13,11 +15,13 @@ mod error;
 mod insert;
 pub mod naming;
 mod options;
+mod org_accounts;
 mod provider;
 mod pushdown;
 mod regions;
 mod scan;
 mod schema;
+pub mod skips;
 mod watch;
 
 pub use error::{CreatedRow, NotSentRow, RefusedRow, ReportRow, TableError};
@@ -28,10 +32,14 @@ pub use insert::{
 };
 pub use naming::is_region_name;
 pub use options::AwsOptions;
+pub use org_accounts::{
+    accounts_to_batch, org_accounts_schema, OrgAccountsTable, ACCOUNTS_TABLE, ORGANIZATIONS_SCHEMA,
+};
 pub use provider::StoreImageTasksTable;
 pub use regions::RegionSet;
 pub use scan::{ScanPartition, StoreImageTasksExec};
 pub use schema::{store_image_tasks_schema, tasks_to_batch, COMMENT, INSERTABLE, TABLE_NAME};
+pub use skips::{SkipReason, SkippedAccount, SkippedAccounts, SKIPPED_ACCOUNTS_KEY};
 pub use watch::{
     watch_schema, watch_timeout, MaxWatch, Until, WatchArgs, WatchExec, WatchFunction,
     DEFAULT_INTERVAL, DEFAULT_MAX_WATCH, MIN_INTERVAL, OBSERVED_AT, WATCH_FUNCTION,

@@ -32,6 +32,9 @@ pub struct AwsOptions {
     /// How long an awaiting INSERT waits at most (`'1 hour'`, or seconds); read by
     /// [`AwsOptions::await_timeout`].
     pub await_timeout: String,
+    /// `fail` (default): an account that cannot be reached fails the query; `skip`: it is
+    /// left out and reported (log, metric, and to the client; see `table::skips`).
+    pub on_account_error: String,
 }
 
 impl Default for AwsOptions {
@@ -42,6 +45,7 @@ impl Default for AwsOptions {
             await_tasks: false,
             await_interval: DEFAULT_AWAIT_INTERVAL.to_owned(),
             await_timeout: DEFAULT_AWAIT_TIMEOUT.to_owned(),
+            on_account_error: "fail".to_owned(),
         }
     }
 }
@@ -56,6 +60,7 @@ const AWAIT_TIMEOUT: &str = "await_timeout";
 pub const DEFAULT_AWAIT_INTERVAL: &str = "5 seconds";
 /// `aws.await_timeout` unless set.
 pub const DEFAULT_AWAIT_TIMEOUT: &str = "1 hour";
+const ON_ACCOUNT_ERROR: &str = "on_account_error";
 
 impl ConfigExtension for AwsOptions {
     const PREFIX: &'static str = "aws";
@@ -87,11 +92,22 @@ impl ExtensionOptions for AwsOptions {
                 parse_interval(AWAIT_TIMEOUT, value).map_err(config_error)?;
                 ConfigField::set(&mut self.await_timeout, "", value)
             }
+            ON_ACCOUNT_ERROR => match value.trim().to_ascii_lowercase().as_str() {
+                v @ ("fail" | "skip") => {
+                    self.on_account_error = v.to_owned();
+                    Ok(())
+                }
+                _ => config_err!(
+                    "aws.on_account_error must be fail (an account that cannot be reached fails \
+                     the query) or skip (it is left out and reported), not `{value}`"
+                ),
+            },
             other => {
                 let p = Self::PREFIX;
                 config_err!(
                     "unknown setting `{p}.{other}`: the aws settings are {p}.{DRY_RUN}, \
-                     {p}.{CACHE}, {p}.{AWAIT}, {p}.{AWAIT_INTERVAL} and {p}.{AWAIT_TIMEOUT}"
+                     {p}.{CACHE}, {p}.{AWAIT}, {p}.{AWAIT_INTERVAL}, {p}.{AWAIT_TIMEOUT} and \
+                     {p}.{ON_ACCOUNT_ERROR}"
                 )
             }
         }
@@ -134,6 +150,13 @@ impl ExtensionOptions for AwsOptions {
                 "How long an awaiting INSERT waits at most ('1 hour', or seconds); then it \
                  fails with DEADLINE_EXCEEDED, its tasks created and running",
             ),
+            entry(
+                ON_ACCOUNT_ERROR,
+                self.on_account_error.clone(),
+                "fail (default): an account whose role cannot be assumed, or a region not \
+                 enabled in it, fails the query; skip: it is left out and reported to the \
+                 client, in the log and in a metric",
+            ),
         ]
     }
 }
@@ -165,6 +188,12 @@ impl AwsOptions {
             "off" | "false" => Ok(false),
             other => Err(format!("aws.cache must be on or off, not `{other}`")),
         }
+    }
+
+    /// Whether `aws.on_account_error` is `skip`: accounts that cannot be reached are left
+    /// out of a query (and reported) instead of failing it.
+    pub fn skip_account_errors(&self) -> bool {
+        self.on_account_error.eq_ignore_ascii_case("skip")
     }
 }
 
@@ -220,6 +249,18 @@ mod tests {
         let err = options.set("aws.nope", "1").unwrap_err().to_string();
         assert!(err.contains("aws.dry_run"), "{err}");
         assert!(err.contains("aws.await_timeout"), "{err}");
+        assert!(err.contains("aws.on_account_error"), "{err}");
+        assert_eq!(AwsOptions::of(&options).on_account_error, "fail");
+        options.set("aws.on_account_error", "SKIP").unwrap();
+        let entries = options.entries();
+        let entry = entries.iter().find(|e| e.key == "aws.on_account_error");
+        assert_eq!(entry.and_then(|e| e.value.as_deref()), Some("skip"));
+        assert!(AwsOptions::of(&options).skip_account_errors());
+        let err = options
+            .set("aws.on_account_error", "ignore")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("`ignore`"), "{err}");
     }
 
     #[test]

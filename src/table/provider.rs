@@ -25,6 +25,7 @@ use super::pushdown;
 use super::regions::{self, RegionSet};
 use super::scan::{ScanPartition, StoreImageTasksExec};
 use super::schema::store_image_tasks_schema;
+use super::skips::{self, SkipReason, SkippedAccount, SkippedAccounts};
 use crate::ec2::{CallBudget, Ec2Clients, MAX_IMAGE_IDS};
 use futures::StreamExt;
 
@@ -96,9 +97,13 @@ impl StoreImageTasksTable {
         }
     }
 
-    /// The accounts a query may ask: the home account first, then the configured ones.
+    /// The accounts a query may ask: the home account first, then the configured and
+    /// discovered ones (the first query of a server that discovers them waits for the
+    /// organization's first listing; a failed one fails it, naming ListAccounts' code and
+    /// request id).
     pub async fn reachable_accounts(&self) -> Result<Vec<String>> {
         let mut accounts = vec![self.account().await?];
+        self.clients.discover().await.map_err(external)?;
         for member in self.clients.member_accounts() {
             if !accounts.contains(&member) {
                 accounts.push(member);
@@ -171,7 +176,10 @@ impl TableProvider for StoreImageTasksTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let use_cache = options(state).use_cache().map_err(refused)?;
+        let aws_options = options(state);
+        let use_cache = aws_options.use_cache().map_err(refused)?;
+        let skip = aws_options.skip_account_errors();
+        let skips = state.config().get_extension::<SkippedAccounts>();
         let api = pushdown::plan(filters, limit);
         if !api.named_regions.is_empty() {
             self.check_region_names(&api.named_regions).await?;
@@ -191,23 +199,64 @@ impl TableProvider for StoreImageTasksTable {
             .collect();
         // Every role the query needs is assumed now, before the schema is answered: an
         // account that cannot be reached fails the statement, naming the account, the role,
-        // AWS's code and request id (the credentials are kept for the scan).
+        // AWS's code and request id (the credentials are kept for the scan); under
+        // `aws.on_account_error = 'skip'` it is left out and reported instead.
         let ready: Vec<_> = futures::stream::iter(chosen.clone())
             .map(|clients| async move { clients.ready().await })
             .buffered(ASSUME_AT_ONCE)
             .collect()
             .await;
-        for result in ready {
-            result.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let mut reached = Vec::with_capacity(chosen.len());
+        for (clients, result) in chosen.into_iter().zip(ready) {
+            match result {
+                Ok(()) => reached.push(clients),
+                Err(e) if skip && skippable_role_failure(&e) => {
+                    let account = clients.known_account().unwrap_or_default();
+                    let skipped = SkippedAccount::of(&account, SkipReason::AssumeRole, &e);
+                    skips::record(&self.clients.metrics, skips.as_deref(), skipped);
+                }
+                Err(e) => return Err(DataFusionError::External(Box::new(e))),
+            }
         }
+        let chosen = reached;
+        // The clients of the accounts asked, kept by the plan: a refresh of the
+        // organization's accounts while the query runs does not change them.
+        let mut accounts_asked = std::collections::BTreeMap::new();
         let mut partitions = Vec::new();
         let mut region_count = BTreeSet::new();
         for clients in &chosen {
             let account = clients.account().await.map_err(external)?;
-            let regions: BTreeSet<String> = match &api.regions {
+            accounts_asked.insert(account.clone(), clients.clone());
+            let mut regions: BTreeSet<String> = match &api.regions {
                 Some(chosen) => chosen.clone(),
                 None => self.regions_of(clients).await?.into_iter().collect(),
             };
+            if skip {
+                // Regions the account has not enabled are left out now, so that the
+                // FlightInfo already reports them; when the enabled regions cannot be
+                // listed, a refused first call skips the region during the scan instead.
+                if let Ok(enabled) = clients.enabled_regions().await {
+                    regions.retain(|region| {
+                        let on = enabled.contains(region);
+                        if !on {
+                            let skipped = SkippedAccount {
+                                account: account.clone(),
+                                reason: SkipReason::RegionNotEnabled,
+                                role_arn: clients.role_arn().map(str::to_owned),
+                                region: Some(region.clone()),
+                                code: None,
+                                request_id: None,
+                                message: format!(
+                                    "account {account}: {} (DescribeRegions)",
+                                    regions::not_enabled(region, &enabled)
+                                ),
+                            };
+                            skips::record(&self.clients.metrics, skips.as_deref(), skipped);
+                        }
+                        on
+                    });
+                }
+            }
             for region in regions {
                 region_count.insert(region.clone());
                 for request in &api.requests {
@@ -248,7 +297,9 @@ impl TableProvider for StoreImageTasksTable {
                 limit,
                 use_cache,
             )
-            .with_budget(budget),
+            .with_budget(budget)
+            .with_skips(skip, skips)
+            .with_accounts(accounts_asked),
         ))
     }
 
@@ -268,6 +319,9 @@ impl TableProvider for StoreImageTasksTable {
             )));
         }
         let dry_run = options(state).dry_run;
+        // The organization's accounts are known before the rows are checked (the first
+        // statement waits for the first listing).
+        self.clients.discover().await.map_err(external)?;
         let sink = StoreImageTasksSink {
             clients: self.clients.clone(),
             default_region: self.clients.default_region().to_owned(),
@@ -335,6 +389,12 @@ fn options(state: &dyn Session) -> AwsOptions {
 
 fn external(e: crate::ec2::AwsError) -> DataFusionError {
     DataFusionError::External(Box::new(e))
+}
+
+/// Whether a failed AssumeRole may be skipped under `aws.on_account_error = 'skip'`: the
+/// role refused (AccessDenied, a suspended account), not throttling or a network failure.
+fn skippable_role_failure(e: &crate::ec2::AwsError) -> bool {
+    e.role_arn.is_some() && e.kind == crate::ec2::AwsErrorKind::PermissionDenied
 }
 
 /// Roles assumed at once while a query is planned.

@@ -25,8 +25,10 @@ use std::time::Duration;
 use datafusion::physical_plan::metrics::{ExecutionPlanMetricsSet, MetricBuilder, MetricsSet};
 use futures::StreamExt;
 
+use super::error::TableError;
 use super::regions::explain_failure;
 use super::schema::tasks_to_batch;
+use super::skips::{self, SkipReason, SkippedAccount, SkippedAccounts};
 use crate::ec2::{CallBudget, CallStats, DescribeRequest, Ec2Clients, PageOptions};
 
 /// Pages fetched ahead of the consumer, per partition.
@@ -53,6 +55,12 @@ pub struct StoreImageTasksExec {
     limit: Option<usize>,
     use_cache: bool,
     budget: Option<Arc<CallBudget>>,
+    /// `aws.on_account_error = 'skip'`: a region refused on its first call as not enabled
+    /// is left out (and recorded here) instead of failing the query.
+    skip: bool,
+    skips: Option<Arc<SkippedAccounts>>,
+    /// The clients of the plan's accounts, by id (else asked from `clients`).
+    accounts: std::collections::BTreeMap<String, Ec2Clients>,
     metrics: ExecutionPlanMetricsSet,
     properties: Arc<PlanProperties>,
 }
@@ -83,6 +91,9 @@ impl StoreImageTasksExec {
             limit,
             use_cache,
             budget: None,
+            skip: false,
+            skips: None,
+            accounts: Default::default(),
             metrics: ExecutionPlanMetricsSet::new(),
             properties: Arc::new(properties),
         }
@@ -94,9 +105,40 @@ impl StoreImageTasksExec {
         self
     }
 
+    /// Skips (`skip`) a partition whose region is refused on its first call as not enabled
+    /// in the account, recording it in `skips`.
+    pub fn with_skips(mut self, skip: bool, skips: Option<Arc<SkippedAccounts>>) -> Self {
+        self.skip = skip;
+        self.skips = skips;
+        self
+    }
+
+    /// Uses these clients for the partitions of their accounts (the plan's, kept while the
+    /// organization's list of accounts is refreshed).
+    pub fn with_accounts(
+        mut self,
+        accounts: std::collections::BTreeMap<String, Ec2Clients>,
+    ) -> Self {
+        self.accounts = accounts;
+        self
+    }
+
     /// What each partition asks.
     pub fn partitions(&self) -> &[ScanPartition] {
         &self.partitions
+    }
+}
+
+/// AWS's answer, when `failure` is a region refused as not enabled in the account.
+fn region_not_enabled(
+    failure: &datafusion::common::DataFusionError,
+) -> Option<&crate::ec2::AwsError> {
+    match failure {
+        datafusion::common::DataFusionError::External(e) => match e.downcast_ref::<TableError>() {
+            Some(TableError::RegionNotEnabled { cause, .. }) => Some(cause),
+            _ => None,
+        },
+        _ => None,
     }
 }
 
@@ -224,7 +266,8 @@ impl ExecutionPlan for StoreImageTasksExec {
             ..PageOptions::default()
         };
         // The scan's accounts were checked when it was planned.
-        let Some(clients) = self.clients.for_account(&part.account) else {
+        let known = self.accounts.get(&part.account).cloned();
+        let Some(clients) = known.or_else(|| self.clients.for_account(&part.account)) else {
             return Err(datafusion::common::DataFusionError::Internal(format!(
                 "account {} of the plan is not one the server reaches",
                 part.account
@@ -232,13 +275,16 @@ impl ExecutionPlan for StoreImageTasksExec {
         };
         let mut pages = clients.describe_store_image_tasks(&part.region, part.request, options);
         // Name the account in errors when the server reaches more than its own.
-        let name_account = !self.clients.member_accounts().is_empty();
+        let name_account = self.accounts.len() > 1 || !self.clients.member_accounts().is_empty();
         let account = part.account.clone();
         let projection = self.projection.clone();
         let mut remaining = self.limit;
         let metrics = self.metrics.clone();
+        let skip = self.skip;
+        let skips = self.skips.clone();
         builder.spawn(async move {
             let result = async {
+                let mut first = true;
                 while let Some(page) = pages.next().await {
                     let page = match page {
                         Ok(page) => page,
@@ -246,9 +292,22 @@ impl ExecutionPlan for StoreImageTasksExec {
                             if name_account && e.account.is_none() {
                                 e = e.in_account(&account);
                             }
-                            return Err(explain_failure(&clients, e).await);
+                            let failure = explain_failure(&clients, e).await;
+                            if skip && first {
+                                if let Some(cause) = region_not_enabled(&failure) {
+                                    let skipped = SkippedAccount::of(
+                                        &account,
+                                        SkipReason::RegionNotEnabled,
+                                        cause,
+                                    );
+                                    skips::record(&clients.metrics, skips.as_deref(), skipped);
+                                    return Ok(());
+                                }
+                            }
+                            return Err(failure);
                         }
                     };
+                    first = false;
                     let mut batch = tasks_to_batch(&account, &page.region, &page.tasks)?;
                     if let Some(indices) = &projection {
                         batch = batch.project(indices)?;

@@ -381,3 +381,237 @@ async fn no_external_id_secret_key_or_session_token_in_the_log() {
     assert_eq!(secret_like, None, "a secret key is in the log");
     emulator.shutdown().await;
 }
+
+/// The settings of a session that skips the accounts it cannot reach.
+const SKIP: &str = "SET aws.on_account_error = 'skip'";
+
+/// The skips a JSON list (schema metadata, header, trailer) names:
+/// `(account, reason, region)`, sorted.
+fn skips_of(json: &str) -> Vec<(String, String, String)> {
+    let list: serde_json::Value = serde_json::from_str(json).unwrap();
+    let mut out: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let field = |name: &str| {
+                s.get(name)
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("")
+                    .to_owned()
+            };
+            (field("account"), field("reason"), field("region"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `(account, region, amiId)` of every task the emulator has in those accounts and regions.
+fn emulator_rows(fx: &Fixture, wanted: &[(&str, &[&str])]) -> Vec<(String, String, String)> {
+    let mut want = Vec::new();
+    for (account, regions) in wanted {
+        for region in *regions {
+            for t in fx.emulator.tasks_in(account, region) {
+                want.push((account.to_string(), region.to_string(), t.ami_id));
+            }
+        }
+    }
+    want.sort();
+    want
+}
+
+#[tokio::test]
+async fn the_opt_in_skip_leaves_out_unreachable_accounts_and_reports_each() {
+    let refused = role(2);
+    let (one, two, three) = (account_id(1), account_id(2), account_id(3));
+    let metrics = std::sync::Arc::new(aws_flightsql::metrics::Metrics::default());
+    let server_metrics = std::sync::Arc::clone(&metrics);
+    let fx = Fixture::start_configured(
+        EmulatorOptions {
+            unassumable_roles: [refused.clone()].into(),
+            disabled_regions: [(one.clone(), ["eu-west-1".to_owned()].into())].into(),
+            ..organization(4, 7)
+        },
+        move |server| {
+            server.aws.accounts = members(4);
+            server.aws.metrics = server_metrics;
+        },
+    )
+    .await;
+    let skipped_total = |reason: &str| -> u64 {
+        let text = metrics.encode();
+        let key = format!("aws_flightsql_accounts_skipped_total{{reason=\"{reason}\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .map_or(0, |n| n.trim().parse().unwrap())
+    };
+    const SQL: &str = "SELECT account, region, amiId FROM store_image_tasks";
+
+    // The default stays loud.
+    let err = fx.query(SQL).await.unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+
+    let mut session = aws_flightsql::client::Session::new(fx.client().await);
+    session.flight_info(SKIP).await.unwrap();
+    let (info, schema, batches) = session.query_with(SQL, |_| ()).await.unwrap();
+    let mut got = Vec::new();
+    for b in &batches {
+        for i in 0..b.num_rows() {
+            got.push((
+                b.column(0).as_string::<i32>().value(i).to_owned(),
+                b.column(1).as_string::<i32>().value(i).to_owned(),
+                b.column(2).as_string::<i32>().value(i).to_owned(),
+            ));
+        }
+    }
+    got.sort();
+    // The rows are the emulator's for every account and region not skipped.
+    let want = emulator_rows(
+        &fx,
+        &[
+            (HOME_ACCOUNT, &REGIONS),
+            (&one, &["us-east-1", "us-west-2"]),
+            (&three, &REGIONS),
+        ],
+    );
+    assert_eq!(got, want);
+
+    // Logged and counted once for the query that ran (not again for its FlightInfo).
+    assert_eq!(skipped_total("assume_role"), 1);
+    assert_eq!(skipped_total("region_not_enabled"), 1);
+
+    // The FlightInfo's schema (ADBC, the Rust client, the CLI) names every skip, with the
+    // role, AWS's code and request id of the refused AssumeRole.
+    let listed = schema.metadata()["aws_flightsql.skipped_accounts"].clone();
+    assert_eq!(
+        skips_of(&listed),
+        vec![
+            (one.clone(), "region_not_enabled".into(), "eu-west-1".into()),
+            (two.clone(), "assume_role".into(), String::new()),
+        ]
+    );
+    let parsed: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    let assume = parsed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["account"] == two.as_str())
+        .unwrap();
+    assert_eq!(assume["role_arn"], refused.as_str());
+    assert_eq!(assume["code"], "AccessDenied");
+    assert!(
+        !assume["request_id"].as_str().unwrap().is_empty(),
+        "{assume}"
+    );
+    assert!(
+        assume["message"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("AssumeRole of role {refused} for account {two}")),
+        "{assume}"
+    );
+    // The same in the FlightInfo's app_metadata (what the JDBC driver exposes).
+    let app: serde_json::Value = serde_json::from_slice(&info.app_metadata).unwrap();
+    assert_eq!(
+        skips_of(&app["aws_flightsql.skipped_accounts"].to_string()),
+        skips_of(&listed)
+    );
+
+    // DoGet: the schema it streams, its header and its trailer say the same.
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let mut stream = session.client_mut().do_get(ticket).await.unwrap();
+    let header = stream
+        .headers()
+        .get("aws-flightsql-skipped-accounts")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let mut streamed = None;
+    while let Some(batch) = futures::TryStreamExt::try_next(&mut stream).await.unwrap() {
+        streamed = Some(batch.schema());
+    }
+    let trailers = stream.trailers().unwrap();
+    assert_eq!(skips_of(&header), skips_of(&listed));
+    assert_eq!(
+        skips_of(
+            trailers
+                .get("aws-flightsql-skipped-accounts")
+                .unwrap()
+                .to_str()
+                .unwrap()
+        ),
+        skips_of(&listed)
+    );
+    assert_eq!(trailers.get("aws-flightsql-skipped-count").unwrap(), "2");
+    assert_eq!(
+        skips_of(&streamed.unwrap().metadata()["aws_flightsql.skipped_accounts"]),
+        skips_of(&listed)
+    );
+}
+
+#[tokio::test]
+async fn a_region_refused_during_the_scan_is_skipped_and_reported_in_the_trailer() {
+    // Without DescribeRegions the server cannot tell at planning that a region is not
+    // enabled: the region's first call is refused (AuthFailure), and the region is skipped.
+    let one = account_id(1);
+    let fx = start(EmulatorOptions {
+        disabled_regions: [(one.clone(), ["us-west-2".to_owned()].into())].into(),
+        faults: Faults {
+            deny_actions: vec!["DescribeRegions".into()],
+            ..Faults::default()
+        },
+        ..organization(2, 4)
+    })
+    .await;
+    let mut session = aws_flightsql::client::Session::new(fx.client().await);
+    session.flight_info(SKIP).await.unwrap();
+    let info = session
+        .flight_info("SELECT account, region, amiId FROM store_image_tasks")
+        .await
+        .unwrap();
+    let schema = info.clone().try_decode_schema().unwrap();
+    assert!(
+        !schema
+            .metadata()
+            .contains_key("aws_flightsql.skipped_accounts"),
+        "{:?}",
+        schema.metadata()
+    );
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let mut stream = session.client_mut().do_get(ticket).await.unwrap();
+    let mut rows = 0;
+    while let Some(batch) = futures::TryStreamExt::try_next(&mut stream).await.unwrap() {
+        rows += batch.num_rows();
+    }
+    let want = emulator_rows(
+        &fx,
+        &[
+            (HOME_ACCOUNT, &REGIONS),
+            (&one, &["us-east-1", "eu-west-1"]),
+        ],
+    );
+    assert_eq!(rows, want.len());
+    let trailers = stream.trailers().unwrap();
+    let listed = trailers
+        .get("aws-flightsql-skipped-accounts")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert_eq!(
+        skips_of(listed),
+        vec![(one.clone(), "region_not_enabled".into(), "us-west-2".into())]
+    );
+    let parsed: serde_json::Value = serde_json::from_str(listed).unwrap();
+    assert_eq!(parsed[0]["code"], "AuthFailure");
+    assert!(!parsed[0]["request_id"].as_str().unwrap().is_empty());
+
+    // The default fails the same query loudly.
+    let err = fx
+        .query("SELECT account, region, amiId FROM store_image_tasks")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err}");
+    assert!(err.message().contains("us-west-2"), "{}", err.message());
+}

@@ -21,6 +21,7 @@ mod insert;
 mod metadata;
 mod names;
 mod operate;
+mod organizations;
 mod pushdown;
 mod rust_cli;
 mod secrets;

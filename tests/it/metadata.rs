@@ -35,7 +35,36 @@ async fn catalogs_schemas_and_tables() {
     let batches = fetch(&mut client, info).await;
     assert_eq!(
         strings(&batches[0], "db_schema_name"),
-        ["ec2", "information_schema"]
+        ["ec2", "information_schema", "organizations"]
+    );
+
+    // Every table: store_image_tasks and the organization's accounts.
+    let info = client
+        .get_tables(CommandGetTables {
+            catalog: None,
+            db_schema_filter_pattern: None,
+            table_name_filter_pattern: None,
+            table_types: vec!["TABLE".into()],
+            include_schema: false,
+        })
+        .await
+        .unwrap();
+    let batches = fetch(&mut client, info).await;
+    let mut tables: Vec<(String, String)> = batches
+        .iter()
+        .flat_map(|b| {
+            strings(b, "db_schema_name")
+                .into_iter()
+                .zip(strings(b, "table_name"))
+        })
+        .collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        [
+            ("ec2".to_owned(), "store_image_tasks".to_owned()),
+            ("organizations".to_owned(), "accounts".to_owned())
+        ]
     );
 
     let request = CommandGetTables {

@@ -106,7 +106,9 @@ def test_get_objects_all_depths_and_filters(stack):
     catalogs = {c["catalog_name"]: c for c in objects}
     assert list(catalogs) == ["aws"]
     schemas = {s["db_schema_name"]: s for s in catalogs["aws"]["catalog_db_schemas"]}
-    assert set(schemas) == {"ec2", "information_schema"}
+    assert set(schemas) == {"ec2", "information_schema", "organizations"}
+    org_tables = [t["table_name"] for t in schemas["organizations"]["db_schema_tables"]]
+    assert org_tables == ["accounts"]
     tables = {t["table_name"]: t for t in schemas["ec2"]["db_schema_tables"]}
     assert list(tables) == ["store_image_tasks"]
     table = tables["store_image_tasks"]

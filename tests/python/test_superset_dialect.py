@@ -151,8 +151,9 @@ def test_uri_schemes_in_a_fresh_process(stack):
 
 def test_inspector_lists_schemas_tables_and_typed_columns(engine):
     insp = inspect(engine)
-    assert {"ec2", "information_schema"} <= set(insp.get_schema_names())
+    assert {"ec2", "information_schema", "organizations"} <= set(insp.get_schema_names())
     assert insp.get_table_names(schema="ec2") == ["store_image_tasks"]
+    assert insp.get_table_names(schema="organizations") == ["accounts"]
     columns = insp.get_columns("store_image_tasks", schema="ec2")
     got = {
         c["name"]: (str(c["type"]), spec.type_kind(str(c["type"])), c["nullable"]) for c in columns

@@ -195,9 +195,11 @@ class DatabaseMetaDataTest {
     assertEquals(List.of("aws"), column(rows(meta.getCatalogs()), "TABLE_CAT"));
     // DBeaver: getSchemas(null, null) means all.
     List<Map<String, Object>> schemas = rows(meta.getSchemas(null, null));
-    assertEquals(List.of("ec2", "information_schema"), column(schemas, "TABLE_SCHEM"));
-    assertEquals(List.of("aws", "aws"), column(schemas, "TABLE_CATALOG"));
-    assertEquals(List.of("ec2", "information_schema"), column(rows(meta.getSchemas()), "TABLE_SCHEM"));
+    assertEquals(List.of("ec2", "information_schema", "organizations"), column(schemas, "TABLE_SCHEM"));
+    assertEquals(List.of("aws", "aws", "aws"), column(schemas, "TABLE_CATALOG"));
+    assertEquals(
+        List.of("ec2", "information_schema", "organizations"),
+        column(rows(meta.getSchemas()), "TABLE_SCHEM"));
     assertEquals(List.of("ec2"), column(rows(meta.getSchemas("aws", "e_2")), "TABLE_SCHEM"));
     List<Object> types = column(rows(meta.getTableTypes()), "TABLE_TYPE");
     assertTrue(types.contains("TABLE") && types.contains("VIEW"), types.toString());
@@ -208,7 +210,10 @@ class DatabaseMetaDataTest {
     List<Map<String, Object>> all = rows(meta.getTables(null, null, "%", null));
     List<Object> names = column(all, "TABLE_NAME");
     assertTrue(names.contains("store_image_tasks"), names.toString());
+    assertTrue(names.contains("accounts"), names.toString());
     assertTrue(names.contains("tables") && names.contains("columns"), names.toString());
+    List<Object> orgTables = column(rows(meta.getTables("aws", "organizations", "%", new String[] {"TABLE"})), "TABLE_NAME");
+    assertEquals(List.of("accounts"), orgTables);
 
     List<Map<String, Object>> tables = rows(meta.getTables(null, null, "store%", new String[] {"TABLE"}));
     assertEquals(1, tables.size(), tables.toString());
