@@ -44,10 +44,10 @@ pub enum LogFormat {
 const LISTENING: &str = "Listening";
 /// `serve --help` heading: how AWS is called.
 const AWS: &str = "AWS";
-/// `serve --help` heading: who may connect and write.
-const SECURITY: &str = "Security";
 /// `serve --help` heading: what one statement or all of them may use.
 const LIMITS: &str = "Limits";
+/// `serve --help` heading: who may connect and write.
+const SECURITY: &str = "Security";
 /// `serve --help` heading: logs and shutdown.
 const OPERATIONS: &str = "Operations";
 
@@ -101,6 +101,80 @@ pub struct Config {
         default_value = duration(AwsConfig::default().cache_ttl))]
     #[serde(with = "humantime_serde")]
     pub cache_ttl: Duration,
+    /// Statement RPCs (GetFlightInfo, DoGet, DoPut, ...) running at once; more are refused
+    /// with RESOURCE_EXHAUSTED.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENT_QUERIES", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().queries.max_concurrent_queries)]
+    pub max_concurrent_queries: usize,
+    /// How long a query may run and stream (DoGet) before it is stopped with
+    /// DEADLINE_EXCEEDED, e.g. 5m; 0s = no limit.
+    #[arg(long, env = "AWS_FLIGHTSQL_QUERY_TIMEOUT", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(ServerLimits::default().queries.query_timeout.unwrap_or_default()))]
+    #[serde(with = "humantime_serde")]
+    pub query_timeout: Duration,
+    /// How long a query's response may have data ready that its client does not read before
+    /// the stream is stopped (DEADLINE_EXCEEDED) and its slot given back, e.g. 30s; 0s = no
+    /// limit.
+    #[arg(long, env = "AWS_FLIGHTSQL_CLIENT_STALL_TIMEOUT", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(ServerLimits::default().queries.client_stall_timeout.unwrap_or_default()))]
+    #[serde(with = "humantime_serde")]
+    pub client_stall_timeout: Duration,
+    /// The longest a watch (`watch_store_image_tasks(...)`) may run, e.g. 1h: its timeout
+    /// may not be longer, and its DoGet may run this much longer than --query-timeout;
+    /// 0s = no watches.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_WATCH", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(ServerLimits::default().max_watch))]
+    #[serde(with = "humantime_serde")]
+    pub max_watch: Duration,
+    /// Longest wait of an awaiting INSERT (`INSERT /*+ AWAIT */`, `aws.await`): a longer
+    /// `aws.await_timeout` is cut to it. The query timeout does not apply to INSERT; this
+    /// bounds how long one holds its slot. 0s = AWAIT is refused.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_AWAIT", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(AwaitLimits::default().max_await))]
+    #[serde(with = "humantime_serde")]
+    pub max_await: Duration,
+    /// Shortest `aws.await_interval` a session may set (each poll of an awaiting INSERT is
+    /// one DescribeStoreImageTasks per account and region); at least 100ms.
+    #[arg(long, env = "AWS_FLIGHTSQL_MIN_AWAIT_INTERVAL", help_heading = LIMITS,
+        value_parser = humantime::parse_duration,
+        default_value = duration(AwaitLimits::default().min_interval))]
+    #[serde(with = "humantime_serde")]
+    pub min_await_interval: Duration,
+    /// Longest SQL statement accepted, in bytes.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_sql_bytes)]
+    pub max_sql_bytes: usize,
+    /// Largest gRPC message decoded (parameter batches, bulk ingest), in bytes.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MESSAGE_BYTES", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_message_bytes)]
+    pub max_message_bytes: usize,
+    /// Largest HTTP/2 request header list, in bytes.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_HEADER_BYTES", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_header_bytes)]
+    pub max_header_bytes: u32,
+    /// Deepest expression accepted: operators chained or nested in one expression (256 is
+    /// a 257-term sum, 128 ORs, or 256 nested calls; IN lists are not deep).
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_EXPRESSION_DEPTH", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_expression_depth)]
+    pub max_expression_depth: usize,
+    /// Most query blocks (SELECT or VALUES: union arms, CTEs, subqueries) in one statement.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_QUERY_BLOCKS", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_query_blocks)]
+    pub max_query_blocks: usize,
+    /// Most joins (JOIN, or tables listed with commas) in one statement.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_JOINS", help_heading = LIMITS,
+        default_value_t = ServerLimits::default().max_joins)]
+    pub max_joins: usize,
+    /// Memory all running statements together may use for sorts, joins, aggregates and
+    /// buffers, e.g. 1GiB or 512MiB; a statement that needs more fails with
+    /// RESOURCE_EXHAUSTED.
+    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MEMORY", help_heading = LIMITS,
+        default_value_t = bytesize::ByteSize::b(ServerLimits::default().max_memory as u64))]
+    pub max_memory: bytesize::ByteSize,
     /// Refuse every INSERT with PERMISSION_DENIED, before any AWS call.
     #[arg(long, env = "AWS_FLIGHTSQL_READ_ONLY", help_heading = SECURITY,
         action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
@@ -180,80 +254,6 @@ pub struct Config {
     /// [default: none]
     #[arg(long, env = "AWS_FLIGHTSQL_TLS_CLIENT_CA", help_heading = LISTENING)]
     pub tls_client_ca: Option<PathBuf>,
-    /// Statement RPCs (GetFlightInfo, DoGet, DoPut, ...) running at once; more are refused
-    /// with RESOURCE_EXHAUSTED.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_CONCURRENT_QUERIES", help_heading = LIMITS,
-        default_value_t = ServerLimits::default().queries.max_concurrent_queries)]
-    pub max_concurrent_queries: usize,
-    /// How long a query may run and stream (DoGet) before it is stopped with
-    /// DEADLINE_EXCEEDED, e.g. 5m; 0s = no limit.
-    #[arg(long, env = "AWS_FLIGHTSQL_QUERY_TIMEOUT", help_heading = LIMITS,
-        value_parser = humantime::parse_duration,
-        default_value = duration(ServerLimits::default().queries.query_timeout.unwrap_or_default()))]
-    #[serde(with = "humantime_serde")]
-    pub query_timeout: Duration,
-    /// How long a query's response may have data ready that its client does not read before
-    /// the stream is stopped (DEADLINE_EXCEEDED) and its slot given back, e.g. 30s; 0s = no
-    /// limit.
-    #[arg(long, env = "AWS_FLIGHTSQL_CLIENT_STALL_TIMEOUT", help_heading = LIMITS,
-        value_parser = humantime::parse_duration,
-        default_value = duration(ServerLimits::default().queries.client_stall_timeout.unwrap_or_default()))]
-    #[serde(with = "humantime_serde")]
-    pub client_stall_timeout: Duration,
-    /// The longest a watch (`watch_store_image_tasks(...)`) may run, e.g. 1h: its timeout
-    /// may not be longer, and its DoGet may run this much longer than --query-timeout;
-    /// 0s = no watches.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_WATCH", help_heading = LIMITS,
-        value_parser = humantime::parse_duration,
-        default_value = duration(ServerLimits::default().max_watch))]
-    #[serde(with = "humantime_serde")]
-    pub max_watch: Duration,
-    /// Longest wait of an awaiting INSERT (`INSERT /*+ AWAIT */`, `aws.await`): a longer
-    /// `aws.await_timeout` is cut to it. The query timeout does not apply to INSERT; this
-    /// bounds how long one holds its slot. 0s = AWAIT is refused.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_AWAIT", help_heading = LIMITS,
-        value_parser = humantime::parse_duration,
-        default_value = duration(AwaitLimits::default().max_await))]
-    #[serde(with = "humantime_serde")]
-    pub max_await: Duration,
-    /// Shortest `aws.await_interval` a session may set (each poll of an awaiting INSERT is
-    /// one DescribeStoreImageTasks per account and region); at least 100ms.
-    #[arg(long, env = "AWS_FLIGHTSQL_MIN_AWAIT_INTERVAL", help_heading = LIMITS,
-        value_parser = humantime::parse_duration,
-        default_value = duration(AwaitLimits::default().min_interval))]
-    #[serde(with = "humantime_serde")]
-    pub min_await_interval: Duration,
-    /// Longest SQL statement accepted, in bytes.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_SQL_BYTES", help_heading = LIMITS,
-        default_value_t = ServerLimits::default().max_sql_bytes)]
-    pub max_sql_bytes: usize,
-    /// Largest gRPC message decoded (parameter batches, bulk ingest), in bytes.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MESSAGE_BYTES", help_heading = LIMITS,
-        default_value_t = ServerLimits::default().max_message_bytes)]
-    pub max_message_bytes: usize,
-    /// Largest HTTP/2 request header list, in bytes.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_HEADER_BYTES", help_heading = LIMITS,
-        default_value_t = ServerLimits::default().max_header_bytes)]
-    pub max_header_bytes: u32,
-    /// Deepest expression accepted: operators chained or nested in one expression (256 is
-    /// a 257-term sum, 128 ORs, or 256 nested calls; IN lists are not deep).
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_EXPRESSION_DEPTH", help_heading = LIMITS,
-        default_value_t = ServerLimits::default().max_expression_depth)]
-    pub max_expression_depth: usize,
-    /// Most query blocks (SELECT or VALUES: union arms, CTEs, subqueries) in one statement.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_QUERY_BLOCKS", help_heading = LIMITS,
-        default_value_t = ServerLimits::default().max_query_blocks)]
-    pub max_query_blocks: usize,
-    /// Most joins (JOIN, or tables listed with commas) in one statement.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_JOINS", help_heading = LIMITS,
-        default_value_t = ServerLimits::default().max_joins)]
-    pub max_joins: usize,
-    /// Memory all running statements together may use for sorts, joins, aggregates and
-    /// buffers, e.g. 1GiB or 512MiB; a statement that needs more fails with
-    /// RESOURCE_EXHAUSTED.
-    #[arg(long, env = "AWS_FLIGHTSQL_MAX_MEMORY", help_heading = LIMITS,
-        default_value_t = bytesize::ByteSize::b(ServerLimits::default().max_memory as u64))]
-    pub max_memory: bytesize::ByteSize,
     /// Most DescribeStoreImageTasks calls one statement may make; a plan that needs more is
     /// refused before the first call, a scan that reaches it is stopped; 0 = no limit.
     #[arg(long, env = "AWS_FLIGHTSQL_MAX_AWS_CALLS_PER_QUERY", help_heading = AWS,
