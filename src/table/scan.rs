@@ -3,7 +3,9 @@
 //! a background task that pages through `DescribeStoreImageTasks` (which asks for at most
 //! one page ahead, see `ec2::pages`) and sends one record batch per page into a small buffer.
 //! The buffer bounds how far paging runs ahead of the consumer, and dropping the stream
-//! aborts the task and its page call, so no further page is requested.
+//! aborts the task and its page call, so no further page is requested. Once run, the plan
+//! shows its calls per account (and the busiest account × region partitions) for `EXPLAIN
+//! ANALYZE`, beside the metrics that sum every partition's.
 
 use std::fmt;
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use futures::StreamExt;
 
 use super::regions::explain_failure;
 use super::schema::tasks_to_batch;
-use crate::ec2::{CallBudget, CallStats, DescribeRequest, Ec2Clients, PageOptions};
+use crate::ec2::{CallBudget, CallStats, CallsByPlace, DescribeRequest, Ec2Clients, PageOptions};
 
 /// Pages fetched ahead of the consumer, per partition.
 const PAGES_BUFFERED: usize = 2;
@@ -54,6 +56,9 @@ pub struct StoreImageTasksExec {
     use_cache: bool,
     budget: Option<Arc<CallBudget>>,
     metrics: ExecutionPlanMetricsSet,
+    /// The calls per account and region, for `EXPLAIN ANALYZE` (the metrics sum every
+    /// partition's).
+    calls: Arc<CallsByPlace>,
     properties: Arc<PlanProperties>,
 }
 
@@ -84,6 +89,7 @@ impl StoreImageTasksExec {
             use_cache,
             budget: None,
             metrics: ExecutionPlanMetricsSet::new(),
+            calls: Arc::default(),
             properties: Arc::new(properties),
         }
     }
@@ -156,6 +162,10 @@ impl DisplayAs for StoreImageTasksExec {
         }
         if !self.use_cache {
             write!(f, ", cache=off")?;
+        }
+        // Once run (EXPLAIN ANALYZE): the calls per account, in a few lines however many.
+        if let Some(summary) = self.calls.summary() {
+            write!(f, ", {summary}")?;
         }
         Ok(())
     }
@@ -237,6 +247,7 @@ impl ExecutionPlan for StoreImageTasksExec {
         let projection = self.projection.clone();
         let mut remaining = self.limit;
         let metrics = self.metrics.clone();
+        let calls = Arc::clone(&self.calls);
         builder.spawn(async move {
             let result = async {
                 while let Some(page) = pages.next().await {
@@ -271,6 +282,7 @@ impl ExecutionPlan for StoreImageTasksExec {
             }
             .await;
             record(&metrics, partition, &stats);
+            calls.add(&account, &part.region, &stats);
             result
         });
         Ok(builder.build())

@@ -20,6 +20,7 @@ mod insert;
 mod metadata;
 mod names;
 mod operate;
+mod org_explain;
 mod org_insert;
 mod pushdown;
 mod rust_cli;
