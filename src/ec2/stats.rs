@@ -82,7 +82,7 @@ impl CallsByPlace {
     }
 
     /// The calls in a few lines however many accounts: the total per account (the busiest
-    /// [`BUSIEST_LISTED`], then the spread of the others) and the busiest account × region
+    /// ten, then the spread of the others) and the busiest account × region
     /// partitions; `None` before any partition finished.
     pub fn summary(&self) -> Option<String> {
         summary(&self.snapshot())

@@ -120,7 +120,9 @@ pub(crate) async fn none_in_progress(clients: &Ec2Clients, rows: &[ValidRow]) ->
     let checks = by_place
         .into_iter()
         .map(|((account, region), rows)| async move {
-            let clients = account_clients(clients, account, region)?;
+            let clients = clients
+                .for_account(account)
+                .ok_or_else(|| no_longer_reached(account, region))?;
             let amis: Vec<String> = rows.iter().map(|r| r.ami_id.clone()).collect();
             let tasks = clients
                 .tasks_of_images(region, &amis)
@@ -142,26 +144,16 @@ pub(crate) async fn none_in_progress(clients: &Ec2Clients, rows: &[ValidRow]) ->
     }
 }
 
-/// The clients of `account`, or the error of a row whose account the server no longer
-/// reaches (nothing is sent for it).
-fn account_clients(
-    clients: &Ec2Clients,
-    account: &str,
-    region: &str,
-) -> Result<Ec2Clients, AwsError> {
-    clients.for_account(account).ok_or_else(|| {
-        let mut e = AwsError::local(
-            region,
-            "CreateStoreImageTask",
-            AwsErrorKind::InvalidRequest,
-            format!(
-                "account {account} is no longer one this server reaches; nothing was sent \
-                 for it"
-            ),
-        );
-        e.account = Some(account.to_owned());
-        e
-    })
+/// The error of a row whose account the server no longer reaches (nothing is sent for it).
+fn no_longer_reached(account: &str, region: &str) -> AwsError {
+    let mut e = AwsError::local(
+        region,
+        "CreateStoreImageTask",
+        AwsErrorKind::InvalidRequest,
+        format!("account {account} is no longer one this server reaches; nothing was sent for it"),
+    );
+    e.account = Some(account.to_owned());
+    e
 }
 
 /// Sends every request through its account's clients, exactly once each; every request
@@ -175,7 +167,9 @@ pub(crate) async fn create_all(clients: &Ec2Clients, requests: Vec<CreateRequest
             .push((index, r));
     }
     let per_place = by_place.into_iter().map(|((account, region), rows)| {
-        let account_clients = account_clients(clients, &account, &region);
+        let account_clients = clients
+            .for_account(&account)
+            .ok_or_else(|| no_longer_reached(&account, &region));
         futures::stream::iter(rows)
             .map(move |(index, r)| {
                 let account_clients = account_clients.clone();
