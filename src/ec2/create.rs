@@ -91,7 +91,8 @@ impl Ec2Clients {
                 "CreateStoreImageTask",
                 AwsErrorKind::InvalidRequest,
                 format!(
-                    "the create of {} for account {} reached the clients of account {account};                      nothing was sent",
+                    "the create of {} for account {} reached the clients of account {account}; \
+                     nothing was sent",
                     request.ami_id, request.account
                 ),
             ));
