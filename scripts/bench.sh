@@ -2,6 +2,9 @@
 # Runs the benchmarks and prints their figures (not part of the test suite):
 #   bench/run.py          fan-out, time to first batch, throughput against boto3 and the AWS
 #                         CLI, peak RSS, pushdown (release binaries, emulator latency)
+#   bench/organization.py one GROUP BY over 100 accounts x 16 regions x 200 tasks, 50 ms per
+#                         call (STS included): wall time cold and warm against the critical
+#                         path, peak RSS, requests in flight per account x region
 #   cargo bench --profile release --bench sdk_pages   what aws-sdk-ec2 costs per page (the
 #                         release profile builds it at opt-level 0) against the raw HTTP
 #                         page; `--profile release` reuses the release build
@@ -24,4 +27,6 @@ fi
 
 AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/release" AWS_CLI="$cli_venv/bin/aws" \
   "$venv/bin/python" bench/run.py "$@"
+AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/release" \
+  "$venv/bin/python" bench/organization.py "$@"
 cargo bench --profile release --bench sdk_pages

@@ -399,7 +399,9 @@ impl Ec2Clients {
             limits: Arc::new(self.limits.sibling()),
             cache: Arc::clone(&self.cache),
             metrics: Arc::clone(&self.metrics),
-            claims: Default::default(),
+            // One set of claims for every account (keyed on the account): clients built
+            // again for an account keep its claims.
+            claims: self.claims.clone(),
             writes: Arc::clone(&self.writes),
             enabled: Arc::default(),
             account: Arc::new(tokio::sync::OnceCell::new_with(Some(spec.id.clone()))),

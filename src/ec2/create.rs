@@ -28,6 +28,9 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 /// One store task to create.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateRequest {
+    /// The account to create it in: sent through that account's clients
+    /// ([`Ec2Clients::for_account`]), and part of every claim's key.
+    pub account: String,
     /// The region to create it in.
     pub region: String,
     /// The AMI to store.
@@ -80,9 +83,26 @@ impl Ec2Clients {
         &self,
         request: &CreateRequest,
     ) -> Result<CreateOutcome, AwsError> {
-        // No other statement of this server sends or confirms a create of this AMI until
-        // this one knows its outcome.
-        let _turn = self.claims.lock(&request.region, &request.ami_id).await;
+        // A request routed to another account's clients would create the task in the wrong
+        // account: refused before anything is sent.
+        if let Some(account) = self.known_account().filter(|a| *a != request.account) {
+            return Err(AwsError::local(
+                &request.region,
+                "CreateStoreImageTask",
+                AwsErrorKind::InvalidRequest,
+                format!(
+                    "the create of {} for account {} reached the clients of account {account}; \
+                     nothing was sent",
+                    request.ami_id, request.account
+                ),
+            ));
+        }
+        // No other statement of this server sends or confirms a create of this AMI in this
+        // account until this one knows its outcome.
+        let _turn = self
+            .claims
+            .lock(&request.account, &request.region, &request.ami_id)
+            .await;
         if self.writes.stopped() {
             return Ok(CreateOutcome::NotSent);
         }
@@ -93,8 +113,12 @@ impl Ec2Clients {
             match self.send_create(request).await {
                 Ok(object_key) => {
                     // The AMI's in-progress task is this statement's now.
-                    self.claims
-                        .record(request.statement, &request.region, &request.ami_id);
+                    self.claims.record(
+                        request.statement,
+                        &request.account,
+                        &request.region,
+                        &request.ami_id,
+                    );
                     self.metrics.store_task_created();
                     return Ok(CreateOutcome::Created {
                         object_key,
@@ -170,6 +194,7 @@ impl Ec2Clients {
             .unwrap_or_else(|| format!("{}.bin", request.ami_id));
         match self.claims.claim(
             request.statement,
+            &request.account,
             &request.region,
             &request.ami_id,
             task.task_start_time,

@@ -36,6 +36,6 @@ pub use error::{AwsError, AwsErrorKind};
 pub use limits::LimitsConfig;
 pub use organizations::{OrgAccount, OrgDiscovery};
 pub use pages::PageOptions;
-pub use stats::{CallBudget, CallStats, DEFAULT_MAX_CALLS_PER_QUERY};
+pub use stats::{CallBudget, CallStats, CallsByPlace, PlaceCalls, DEFAULT_MAX_CALLS_PER_QUERY};
 pub use task::{DescribeRequest, StoreImageTask, TaskPage};
 pub use writes::{RunningWrite, WriteGate};

@@ -9,6 +9,8 @@ use crate::ec2::{AwsError, AwsErrorKind};
 /// A row an INSERT created (or, in a dry run, would have created).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedRow {
+    /// The account.
+    pub account: String,
     /// The region.
     pub region: String,
     /// The AMI.
@@ -22,6 +24,8 @@ pub struct CreatedRow {
 /// A row AWS refused.
 #[derive(Debug, Clone)]
 pub struct RefusedRow {
+    /// The account.
+    pub account: String,
     /// The region.
     pub region: String,
     /// The AMI.
@@ -35,6 +39,8 @@ pub struct RefusedRow {
 /// A row an INSERT did not send: the server stopped creates (its shutdown grace ended).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotSentRow {
+    /// The account.
+    pub account: String,
     /// The region.
     pub region: String,
     /// The AMI.
@@ -85,6 +91,8 @@ pub enum TableError {
 /// One row of a failed INSERT's report, as the log and `insert_report(id)` show it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReportRow<'a> {
+    /// The account.
+    pub account: &'a str,
     /// The region.
     pub region: &'a str,
     /// The AMI.
@@ -132,7 +140,7 @@ impl TableError {
         for c in created {
             rows.push(ReportRow {
                 object_key: Some(&c.object_key),
-                ..row(&c.region, &c.ami_id, &c.bucket, made)
+                ..row(&c.account, &c.region, &c.ami_id, &c.bucket, made)
             });
         }
         for r in refused {
@@ -140,30 +148,32 @@ impl TableError {
                 error_code: Some(r.error.code.as_deref().unwrap_or("error")),
                 error_message: Some(&r.error.message),
                 request_id: r.error.request_id.as_deref(),
-                ..row(&r.region, &r.ami_id, &r.bucket, "refused")
+                ..row(&r.account, &r.region, &r.ami_id, &r.bucket, "refused")
             });
         }
         for c in unconfirmed {
             rows.push(ReportRow {
                 object_key: Some(&c.object_key),
-                ..row(&c.region, &c.ami_id, &c.bucket, "unconfirmed")
+                ..row(&c.account, &c.region, &c.ami_id, &c.bucket, "unconfirmed")
             });
         }
         for n in not_sent {
-            rows.push(row(&n.region, &n.ami_id, &n.bucket, "not_sent"));
+            rows.push(row(&n.account, &n.region, &n.ami_id, &n.bucket, "not_sent"));
         }
         rows
     }
 }
 
-/// A report row with only its region, AMI, bucket and outcome.
+/// A report row with only its account, region, AMI, bucket and outcome.
 fn row<'a>(
+    account: &'a str,
     region: &'a str,
     ami_id: &'a str,
     bucket: &'a str,
     outcome: &'static str,
 ) -> ReportRow<'a> {
     ReportRow {
+        account,
         region,
         ami_id,
         bucket,
@@ -175,15 +185,29 @@ fn row<'a>(
     }
 }
 
-/// The AMIs of `rows` (region, AMI) per region, in order.
+/// The AMIs of `rows` (account, region, AMI) per place, in order: the region, or the
+/// account and the region when the statement's rows are in `several` accounts.
 fn by_region<'a>(
-    rows: impl Iterator<Item = (&'a String, &'a String)>,
-) -> BTreeMap<&'a str, Vec<&'a str>> {
-    let mut map: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (region, ami) in rows {
-        map.entry(region).or_default().push(ami);
+    rows: impl Iterator<Item = (&'a String, &'a String, &'a String)>,
+    several: bool,
+) -> BTreeMap<String, Vec<&'a str>> {
+    let mut map: BTreeMap<String, Vec<&str>> = BTreeMap::new();
+    for (account, region, ami) in rows {
+        map.entry(place(account, region, several))
+            .or_default()
+            .push(ami);
     }
     map
+}
+
+/// Where a row is, as a report names it: `us-east-1`, or `account 100000000001
+/// us-east-1` when the statement's rows are in `several` accounts.
+fn place(account: &str, region: &str, several: bool) -> String {
+    if several {
+        format!("account {account} {region}")
+    } else {
+        region.to_owned()
+    }
 }
 
 impl TableError {
@@ -257,7 +281,11 @@ impl TableError {
             }
             let _ = write!(text, "{}", Headline(self));
             for r in self.report_rows() {
-                let _ = write!(text, "\n{}: {} {}", r.outcome, r.region, r.ami_id);
+                let _ = write!(
+                    text,
+                    "\n{}: {} {} (account {})",
+                    r.outcome, r.region, r.ami_id, r.account
+                );
                 if let Some(key) = r.object_key {
                     let _ = write!(text, " -> {key}");
                 }
@@ -333,12 +361,24 @@ impl fmt::Display for TableError {
                 } else {
                     "created"
                 };
+                // Rows in more than one account name the account of each group.
+                let accounts: std::collections::BTreeSet<&str> = created
+                    .iter()
+                    .chain(unconfirmed)
+                    .map(|c| c.account.as_str())
+                    .chain(refused.iter().map(|r| r.account.as_str()))
+                    .chain(not_sent.iter().map(|n| n.account.as_str()))
+                    .collect();
+                let several = accounts.len() > 1;
                 let other_keys: Vec<String> = created
                     .iter()
                     .filter(|c| c.object_key != format!("{}.bin", c.ami_id))
                     .map(|c| format!("{} -> {}", c.ami_id, c.object_key))
                     .collect();
-                for (region, amis) in by_region(created.iter().map(|c| (&c.region, &c.ami_id))) {
+                for (region, amis) in by_region(
+                    created.iter().map(|c| (&c.account, &c.region, &c.ami_id)),
+                    several,
+                ) {
                     write!(f, "\n{verb} in {region}: {}", amis.join(" "))?;
                 }
                 if !other_keys.is_empty() {
@@ -348,11 +388,15 @@ impl fmt::Display for TableError {
                         other_keys.join(", ")
                     )?;
                 }
-                let mut groups: BTreeMap<(&str, &str, &str), Vec<&RefusedRow>> = BTreeMap::new();
+                let mut groups: BTreeMap<(String, &str, &str), Vec<&RefusedRow>> = BTreeMap::new();
                 for r in refused {
                     let code = r.error.code.as_deref().unwrap_or("error");
                     groups
-                        .entry((&r.region, code, &r.error.message))
+                        .entry((
+                            place(&r.account, &r.region, several),
+                            code,
+                            &r.error.message,
+                        ))
                         .or_default()
                         .push(r);
                 }
@@ -364,8 +408,12 @@ impl fmt::Display for TableError {
                     let amis: Vec<&str> = rows.iter().map(|r| r.ami_id.as_str()).collect();
                     write!(f, ": {}", amis.join(" "))?;
                 }
-                for (region, amis) in by_region(unconfirmed.iter().map(|c| (&c.region, &c.ami_id)))
-                {
+                for (region, amis) in by_region(
+                    unconfirmed
+                        .iter()
+                        .map(|c| (&c.account, &c.region, &c.ami_id)),
+                    several,
+                ) {
                     write!(
                         f,
                         "\ncreated by this or a concurrent statement (the create failed \
@@ -374,7 +422,10 @@ impl fmt::Display for TableError {
                         amis.join(" ")
                     )?;
                 }
-                for (region, amis) in by_region(not_sent.iter().map(|n| (&n.region, &n.ami_id))) {
+                for (region, amis) in by_region(
+                    not_sent.iter().map(|n| (&n.account, &n.region, &n.ami_id)),
+                    several,
+                ) {
                     write!(f, "\nnot sent in {region}: {}", amis.join(" "))?;
                 }
                 Ok(())

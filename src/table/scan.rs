@@ -3,7 +3,9 @@
 //! a background task that pages through `DescribeStoreImageTasks` (which asks for at most
 //! one page ahead, see `ec2::pages`) and sends one record batch per page into a small buffer.
 //! The buffer bounds how far paging runs ahead of the consumer, and dropping the stream
-//! aborts the task and its page call, so no further page is requested.
+//! aborts the task and its page call, so no further page is requested. Once run, the plan
+//! shows its calls per account (and the busiest account × region partitions) for `EXPLAIN
+//! ANALYZE`, beside the metrics that sum every partition's.
 
 use std::fmt;
 use std::sync::Arc;
@@ -29,7 +31,7 @@ use super::error::TableError;
 use super::regions::explain_failure;
 use super::schema::tasks_to_batch;
 use super::skips::{self, SkipReason, SkippedAccount, SkippedAccounts};
-use crate::ec2::{CallBudget, CallStats, DescribeRequest, Ec2Clients, PageOptions};
+use crate::ec2::{CallBudget, CallStats, CallsByPlace, DescribeRequest, Ec2Clients, PageOptions};
 
 /// Pages fetched ahead of the consumer, per partition.
 const PAGES_BUFFERED: usize = 2;
@@ -62,6 +64,9 @@ pub struct StoreImageTasksExec {
     /// The clients of the plan's accounts, by id (else asked from `clients`).
     accounts: std::collections::BTreeMap<String, Ec2Clients>,
     metrics: ExecutionPlanMetricsSet,
+    /// The calls per account and region, for `EXPLAIN ANALYZE` (the metrics sum every
+    /// partition's).
+    calls: Arc<CallsByPlace>,
     properties: Arc<PlanProperties>,
 }
 
@@ -95,6 +100,7 @@ impl StoreImageTasksExec {
             skips: None,
             accounts: Default::default(),
             metrics: ExecutionPlanMetricsSet::new(),
+            calls: Arc::default(),
             properties: Arc::new(properties),
         }
     }
@@ -199,6 +205,10 @@ impl DisplayAs for StoreImageTasksExec {
         if !self.use_cache {
             write!(f, ", cache=off")?;
         }
+        // Once run (EXPLAIN ANALYZE): the calls per account, in a few lines however many.
+        if let Some(summary) = self.calls.summary() {
+            write!(f, ", {summary}")?;
+        }
         Ok(())
     }
 }
@@ -282,6 +292,7 @@ impl ExecutionPlan for StoreImageTasksExec {
         let metrics = self.metrics.clone();
         let skip = self.skip;
         let skips = self.skips.clone();
+        let calls = Arc::clone(&self.calls);
         builder.spawn(async move {
             let result = async {
                 let mut first = true;
@@ -330,6 +341,7 @@ impl ExecutionPlan for StoreImageTasksExec {
             }
             .await;
             record(&metrics, partition, &stats);
+            calls.add(&account, &part.region, &stats);
             result
         });
         Ok(builder.build())

@@ -675,6 +675,7 @@ async fn a_dry_run_insert_reports_no_row_affected_and_lists_what_would_be_create
     assert_eq!(
         names,
         [
+            "account",
             "region",
             "amiId",
             "bucket",

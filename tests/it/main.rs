@@ -21,6 +21,8 @@ mod insert;
 mod metadata;
 mod names;
 mod operate;
+mod org_explain;
+mod org_insert;
 mod organizations;
 mod pushdown;
 mod rust_cli;

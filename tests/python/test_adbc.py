@@ -159,12 +159,12 @@ def test_a_dry_run_insert_affects_no_row_and_lists_what_would_be_created(stack):
         cur.execute(insert)
         assert cur.rowcount == 0, "nothing was created"
         assert [d[0] for d in cur.description] == [
-            "region", "amiId", "bucket", "outcome", "s3objectKey",
+            "account", "region", "amiId", "bucket", "outcome", "s3objectKey",
             "errorCode", "errorMessage", "requestId",
         ]
         rows = sorted(cur.fetchall())
         assert rows == sorted(
-            ("us-west-2", ami, bucket, "would_create", f"{ami}.bin", None, None, None)
+            ("111111111111", "us-west-2", ami, bucket, "would_create", f"{ami}.bin", None, None, None)
             for ami in amis[:2]
         )
         # Prepared, with parameters: the same.
@@ -173,7 +173,7 @@ def test_a_dry_run_insert_affects_no_row_and_lists_what_would_be_created(stack):
             parameters=("us-west-2", amis[2], bucket),
         )
         assert cur.rowcount == 0
-        assert [r[3] for r in cur.fetchall()] == ["would_create"]
+        assert [r[4] for r in cur.fetchall()] == ["would_create"]
         # A row AWS would refuse fails the statement, saying it was a dry run.
         with pytest.raises(Exception) as err:
             cur.execute(

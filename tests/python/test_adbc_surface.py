@@ -341,7 +341,7 @@ def test_session_options_and_set_persist_with_cookies(stack):
         )
         # A dry run: no row affected, the row it would create.
         assert cur.rowcount == 0
-        assert [(r[1], r[3]) for r in cur.fetchall()] == [(amis[0], "would_create")]
+        assert [(r[2], r[4]) for r in cur.fetchall()] == [(amis[0], "would_create")]
         # SET as a statement: the new session comes back in the cookie.
         cur.execute("SET datafusion.execution.batch_size = 1234")
         cur.execute(

@@ -142,8 +142,14 @@ pub(crate) struct Awaited {
 }
 
 impl Awaited {
-    /// The task of a `row` created in `account`.
-    pub(crate) fn of(account: &str, row: &CreatedRow) -> Awaited {
+    /// The task of a created `row`, in the row's account (`own_account`, the server's, when
+    /// the row names none).
+    pub(crate) fn of(own_account: &str, row: &CreatedRow) -> Awaited {
+        let account = if row.account.is_empty() {
+            own_account
+        } else {
+            &row.account
+        };
         Awaited {
             account: account.to_owned(),
             region: row.region.clone(),

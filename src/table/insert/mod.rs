@@ -5,15 +5,18 @@
 //!    [`MAX_ROWS_PER_INSERT`] rows, so nothing is sent for a statement that is too big)
 //!    and become typed rows: `region`, `amiId` and `bucket` as trimmed text, and which
 //!    read-only columns were given.
-//! 2. **validate** ([`validate`]): every rule a row must pass before any AWS call, as pure
-//!    functions: no read-only column given, a region name of an enabled region (an empty
-//!    one is the default region), an AMI id and a bucket name by AWS's naming rules
-//!    (`table::naming`), each (region, AMI) once. One bad row refuses the statement with
-//!    every problem listed, and nothing is sent.
-//! 3. **create** ([`create`]): one `DescribeStoreImageTasks` per region refuses the
-//!    statement when a task for one of its AMIs is already in progress (the rule is in
-//!    [`validate`]); then one `CreateStoreImageTask` per row, exactly once (the state
-//!    machine of `ec2::create`), a few at a time per region.
+//! 2. **validate** ([`validate`]): every rule a row must pass before any create, as pure
+//!    functions: no read-only column given, an account the server reaches (an empty one
+//!    is the server's own) whose role could be assumed ([`create::reach`] readies each
+//!    account the rows name first), a region name of a region enabled in that account (an
+//!    empty one is the default region), an AMI id and a bucket name by AWS's naming rules
+//!    (`table::naming`), each (account, region, AMI) once. One bad row refuses the
+//!    statement with every problem listed, and nothing is created.
+//! 3. **create** ([`create`]): one `DescribeStoreImageTasks` per account and region
+//!    refuses the statement when a task for one of its AMIs is already in progress there
+//!    (the rule is in [`validate`]); then one `CreateStoreImageTask` per row through its
+//!    account's clients, exactly once (the state machine of `ec2::create`), a few at a
+//!    time per account and region.
 //! 4. **report** ([`report`]): every row's outcome is sorted into created, refused,
 //!    created by this or a concurrent statement, and not sent; the statement returns the
 //!    count created, or fails with a report of every row, kept on the server for

@@ -14,7 +14,7 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
-use datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::array::{Array, ArrayRef, RecordBatch, StringArray, UInt64Array};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{TableFunctionArgs, TableFunctionImpl, TableProvider};
 use datafusion::common::{plan_err, DataFusionError, Result, ScalarValue};
@@ -39,6 +39,7 @@ pub const INSERT_REPORT: &str = "insert_report";
 static REPORT_SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     let text = |name: &str, nullable: bool| Field::new(name, DataType::Utf8, nullable);
     Arc::new(Schema::new(vec![
+        text("account", false),
         text("region", false),
         text("amiId", false),
         text("bucket", false),
@@ -85,8 +86,8 @@ impl InsertReports {
     }
 }
 
-/// The columns of an INSERT's report: region, amiId, bucket, outcome, s3objectKey,
-/// errorCode, errorMessage, requestId.
+/// The columns of an INSERT's report: account, region, amiId, bucket, outcome,
+/// s3objectKey, errorCode, errorMessage, requestId.
 pub fn report_schema() -> SchemaRef {
     Arc::clone(&REPORT_SCHEMA)
 }
@@ -97,6 +98,7 @@ pub fn report_batch(rows: &[ReportRow<'_>]) -> Result<RecordBatch> {
         Arc::new(rows.iter().map(value).collect::<StringArray>()) as _
     };
     let columns = vec![
+        column(|r| Some(r.account)),
         column(|r| Some(r.region)),
         column(|r| Some(r.ami_id)),
         column(|r| Some(r.bucket)),
@@ -134,6 +136,7 @@ impl CreatedRow {
     /// This row in a report, with `outcome`.
     fn report_row(&self, outcome: &'static str) -> ReportRow<'_> {
         ReportRow {
+            account: &self.account,
             region: &self.region,
             ami_id: &self.ami_id,
             bucket: &self.bucket,
@@ -150,34 +153,67 @@ impl CreatedRow {
 /// (the number clients read as the rows affected) and `regions`, where the tasks were
 /// created (a row that names no region is created in the server's default region, and
 /// this says which that was): `us-east-1`, or each region with its count in the order of
-/// the rows, `us-east-1 (2), eu-west-1 (1)`; null when nothing was created. `rows` are the
-/// INSERT's rows as it left them ([`DryRunRows`]). An INSERT that awaited its tasks
-/// (`awaited`) adds how they ended: `completed`, `failed` and `failures` (see
-/// `awaiting::result_columns`).
+/// the rows, `us-east-1 (2), eu-west-1 (1)`; when the rows are in more than one account,
+/// each account with its regions, `account 100000000001: us-east-1 (2); account
+/// 100000000002: us-east-1 (1)`; null when nothing was created. `rows` are the INSERT's
+/// rows as it left them ([`DryRunRows`]). An INSERT that awaited its tasks (`awaited`) adds
+/// how they ended: `completed`, `failed` and `failures` (see `awaiting::result_columns`).
 pub fn insert_result(
     count: u64,
     rows: Option<&RecordBatch>,
     awaited: Option<&AwaitOutcome>,
 ) -> Result<RecordBatch> {
-    let mut regions: Vec<(&str, usize)> = Vec::new();
-    let column = rows
-        .and_then(|batch| batch.column_by_name("region"))
-        .and_then(|column| column.as_any().downcast_ref::<StringArray>());
-    for region in column.into_iter().flatten().flatten() {
+    let text_column = |name: &str| {
+        rows.and_then(|batch| batch.column_by_name(name))
+            .and_then(|column| column.as_any().downcast_ref::<StringArray>())
+    };
+    let (accounts, regions) = (text_column("account"), text_column("region"));
+    // (account, [(region, count)]) in the order of the rows.
+    let mut places: Vec<(&str, Vec<(&str, usize)>)> = Vec::new();
+    for (i, region) in regions.into_iter().flatten().enumerate() {
+        let Some(region) = region else { continue };
+        let account = accounts
+            .filter(|a| a.is_valid(i))
+            .map(|a| a.value(i))
+            .unwrap_or_default();
+        let index = match places.iter().position(|(a, _)| *a == account) {
+            Some(index) => index,
+            None => {
+                places.push((account, Vec::new()));
+                places.len() - 1
+            }
+        };
+        let regions = &mut places[index].1;
         match regions.iter_mut().find(|(r, _)| *r == region) {
             Some((_, n)) => *n += 1,
             None => regions.push((region, 1)),
         }
     }
-    let text = match regions.as_slice() {
+    let counted = |regions: &[(&str, usize)]| match regions {
+        [(region, _)] => region.to_string(),
+        several => several
+            .iter()
+            .map(|(region, n)| format!("{region} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    let text = match places.as_slice() {
         [] => None,
-        [(region, _)] => Some(region.to_string()),
+        [(_, regions)] => Some(counted(regions)),
         several => Some(
             several
                 .iter()
-                .map(|(region, n)| format!("{region} ({n})"))
+                .map(|(account, regions)| {
+                    let total: usize = regions.iter().map(|(_, n)| n).sum();
+                    // One region of an account still shows its count among the others.
+                    let regions = match regions.as_slice() {
+                        [(region, _)] => format!("{region} ({total})"),
+                        _ => counted(regions),
+                    };
+                    format!("account {account}: {regions}")
+                })
                 .collect::<Vec<_>>()
-                .join(", "),
+                .join("; "),
         ),
     };
     let mut fields = vec![
@@ -246,6 +282,7 @@ impl Tally {
         let mut tally = Tally::default();
         for (request, outcome) in outcomes {
             let created = |object_key| CreatedRow {
+                account: request.account.clone(),
                 region: request.region.clone(),
                 ami_id: request.ami_id.clone(),
                 bucket: request.bucket.clone(),
@@ -256,34 +293,38 @@ impl Tally {
                     object_key,
                     attempts,
                 }) => {
-                    tracing::info!(region = %request.region, ami = %request.ami_id,
-                        bucket = %request.bucket, %object_key, attempts, "store image task created");
+                    tracing::info!(account = %request.account, region = %request.region,
+                        ami = %request.ami_id, bucket = %request.bucket, %object_key, attempts,
+                        "store image task created");
                     tally.created.push(created(object_key));
                 }
                 Ok(CreateOutcome::WouldCreate) => tally
                     .created
                     .push(created(format!("{}.bin", request.ami_id))),
                 Ok(CreateOutcome::NotSent) => tally.not_sent.push(NotSentRow {
+                    account: request.account.clone(),
                     region: request.region.clone(),
                     ami_id: request.ami_id.clone(),
                     bucket: request.bucket.clone(),
                 }),
                 Ok(CreateOutcome::Unconfirmed { object_key }) => {
-                    tracing::warn!(region = %request.region, ami = %request.ami_id,
-                        bucket = %request.bucket, %object_key,
+                    tracing::warn!(account = %request.account, region = %request.region,
+                        ami = %request.ami_id, bucket = %request.bucket, %object_key,
                         "store image task in progress after an ambiguous failure, claimed by \
                          another statement: created by this or a concurrent statement");
                     tally.unconfirmed.push(created(object_key));
                 }
                 Err(error) => {
                     if dry_run {
-                        tracing::info!(region = %request.region, ami = %request.ami_id, %error,
+                        tracing::info!(account = %request.account, region = %request.region,
+                            ami = %request.ami_id, %error,
                             "dry run: AWS would refuse this store image task");
                     } else {
-                        tracing::warn!(region = %request.region, ami = %request.ami_id, %error,
-                            "store image task refused");
+                        tracing::warn!(account = %request.account, region = %request.region,
+                            ami = %request.ami_id, %error, "store image task refused");
                     }
                     tally.refused.push(RefusedRow {
+                        account: request.account.clone(),
                         region: request.region.clone(),
                         ami_id: request.ami_id.clone(),
                         bucket: request.bucket.clone(),
@@ -401,6 +442,7 @@ mod tests {
 
     fn request(ami: &str) -> CreateRequest {
         CreateRequest {
+            account: "111111111111".into(),
             region: "us-east-1".into(),
             ami_id: ami.into(),
             bucket: "b-bucket".into(),
@@ -486,6 +528,66 @@ mod tests {
         let regions = result.column_by_name("regions").unwrap().as_string::<i32>();
         assert_eq!(regions.value(0), "us-east-1");
         assert!(insert_result(0, None, None).unwrap().column(1).is_null(0));
+    }
+
+    #[test]
+    fn an_insert_in_several_accounts_names_them() {
+        let reports = InsertReports::default();
+        let slot = DryRunRows::default();
+        let in_account = |ami: &str, account: &str, region: &str| {
+            let mut outcome = created(ami);
+            outcome.0.account = account.into();
+            outcome.0.region = region.into();
+            outcome
+        };
+        let tally = Tally::of(
+            vec![
+                in_account("ami-1", "100000000001", "us-east-1"),
+                in_account("ami-2", "111111111111", "us-east-1"),
+                in_account("ami-3", "100000000001", "eu-west-1"),
+                in_account("ami-4", "100000000001", "us-east-1"),
+            ],
+            false,
+        );
+        assert_eq!(answer(tally, false, &reports, Some(&slot)).unwrap(), 4);
+        let rows = slot.take().expect("the INSERT's rows");
+        let accounts = rows.column_by_name("account").unwrap().as_string::<i32>();
+        assert_eq!(accounts.value(1), "111111111111");
+        let result = insert_result(4, Some(&rows), None).unwrap();
+        let regions = result.column_by_name("regions").unwrap().as_string::<i32>();
+        assert_eq!(
+            regions.value(0),
+            "account 100000000001: us-east-1 (2), eu-west-1 (1); account 111111111111: \
+             us-east-1 (1)"
+        );
+    }
+
+    #[test]
+    fn a_failed_insert_in_several_accounts_names_the_account_of_each_group() {
+        let reports = InsertReports::default();
+        let mut elsewhere = (request("ami-2"), Err(refusal()));
+        elsewhere.0.account = "100000000001".into();
+        let tally = Tally::of(vec![created("ami-1"), elsewhere], false);
+        let err = answer(tally, false, &reports, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("created in account 111111111111 us-east-1: ami-1"),
+            "{err}"
+        );
+        assert!(
+            err.contains("refused in account 100000000001 us-east-1, InvalidAMIID.NotFound"),
+            "{err}"
+        );
+        // One account: the regions alone, as before.
+        let tally = Tally::of(
+            vec![created("ami-1"), (request("ami-2"), Err(refusal()))],
+            false,
+        );
+        let err = answer(tally, false, &reports, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("created in us-east-1: ami-1"), "{err}");
     }
 
     #[test]

@@ -23,8 +23,9 @@ use crate::ec2::Ec2Clients;
 pub(crate) struct StoreImageTasksSink {
     pub(crate) clients: Ec2Clients,
     pub(crate) default_region: String,
-    /// The server's own account, the one INSERT creates in.
+    /// The server's own account: a row that names none is created in it.
     pub(crate) account: String,
+    /// The regions enabled in the server's own account.
     pub(crate) enabled_regions: Vec<String>,
     pub(crate) dry_run: bool,
     pub(crate) schema: SchemaRef,
@@ -73,16 +74,29 @@ impl DataSink for StoreImageTasksSink {
         // 1. rows: every row is read before the first AWS call.
         let batches = rows::collect(data).await?;
         let given = rows::read(&batches).map_err(invalid)?;
-        // 2. validate
+        // 2. validate: the accounts the rows name are readied first (roles assumed,
+        // enabled regions listed), then every row is judged.
+        validate::read_only(&given).map_err(invalid)?;
+        let mut reachable = vec![self.account.clone()];
+        reachable.extend(
+            self.clients
+                .member_accounts()
+                .into_iter()
+                .filter(|a| *a != self.account),
+        );
+        let named = validate::accounts_named(&given, &self.account, &reachable);
+        let accounts =
+            create::reach(&self.clients, &self.account, &self.enabled_regions, named).await?;
         let rules = Rules {
-            account: &self.account,
+            home: &self.account,
             default_region: &self.default_region,
-            enabled_regions: &self.enabled_regions,
+            reachable: &reachable,
+            accounts: &accounts,
         };
         let valid = validate::rows(&given, rules).map_err(invalid)?;
         // 3. create: tasks are claimed per statement (see ec2::claims).
+        create::none_in_progress(&self.clients, &valid).await?;
         let requests = create::requests(valid, self.dry_run, rand::random());
-        create::none_in_progress(&self.clients, &requests).await?;
         let outcomes = create::create_all(&self.clients, requests).await;
         // 4. report
         let tally = Tally::of(outcomes, self.dry_run);
