@@ -125,7 +125,7 @@ async fn await_returns_when_the_emulator_has_ended_every_task_and_says_how_each_
     assert_eq!(u64_of(result, "count"), 3);
     assert_eq!(
         text_of(result, "regions").as_deref(),
-        Some("eu-west-1 (1), us-east-1 (2)")
+        Some("us-east-1 (2), eu-west-1 (1)")
     );
     assert_eq!(u64_of(result, "completed"), 2);
     assert_eq!(u64_of(result, "failed"), 1);
