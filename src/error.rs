@@ -197,6 +197,14 @@ fn datafusion_code_ref(e: &DataFusionError) -> (Code, String) {
         DataFusionError::SQL(e, _) => {
             return (Code::InvalidArgument, SqlError::syntax(e, None).to_string());
         }
+        // An INSERT whose rows give NULL for a column the table declares NOT NULL: Arrow
+        // names the VALUES list's column (`column1`), not the table's.
+        DataFusionError::ArrowError(inner, _)
+            if matches!(inner.as_ref(), ArrowError::InvalidArgumentError(msg)
+                if msg.contains("is declared as non-nullable but contains null values")) =>
+        {
+            return (Code::InvalidArgument, NULL_IN_NOT_NULL_COLUMN.to_owned());
+        }
         DataFusionError::ArrowError(inner, _) => {
             let (code, _) = arrow_code(clone_arrow(inner));
             code
@@ -231,6 +239,12 @@ fn datafusion_code_ref(e: &DataFusionError) -> (Code, String) {
     };
     (code, root.to_string())
 }
+
+/// What an INSERT that gives NULL for `account` or `region` is told.
+const NULL_IN_NOT_NULL_COLUMN: &str = "INSERT rejected, nothing was created: a row gives NULL \
+     for `account` or `region`, which take no NULL. Leave `account` out of the column list \
+     (or give '') to create the task in the server's own account, and leave `region` out to \
+     use the server's default region; otherwise give their values.";
 
 /// DataFusion reports an unknown table as a plan error "table '...' not found".
 fn is_table_not_found(msg: &str) -> bool {

@@ -32,7 +32,7 @@ use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
 
 /// The number of cases; the README quotes it.
-const CORPUS_CASES: usize = 108;
+const CORPUS_CASES: usize = 110;
 
 const SQL_TYPE: &str = "type.googleapis.com/arrow.flight.protocol.sql.";
 
@@ -921,6 +921,12 @@ async fn corpus(m: &Material) -> Vec<Case> {
     let bad_inserts = [
         ("INSERT of an integer AMI id", insert("('us-east-1', 42, 'bucket-name')"), "ami"),
         ("INSERT of a NULL AMI id", insert(&format!("('us-east-1', NULL, '{bucket}')")), "amiId"),
+        ("INSERT of a NULL region", insert(&format!("(NULL, '{ami}', '{bucket}')")), "leave `region` out"),
+        (
+            "INSERT of a NULL account",
+            format!("INSERT INTO store_image_tasks (account, region, amiId, bucket) VALUES (NULL, 'us-east-1', '{ami}', '{bucket}')"),
+            "`account` out of the column list",
+        ),
         ("INSERT of a bucket name with an injection", insert(&format!("('us-east-1', '{ami}', 'b''); DELETE FROM x; --')")), "bucket"),
         ("INSERT into a region that does not exist", insert(&format!("('mars-north-1', '{ami}', '{bucket}')")), "mars-north-1"),
         (
