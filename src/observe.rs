@@ -79,6 +79,11 @@ impl Notes {
             self.span.record("query_id", query_id);
         }
     }
+
+    /// The query id, or `""` when none was set.
+    fn query_id(&self) -> &str {
+        self.query_id.get().map(String::as_str).unwrap_or_default()
+    }
 }
 
 tokio::task_local! {
@@ -190,13 +195,13 @@ impl RpcMiddleware for Observe {
             let response = match response {
                 Ok(response) => response,
                 Err(e) => {
-                    let query_id = notes.query_id.get().map(String::as_str).unwrap_or_default();
+                    let query_id = notes.query_id();
                     RpcEnd::finish_now(&state, &method, "Unknown", started, query_id);
                     return Err(e);
                 }
             };
             let (mut parts, body) = response.into_parts();
-            let query_id = notes.query_id.get().map(String::as_str).unwrap_or_default();
+            let query_id = notes.query_id();
             if let Ok(value) = http::HeaderValue::from_str(query_id) {
                 parts.headers.insert(QUERY_ID_HEADER, value);
             }
@@ -237,12 +242,7 @@ struct Unanswered<'a> {
 impl Drop for Unanswered<'_> {
     fn drop(&mut self) {
         if let Some(state) = self.state.take() {
-            let query_id = self
-                .notes
-                .query_id
-                .get()
-                .map(String::as_str)
-                .unwrap_or_default();
+            let query_id = self.notes.query_id();
             tracing::info!(parent: &self.notes.span, method = %self.method,
                 "rpc dropped before it answered: its client cancelled it or went away");
             RpcEnd::finish_now(&state, self.method, "Cancelled", self.started, query_id);
@@ -305,12 +305,7 @@ impl RpcEnd {
         } else {
             tracing::info!(parent: &self.span, %status, elapsed_ms, "rpc finished");
         }
-        let query_id = self
-            .notes
-            .query_id
-            .get()
-            .map(String::as_str)
-            .unwrap_or_default();
+        let query_id = self.notes.query_id();
         Self::finish_now(&self.state, &self.method, &status, self.started, query_id);
     }
 }

@@ -31,7 +31,7 @@ fn members(accounts: usize) -> Vec<AccountSpec> {
         .collect()
 }
 
-fn organization(accounts: usize, tasks_per_region: usize) -> EmulatorOptions {
+pub(crate) fn organization(accounts: usize, tasks_per_region: usize) -> EmulatorOptions {
     EmulatorOptions {
         regions: REGIONS.iter().map(|r| r.to_string()).collect(),
         tasks_per_region,

@@ -12,19 +12,10 @@ use aws_flightsql::ec2::{AccountSpec, OrgDiscovery};
 use ec2_emulator::{account_id, ConfigUpdate, EmulatorOptions, Faults, HOME_ACCOUNT};
 use tonic::Code;
 
+use crate::accounts::organization;
 use crate::common::{Fixture, REGIONS};
 
 const ROLE: &str = "flightsql-reader";
-
-fn organization(accounts: usize, tasks_per_region: usize) -> EmulatorOptions {
-    EmulatorOptions {
-        regions: REGIONS.iter().map(|r| r.to_string()).collect(),
-        tasks_per_region,
-        freeze_time: true,
-        accounts,
-        ..EmulatorOptions::default()
-    }
-}
 
 fn discovery(skip: &[String], refresh: Duration) -> OrgDiscovery {
     OrgDiscovery {
