@@ -2,7 +2,9 @@
 //! one session, and prints each result as a table, CSV or JSON ([`Format`]). It connects
 //! over `grpc://` or `grpc+tls://` and, for servers with a users file, authenticates with a
 //! Flight handshake. The `watch` subcommand's client ([`watch`]) follows store image tasks
-//! through `watch_store_image_tasks` with a progress bar per task.
+//! through `watch_store_image_tasks` with a progress bar per task; `sql` draws the same bars
+//! while an awaiting INSERT (`/*+ AWAIT */`, `aws.await`) waits, from a watch on a second
+//! connection (`Follower`), and then says how the tasks ended.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -501,7 +503,11 @@ pub const DEFAULT_MAX_TABLE_ROWS: usize = 10_000;
 /// and for an INSERT (`N tasks created in REGION`; a dry run prints its rows, then how
 /// many would have been created). On a terminal a live progress line shows once a
 /// statement takes over a second; a query ends with one line, its row count and the time
-/// taken (on stdout after a table, on stderr after CSV and JSON).
+/// taken (on stdout after a table, on stderr after CSV and JSON). An awaiting INSERT shows
+/// its tasks while it waits (bars on a terminal, change lines on stderr otherwise, a spinner
+/// when its tasks are unknown or the watch cannot run) and its line adds how they ended
+/// (`; awaited: 2 completed, 1 failed`), each failure on stderr; when one failed, the
+/// statements after it still run and the command fails at the end (exit 1).
 pub async fn run(
     uri: &str,
     options: &ConnectOptions,
@@ -2040,8 +2046,10 @@ async fn prepare_watch(
         regions,
         amis,
         interval: interval.max(crate::table::MIN_INTERVAL),
-        // The INSERT's wait, and a poll to spare.
-        timeout: timeout + interval + Duration::from_secs(60),
+        // The INSERT's wait (it fails at its timeout), within the server's default
+        // --max-watch: a server refuses a longer watch (the spinner then shows), and past
+        // its end the spinner takes over.
+        timeout: timeout.min(crate::table::DEFAULT_MAX_WATCH),
         until_done: false,
     };
     Ok((session, baseline, watch.sql()))
@@ -2065,8 +2073,23 @@ async fn follow(
             spinner.enable_steady_tick(Duration::from_millis(120));
         }
     };
+    // Why the watch cannot run, said once (on the spinner's line, or stderr).
+    let given_up = |reason: &anyhow::Error| {
+        let note = format!("no progress bars: {reason:#}");
+        if std::io::stderr().is_terminal() {
+            spinner.set_message(format!("waiting for the tasks (AWAIT; {note})"));
+        } else {
+            eprintln!("{note}");
+        }
+    };
     let prepared = match &plan.tasks {
-        Some(tasks) if !tasks.is_empty() => prepare_watch(&plan, tasks).await.ok(),
+        Some(tasks) if !tasks.is_empty() => match prepare_watch(&plan, tasks).await {
+            Ok(prepared) => Some(prepared),
+            Err(e) => {
+                given_up(&e);
+                None
+            }
+        },
         _ => None,
     };
     let _ = ready.send(());
@@ -2101,8 +2124,9 @@ async fn follow(
     };
     if let Some(ended) = ended {
         // The watch failed (or ran out) before the INSERT returned: the spinner instead.
-        if ended.is_err() {
+        if let Err(Failed(e)) = ended {
             bars.clear();
+            given_up(&e);
         }
         spin();
         let _ = stop.await;
