@@ -268,6 +268,7 @@ pub fn main() -> ExitCode {
                         amis: args.amis,
                         interval: args.interval,
                         timeout: args.timeout,
+                        until_done: true,
                     };
                     client::watch(&args.connect, &options, &watch).await
                 }

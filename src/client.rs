@@ -2,7 +2,9 @@
 //! one session, and prints each result as a table, CSV or JSON ([`Format`]). It connects
 //! over `grpc://` or `grpc+tls://` and, for servers with a users file, authenticates with a
 //! Flight handshake. The `watch` subcommand's client ([`watch`]) follows store image tasks
-//! through `watch_store_image_tasks` with a progress bar per task.
+//! through `watch_store_image_tasks` with a progress bar per task; `sql` draws the same bars
+//! while an awaiting INSERT (`/*+ AWAIT */`, `aws.await`) waits, from a watch on a second
+//! connection (`Follower`), and then says how the tasks ended.
 
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -501,7 +503,11 @@ pub const DEFAULT_MAX_TABLE_ROWS: usize = 10_000;
 /// and for an INSERT (`N tasks created in REGION`; a dry run prints its rows, then how
 /// many would have been created). On a terminal a live progress line shows once a
 /// statement takes over a second; a query ends with one line, its row count and the time
-/// taken (on stdout after a table, on stderr after CSV and JSON).
+/// taken (on stdout after a table, on stderr after CSV and JSON). An awaiting INSERT shows
+/// its tasks while it waits (bars on a terminal, change lines on stderr otherwise, a spinner
+/// when its tasks are unknown or the watch cannot run) and its line adds how they ended
+/// (`; awaited: 2 completed, 1 failed`), each failure on stderr; when one failed, the
+/// statements after it still run and the command fails at the end (exit 1).
 pub async fn run(
     uri: &str,
     options: &ConnectOptions,
@@ -514,15 +520,24 @@ pub async fn run(
         return Err(anyhow!("no SQL statement given"));
     }
     let mut session = Session::new(connect_with(uri, options).await?);
+    let mut run_settings = RunSettings::default();
     for set in settings {
         session
             .flight_info(set)
             .await
             .map_err(|e| anyhow!("{set}: {}", arrow_message(e)))?;
+        run_settings.note(set);
     }
     let several = statements.len() > 1;
+    let mut failed_tasks = Vec::new();
     for (i, statement) in statements.iter().enumerate() {
-        let outcome = run_one(&mut session, statement, printing)
+        let follow = FollowPlan {
+            uri: uri.to_owned(),
+            options: options.clone(),
+            settings: run_settings.clone(),
+            tasks: named_tasks(statement),
+        };
+        let outcome = run_one(&mut session, statement, printing, follow)
             .await
             .map_err(|e| {
                 if several {
@@ -535,21 +550,35 @@ pub async fn run(
                     e
                 }
             })?;
-        if outcome == Printed::ReaderGone {
+        run_settings.note(statement);
+        match outcome {
+            Printed::All => {}
             // `| head` read what it wanted: the rest is not fetched, and that is no error.
-            break;
+            Printed::ReaderGone => break,
+            Printed::TasksFailed(message) if several => failed_tasks.push(format!(
+                "statement {} of {}: {message}",
+                i + 1,
+                statements.len()
+            )),
+            Printed::TasksFailed(message) => failed_tasks.push(message),
         }
+    }
+    if !failed_tasks.is_empty() {
+        return Err(anyhow!(failed_tasks.join("; ")));
     }
     Ok(())
 }
 
 /// How printing a statement's result ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Printed {
     /// Whole.
     All,
     /// Standard output was closed (`| head`): the rest was not fetched.
     ReaderGone,
+    /// Whole, from an awaiting INSERT (which succeeded) some of whose tasks failed: what
+    /// the command ends with (exit 1) after the statements that follow it.
+    TasksFailed(String),
 }
 
 /// An error of one statement: the server's message for a Flight error.
@@ -561,14 +590,28 @@ impl From<FlightError> for Failed {
     }
 }
 
-/// Runs one statement in `session` and prints its result.
-async fn run_one(session: &mut Session, sql: &str, printing: Printing) -> anyhow::Result<Printed> {
+/// Runs one statement in `session` and prints its result; an INSERT that awaits its tasks
+/// shows them while it waits ([`Follower`], set up by `follow`).
+async fn run_one(
+    session: &mut Session,
+    sql: &str,
+    printing: Printing,
+    follow: FollowPlan,
+) -> anyhow::Result<Printed> {
     let started = Instant::now();
     let mut progress = Progress::start();
-    let info = session
-        .flight_info(sql)
-        .await
-        .map_err(|e| anyhow!(arrow_message(e)))?;
+    let follower = if statement_kind(sql) == StatementKind::Insert && follow.settings.awaits(sql) {
+        // The follower's display replaces the progress line.
+        progress.clear();
+        Some(Follower::start(follow).await)
+    } else {
+        None
+    };
+    let info = session.flight_info(sql).await;
+    if let Some(follower) = follower {
+        follower.stop().await;
+    }
+    let info = info.map_err(|e| anyhow!(arrow_message(e)))?;
     let schema = Arc::new(
         info.clone()
             .try_decode_schema()
@@ -623,7 +666,32 @@ async fn run_one(session: &mut Session, sql: &str, printing: Printing) -> anyhow
             if !table {
                 write_batches(&mut out, &schema, &batches, format)?;
             }
-            say(&mut out, &insert_line(created, &batches, names_region(sql)))?;
+            let line = insert_line(created, &batches, names_region(sql));
+            let Some(awaited) = Awaited::of(&batches)? else {
+                say(&mut out, &line)?;
+                out.flush()?;
+                return Ok(Printed::All);
+            };
+            say(
+                &mut out,
+                &format!(
+                    "{line}; awaited: {} completed, {} failed",
+                    awaited.completed, awaited.failed
+                ),
+            )?;
+            out.flush()?;
+            for failure in &awaited.failures {
+                eprintln!("{failure}");
+            }
+            if awaited.failed > 0 {
+                return Ok(Printed::TasksFailed(format!(
+                    "{} of {} stored task{} failed (the INSERT itself succeeded: every task \
+                     was created once and awaited)",
+                    awaited.failed,
+                    created,
+                    if created == 1 { "" } else { "s" }
+                )));
+            }
         }
         StatementKind::Other => unreachable!("queries are printed as they stream"),
     }
@@ -1220,6 +1288,168 @@ mod tests {
         assert_eq!(written(Format::Json, 1, &[numbers(0, 0)]), "[]\n");
     }
 
+    #[test]
+    fn the_await_hint_is_read_as_the_server_reads_it() {
+        assert!(await_hint("INSERT /*+ AWAIT */ INTO t (a) VALUES (1)"));
+        assert!(await_hint(
+            "  insert/*+await*/into aws.ec2.t (a) VALUES (1)"
+        ));
+        assert!(await_hint(
+            "Insert\n  /*+   Await  */\n INTO t (a) VALUES (1)"
+        ));
+        assert!(await_hint(
+            "INSERT /* a note */ /*+ PARALLEL, AWAIT */ INTO t (a) VALUES (1)"
+        ));
+        assert!(!await_hint("INSERT /* AWAIT */ INTO t (a) VALUES (1)"));
+        assert!(!await_hint("INSERT /*+ AWAITING */ INTO t (a) VALUES (1)"));
+        assert!(!await_hint("INSERT INTO t (a) /*+ AWAIT */ VALUES (1)"));
+        assert!(!await_hint("INSERT INTO t (a) VALUES ('/*+ AWAIT */')"));
+        assert!(!await_hint("SELECT /*+ AWAIT */ 1"));
+        assert!(!await_hint("-- INSERT /*+ AWAIT */\nSELECT 1"));
+    }
+
+    #[test]
+    fn an_insert_names_its_tasks_only_in_a_values_list_of_literals() {
+        let task = |region: Option<&str>, ami: &str| NamedTask {
+            region: region.map(str::to_owned),
+            ami: ami.to_owned(),
+        };
+        assert_eq!(
+            named_tasks(
+                "INSERT /*+ AWAIT */ INTO store_image_tasks (Region, amiId, bucket) \
+                 VALUES ('us-east-1', 'ami-1', 'b'), ('eu-west-1', 'ami-2', 'b')"
+            ),
+            Some(vec![
+                task(Some("us-east-1"), "ami-1"),
+                task(Some("eu-west-1"), "ami-2")
+            ])
+        );
+        assert_eq!(
+            named_tasks(
+                "INSERT INTO aws.ec2.store_image_tasks (Bucket, ImageId) VALUES ('b', 'ami-3')"
+            ),
+            Some(vec![task(None, "ami-3")])
+        );
+        for unknown in [
+            "INSERT INTO t (amiId, bucket) SELECT 'ami-1', 'b'",
+            "INSERT INTO t (amiId, bucket) VALUES ($1, 'b')",
+            "INSERT INTO t (amiId, bucket) VALUES (concat('ami-', '1'), 'b')",
+            "INSERT INTO t VALUES ('us-east-1', 'ami-1', 'b')",
+            "INSERT INTO t (bucket) VALUES ('b')",
+            "SELECT 1",
+        ] {
+            assert_eq!(named_tasks(unknown), None, "{unknown}");
+        }
+    }
+
+    fn watched(region: &str, ami: &str, started_ms: Option<i64>) -> Watched {
+        Watched {
+            account: "123456789012".into(),
+            region: region.into(),
+            ami: ami.into(),
+            bucket: "b".into(),
+            progress: 0,
+            state: "InProgress".into(),
+            reason: None,
+            started_ms,
+            observed_ms: 0,
+        }
+    }
+
+    #[test]
+    fn the_baseline_leaves_out_the_older_tasks_of_each_region_and_ami() {
+        let ms = arrow::datatypes::DataType::Timestamp(
+            arrow::datatypes::TimeUnit::Millisecond,
+            Some("UTC".into()),
+        );
+        let started = arrow::compute::cast(
+            &arrow::array::Int64Array::from(vec![Some(1_000), None]),
+            &ms,
+        )
+        .unwrap();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "region",
+                Arc::new(arrow::array::StringArray::from(vec![
+                    "us-east-1",
+                    "us-east-1",
+                ])) as arrow::array::ArrayRef,
+            ),
+            (
+                "amiId",
+                Arc::new(arrow::array::StringArray::from(vec!["ami-1", "ami-2"])),
+            ),
+            ("started", started),
+        ])
+        .unwrap();
+        let baseline = Baseline::of(&[batch]).unwrap();
+        // The task that was the newest before the INSERT, and an older one: left out.
+        assert!(!baseline.is_new(&watched("us-east-1", "ami-1", Some(1_000))));
+        assert!(!baseline.is_new(&watched("us-east-1", "ami-1", Some(10))));
+        assert!(!baseline.is_new(&watched("us-east-1", "ami-1", None)));
+        // A later one, the same AMI in another region, an AMI without a task before.
+        assert!(baseline.is_new(&watched("us-east-1", "ami-1", Some(1_001))));
+        assert!(baseline.is_new(&watched("eu-west-1", "ami-1", Some(10))));
+        assert!(baseline.is_new(&watched("us-east-1", "ami-2", Some(10))));
+        assert!(baseline.is_new(&watched("us-east-1", "ami-3", None)));
+        let sql = Baseline::sql(&[
+            NamedTask {
+                region: Some("us-east-1".into()),
+                ami: "ami-1".into(),
+            },
+            NamedTask {
+                region: None,
+                ami: "ami-'2".into(),
+            },
+        ]);
+        assert!(sql.contains("amiId IN ('ami-1', 'ami-''2')"), "{sql}");
+        assert!(!sql.contains("region IN"), "{sql}");
+    }
+
+    #[test]
+    fn failures_become_one_line_a_task() {
+        assert_eq!(
+            failure_lines(
+                "ami-1 in us-east-1: Access Denied; see the bucket; ami-2 in eu-west-1 \
+                 (account 210987654321): no reason given"
+            ),
+            vec![
+                "ami-1 in us-east-1 failed: Access Denied; see the bucket",
+                "ami-2 in eu-west-1 (account 210987654321) failed: no reason given",
+            ]
+        );
+    }
+
+    #[test]
+    fn settings_say_whether_an_insert_awaits_and_for_how_long() {
+        let mut settings = RunSettings::default();
+        let insert = "INSERT INTO t (amiId, bucket) VALUES ('ami-1', 'b')";
+        assert!(!settings.awaits(insert));
+        assert!(settings.awaits("INSERT /*+ AWAIT */ INTO t (amiId) VALUES ('ami-1')"));
+        assert_eq!(
+            settings.await_times(),
+            (Duration::from_secs(5), Duration::from_secs(3600))
+        );
+        settings.note("SET aws.await = 'true'");
+        settings.note("SET AWS.AWAIT_INTERVAL = 0.5");
+        settings.note("SET aws.await_timeout = '2 minutes'");
+        settings.note("SELECT 1");
+        assert!(settings.awaits(insert));
+        assert_eq!(
+            settings.await_times(),
+            (Duration::from_millis(500), Duration::from_secs(120))
+        );
+        assert_eq!(settings.statements.len(), 3);
+        settings.note("SET aws.dry_run = true");
+        assert!(
+            !settings.awaits(insert),
+            "a dry run creates nothing to watch"
+        );
+        settings.note("RESET aws.dry_run");
+        settings.note("RESET aws.await");
+        assert!(!settings.awaits(insert));
+    }
+
     #[tokio::test]
     async fn the_progress_line_counts_batches_and_rows() {
         let mut progress = Progress::start();
@@ -1241,6 +1471,10 @@ pub struct Watch {
     pub interval: Duration,
     /// The longest the watch runs.
     pub timeout: Duration,
+    /// Whether it ends once every watched task is Completed or Failed (`until => 'done'`);
+    /// otherwise it runs to its timeout, and a task of a named AMI that starts meanwhile
+    /// joins it (`until => 'timeout'`).
+    pub until_done: bool,
 }
 
 impl Watch {
@@ -1265,9 +1499,10 @@ impl Watch {
         format!(
             "SELECT account, region, amiId, bucket, progressPercentage, storeTaskState, \
              storeTaskFailureReason, taskStartTime, observedAt \
-             FROM watch_store_image_tasks(interval => '{}', until => 'done', timeout => '{}') \
+             FROM watch_store_image_tasks(interval => '{}', until => '{}', timeout => '{}') \
              WHERE {}",
             humantime::format_duration(self.interval),
+            if self.until_done { "done" } else { "timeout" },
             humantime::format_duration(self.timeout),
             predicates.join(" AND ")
         )
@@ -1389,48 +1624,21 @@ impl Watched {
 /// otherwise; then a summary line. Fails (exit 1) when a task failed (each failure's reason
 /// on stderr), when tasks were still running at the timeout, or when no task matched.
 pub async fn watch(uri: &str, options: &ConnectOptions, watch: &Watch) -> anyhow::Result<()> {
-    use indicatif::MultiProgress;
     let mut session = Session::new(connect_with(uri, options).await?);
     let info = session
         .flight_info(&watch.sql())
         .await
         .map_err(|e| anyhow!(arrow_message(e)))?;
     let terminal = std::io::stdout().is_terminal();
-    let bars = MultiProgress::with_draw_target(if terminal {
-        ProgressDrawTarget::stdout()
-    } else {
-        ProgressDrawTarget::hidden()
-    });
-    let style = ProgressStyle::with_template("{prefix} [{bar:30}] {pos:>3}% {msg}")
-        .expect("valid template")
-        .progress_chars("=> ");
-    let mut tasks: std::collections::BTreeMap<(String, String, String), (Watched, ProgressBar)> =
-        std::collections::BTreeMap::new();
+    let mut bars = TaskBars::new(terminal);
     let mut out = std::io::stdout().lock();
     session
         .fetch(&info, |batch| {
             for row in Watched::of(&batch).map_err(Failed)? {
-                let key = row.key();
-                if let Some((shown, _)) = tasks.get(&key) {
-                    // An older task of the same AMI and region: the newest is shown.
-                    if shown.started_ms > row.started_ms {
-                        continue;
+                if let Some(shown) = bars.show(row) {
+                    if !terminal {
+                        writeln!(out, "{}", shown.line()).map_err(|e| Failed(e.into()))?;
                     }
-                }
-                let (shown, bar) = tasks.entry(key).or_insert_with(|| {
-                    let bar = bars.add(ProgressBar::new(100));
-                    bar.set_style(style.clone());
-                    bar.set_prefix(row.label());
-                    (row.clone(), bar)
-                });
-                *shown = row.clone();
-                bar.set_position(row.progress.clamp(0, 100) as u64);
-                bar.set_message(format!("{} {}", row.elapsed(), row.state));
-                if row.state == "Completed" || row.state == "Failed" {
-                    bar.finish();
-                }
-                if !terminal {
-                    writeln!(out, "{}", row.line()).map_err(|e| Failed(e.into()))?;
                 }
             }
             if !terminal {
@@ -1441,13 +1649,14 @@ pub async fn watch(uri: &str, options: &ConnectOptions, watch: &Watch) -> anyhow
         .await
         .map_err(|Failed(e)| e)?;
     drop(out);
+    let tasks: Vec<&Watched> = bars.tasks().collect();
     if tasks.is_empty() {
         return Err(anyhow!(
             "no store image task matches (tasks {}): nothing to watch",
             watch.scope()
         ));
     }
-    let count = |state: &str| tasks.values().filter(|(t, _)| t.state == state).count();
+    let count = |state: &str| tasks.iter().filter(|t| t.state == state).count();
     let (completed, failed) = (count("Completed"), count("Failed"));
     let running = tasks.len() - completed - failed;
     let mut summary = format!(
@@ -1464,7 +1673,7 @@ pub async fn watch(uri: &str, options: &ConnectOptions, watch: &Watch) -> anyhow
         ));
     }
     println!("{summary}");
-    for (task, _) in tasks.values().filter(|(t, _)| t.state == "Failed") {
+    for task in tasks.iter().filter(|t| t.state == "Failed") {
         eprintln!(
             "{} in {} failed: {}",
             task.ami,
@@ -1476,4 +1685,508 @@ pub async fn watch(uri: &str, options: &ConnectOptions, watch: &Watch) -> anyhow
         return Err(anyhow!(summary));
     }
     Ok(())
+}
+
+/// The progress bars of watched tasks, one per account, region and AMI (the newest task of
+/// each), drawn on standard output when `draw` (a terminal) and kept hidden otherwise: the
+/// `watch` command's display, and an awaiting INSERT's in the `sql` command.
+struct TaskBars {
+    bars: indicatif::MultiProgress,
+    style: ProgressStyle,
+    tasks: std::collections::BTreeMap<(String, String, String), (Watched, ProgressBar)>,
+}
+
+impl TaskBars {
+    fn new(draw: bool) -> TaskBars {
+        TaskBars {
+            bars: indicatif::MultiProgress::with_draw_target(if draw {
+                ProgressDrawTarget::stdout()
+            } else {
+                ProgressDrawTarget::hidden()
+            }),
+            style: ProgressStyle::with_template("{prefix} [{bar:30}] {pos:>3}% {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+            tasks: Default::default(),
+        }
+    }
+
+    /// Shows `row` on its task's bar (a new bar for a new task); the row as shown, or none
+    /// when it is of an older task of the same AMI and region than the one shown.
+    fn show(&mut self, row: Watched) -> Option<&Watched> {
+        let key = row.key();
+        if let Some((shown, _)) = self.tasks.get(&key) {
+            if shown.started_ms > row.started_ms {
+                return None;
+            }
+        }
+        let (bars, style) = (&self.bars, &self.style);
+        let (shown, bar) = self.tasks.entry(key).or_insert_with(|| {
+            let bar = bars.add(ProgressBar::new(100));
+            bar.set_style(style.clone());
+            bar.set_prefix(row.label());
+            (row.clone(), bar)
+        });
+        bar.set_position(row.progress.clamp(0, 100) as u64);
+        bar.set_message(format!("{} {}", row.elapsed(), row.state));
+        if row.state == "Completed" || row.state == "Failed" {
+            bar.finish();
+        }
+        *shown = row;
+        Some(shown)
+    }
+
+    /// The tasks as last shown.
+    fn tasks(&self) -> impl Iterator<Item = &Watched> {
+        self.tasks.values().map(|(task, _)| task)
+    }
+
+    /// Takes the bars off the screen.
+    fn clear(&mut self) {
+        for (_, bar) in self.tasks.values() {
+            bar.finish_and_clear();
+        }
+        // Nothing to clear is no failure.
+        let _ = self.bars.clear();
+    }
+}
+
+/// Whether `statement` carries the AWAIT hint, as the server reads it (`catalog::parse`'s
+/// `Hints`): a comment starting `/*+` between `INSERT` (the statement's first word) and the
+/// next word, whose words (any case, separated by spaces or commas) include `AWAIT`.
+pub fn await_hint(statement: &str) -> bool {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::keywords::Keyword;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, statement).tokenize() else {
+        return false;
+    };
+    let mut rest = tokens
+        .iter()
+        .skip_while(|t| matches!(t, Token::Whitespace(_)));
+    let insert = rest
+        .next()
+        .is_some_and(|t| matches!(t, Token::Word(w) if w.keyword == Keyword::INSERT));
+    insert
+        && rest
+            .map_while(|t| match t {
+                Token::Whitespace(w) => Some(w),
+                _ => None,
+            })
+            .any(|w| match w {
+                Whitespace::MultiLineComment(text) => text.strip_prefix('+').is_some_and(|h| {
+                    h.split(|c: char| c.is_whitespace() || c == ',')
+                        .any(|word| word.eq_ignore_ascii_case("AWAIT"))
+                }),
+                _ => false,
+            })
+}
+
+/// One task an INSERT asks for, as far as its text says: the AMI, and the region when the
+/// row names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedTask {
+    /// The row's region (none: the server's default).
+    pub region: Option<String>,
+    /// The row's AMI.
+    pub ami: String,
+}
+
+/// The tasks of the INSERT `statement` when it lists its columns, among them `amiId` (or
+/// `ImageId`), and gives its rows as a `VALUES` list of string literals in those columns;
+/// none otherwise (`INSERT ... SELECT`, parameters, expressions, no column list).
+pub fn named_tasks(statement: &str) -> Option<Vec<NamedTask>> {
+    use datafusion::sql::parser::{DFParser, Statement as DFStatement};
+    use datafusion::sql::sqlparser::ast::{Expr, SetExpr, Statement, Value};
+    let mut parsed = DFParser::parse_sql(statement).ok()?;
+    let Some(DFStatement::Statement(s)) = parsed.pop_front() else {
+        return None;
+    };
+    let Statement::Insert(insert) = *s else {
+        return None;
+    };
+    let position = |names: &[&str]| {
+        insert.columns.iter().position(|c| {
+            let name = c.to_string();
+            let last = name
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .trim_matches('"');
+            names.iter().any(|n| last.eq_ignore_ascii_case(n))
+        })
+    };
+    let ami = position(&["amiId", "ImageId"])?;
+    let region = position(&["region"]);
+    let SetExpr::Values(values) = *insert.source?.body else {
+        return None;
+    };
+    let text = |e: &Expr| match e {
+        Expr::Value(v) => match &v.value {
+            Value::SingleQuotedString(s) => Some(s.clone()),
+            _ => None,
+        },
+        _ => None,
+    };
+    values
+        .rows
+        .iter()
+        .map(|row| {
+            Some(NamedTask {
+                ami: text(row.get(ami)?)?,
+                region: match region {
+                    Some(i) => Some(text(row.get(i)?)?),
+                    None => None,
+                },
+            })
+        })
+        .collect()
+}
+
+/// A quoted SQL list of `values`: `'a', 'b'`.
+fn sql_list<'a>(values: impl IntoIterator<Item = &'a str>) -> String {
+    values
+        .into_iter()
+        .map(|v| format!("'{}'", v.replace('\'', "''")))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The start of the newest task of each region and AMI an INSERT names, taken before the
+/// INSERT is sent: a watched row of a task that started no later is an older task of the
+/// same AMI, which the awaiting INSERT's display leaves out.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Baseline(std::collections::HashMap<(String, String), i64>);
+
+impl Baseline {
+    /// The one query that takes it (`ImageIds` pushdown; the regions when every row names
+    /// one).
+    fn sql(tasks: &[NamedTask]) -> String {
+        let mut predicates = vec![format!(
+            "amiId IN ({})",
+            sql_list(tasks.iter().map(|t| t.ami.as_str()))
+        )];
+        if let Some(regions) = tasks
+            .iter()
+            .map(|t| t.region.as_deref())
+            .collect::<Option<Vec<_>>>()
+        {
+            predicates.push(format!("region IN ({})", sql_list(regions)));
+        }
+        format!(
+            "SELECT region, amiId, max(taskStartTime) AS started FROM store_image_tasks \
+             WHERE {} GROUP BY region, amiId",
+            predicates.join(" AND ")
+        )
+    }
+
+    /// The baseline in the result of [`Baseline::sql`].
+    fn of(batches: &[RecordBatch]) -> anyhow::Result<Baseline> {
+        use arrow::array::{Array, AsArray};
+        use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
+        let mut starts = std::collections::HashMap::new();
+        for batch in batches {
+            let column = |i: usize, to: &DataType| arrow::compute::cast(batch.column(i), to);
+            if batch.num_columns() != 3 {
+                return Err(anyhow!(
+                    "the baseline query returned {} columns",
+                    batch.num_columns()
+                ));
+            }
+            let (region, ami) = (column(0, &DataType::Utf8)?, column(1, &DataType::Utf8)?);
+            let started = column(2, &DataType::Timestamp(TimeUnit::Millisecond, None))?;
+            let (region, ami) = (region.as_string::<i32>(), ami.as_string::<i32>());
+            let started = started.as_primitive::<TimestampMillisecondType>();
+            for i in 0..batch.num_rows() {
+                if !started.is_null(i) {
+                    starts.insert(
+                        (region.value(i).to_owned(), ami.value(i).to_owned()),
+                        started.value(i),
+                    );
+                }
+            }
+        }
+        Ok(Baseline(starts))
+    }
+
+    /// Whether `row` is of a task that started after the baseline of its region and AMI (or
+    /// of one that had none).
+    fn is_new(&self, row: &Watched) -> bool {
+        match self.0.get(&(row.region.clone(), row.ami.clone())) {
+            None => true,
+            Some(&before) => row.started_ms.is_some_and(|start| start > before),
+        }
+    }
+}
+
+/// The settings this `sql` call set (`--set`, `--dry-run`, and its `SET`/`RESET`
+/// statements so far), in order: what an awaiting INSERT's watch repeats on its own
+/// connection, and where the client reads `aws.await`, `aws.dry_run`, `aws.await_interval`
+/// and `aws.await_timeout`.
+#[derive(Debug, Default, Clone)]
+struct RunSettings {
+    statements: Vec<String>,
+    values: std::collections::BTreeMap<String, String>,
+}
+
+impl RunSettings {
+    /// Notes `statement`, which ran, when it is a `SET` or `RESET`.
+    fn note(&mut self, statement: &str) {
+        match statement_kind(statement) {
+            StatementKind::Set { name, value } => {
+                self.values.insert(name.to_ascii_lowercase(), value);
+            }
+            StatementKind::Reset { name } => {
+                self.values.remove(&name.to_ascii_lowercase());
+            }
+            _ => return,
+        }
+        self.statements.push(statement.to_owned());
+    }
+
+    fn is_true(&self, name: &str) -> bool {
+        self.values
+            .get(name)
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"))
+    }
+
+    /// Whether the INSERT `statement` awaits its tasks and creates them (no dry run).
+    fn awaits(&self, statement: &str) -> bool {
+        (await_hint(statement) || self.is_true("aws.await")) && !self.is_true("aws.dry_run")
+    }
+
+    /// `aws.await_interval` and `aws.await_timeout` as set (the server's defaults
+    /// otherwise; a value the server would refuse is left to it to say so).
+    fn await_times(&self) -> (Duration, Duration) {
+        let mut options = crate::table::AwsOptions::default();
+        let defaults = (options.await_interval(), options.await_timeout());
+        if let Some(interval) = self.values.get("aws.await_interval") {
+            options.await_interval = interval.clone();
+        }
+        if let Some(timeout) = self.values.get("aws.await_timeout") {
+            options.await_timeout = timeout.clone();
+        }
+        let interval = options.await_interval().or(defaults.0);
+        let timeout = options.await_timeout().or(defaults.1);
+        (
+            interval.unwrap_or(Duration::from_secs(5)),
+            timeout.unwrap_or(Duration::from_secs(3600)),
+        )
+    }
+}
+
+/// What the watch of an awaiting INSERT needs: where to connect, the settings to repeat,
+/// the tasks the INSERT names (none: a spinner instead of bars) and the wait's times.
+struct FollowPlan {
+    uri: String,
+    options: ConnectOptions,
+    settings: RunSettings,
+    tasks: Option<Vec<NamedTask>>,
+}
+
+/// The display of an awaiting INSERT while it waits: on a second connection, a watch of the
+/// tasks it names, drawn as the `watch` command draws them (on a terminal; a line per
+/// change on stderr otherwise), or a spinner when the tasks are not known or the watch
+/// cannot run. Stopping it drops the watch's stream (the server stops polling) and clears
+/// the bars.
+struct Follower {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Follower {
+    /// Starts it; returns once its baseline is taken (or the watch given up), so that the
+    /// INSERT is sent after.
+    async fn start(plan: FollowPlan) -> Follower {
+        let (ready, started) = tokio::sync::oneshot::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(follow(plan, ready, stopped));
+        // A follower that ended early leaves the INSERT to run without it.
+        let _ = started.await;
+        Follower { stop, task }
+    }
+
+    /// Stops the watch and clears the display.
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// A session on a second connection, with this run's settings, its baseline and the watch
+/// to run, for `tasks`.
+async fn prepare_watch(
+    plan: &FollowPlan,
+    tasks: &[NamedTask],
+) -> anyhow::Result<(Session, Baseline, String)> {
+    let mut session = Session::new(connect_with(&plan.uri, &plan.options).await?);
+    for statement in &plan.settings.statements {
+        session
+            .flight_info(statement)
+            .await
+            .map_err(|e| anyhow!(arrow_message(e)))?;
+    }
+    let (_, _, batches) = session
+        .query_with(&Baseline::sql(tasks), |_| ())
+        .await
+        .map_err(|e| anyhow!(arrow_message(e)))?;
+    let baseline = Baseline::of(&batches)?;
+    let (interval, timeout) = plan.settings.await_times();
+    let mut regions: Vec<String> = tasks.iter().filter_map(|t| t.region.clone()).collect();
+    if regions.len() < tasks.len() {
+        // A row without a region goes to the server's default: watch the server's regions.
+        regions.clear();
+    }
+    regions.sort();
+    regions.dedup();
+    let mut amis: Vec<String> = tasks.iter().map(|t| t.ami.clone()).collect();
+    amis.sort();
+    amis.dedup();
+    let watch = Watch {
+        regions,
+        amis,
+        interval: interval.max(crate::table::MIN_INTERVAL),
+        // The INSERT's wait (it fails at its timeout), within the server's default
+        // --max-watch: a server refuses a longer watch (the spinner then shows), and past
+        // its end the spinner takes over.
+        timeout: timeout.min(crate::table::DEFAULT_MAX_WATCH),
+        until_done: false,
+    };
+    Ok((session, baseline, watch.sql()))
+}
+
+/// The follower's task (see [`Follower`]).
+async fn follow(
+    plan: FollowPlan,
+    ready: tokio::sync::oneshot::Sender<()>,
+    mut stop: tokio::sync::oneshot::Receiver<()>,
+) {
+    let terminal = std::io::stdout().is_terminal();
+    let spinner = ProgressBar::with_draw_target(None, ProgressDrawTarget::hidden());
+    spinner.set_style(
+        ProgressStyle::with_template("{spinner} {elapsed_precise} {msg}").expect("valid template"),
+    );
+    spinner.set_message("waiting for the tasks (AWAIT)");
+    let spin = || {
+        if std::io::stderr().is_terminal() {
+            spinner.set_draw_target(ProgressDrawTarget::stderr());
+            spinner.enable_steady_tick(Duration::from_millis(120));
+        }
+    };
+    // Why the watch cannot run, said once (on the spinner's line, or stderr).
+    let given_up = |reason: &anyhow::Error| {
+        let note = format!("no progress bars: {reason:#}");
+        if std::io::stderr().is_terminal() {
+            spinner.set_message(format!("waiting for the tasks (AWAIT; {note})"));
+        } else {
+            eprintln!("{note}");
+        }
+    };
+    let prepared = match &plan.tasks {
+        Some(tasks) if !tasks.is_empty() => match prepare_watch(&plan, tasks).await {
+            Ok(prepared) => Some(prepared),
+            Err(e) => {
+                given_up(&e);
+                None
+            }
+        },
+        _ => None,
+    };
+    let _ = ready.send(());
+    let Some((mut session, baseline, sql)) = prepared else {
+        spin();
+        let _ = stop.await;
+        spinner.finish_and_clear();
+        return;
+    };
+    let mut bars = TaskBars::new(terminal);
+    let watched = async {
+        let info = session.flight_info(&sql).await?;
+        session
+            .fetch(&info, |batch| {
+                for row in Watched::of(&batch).map_err(Failed)? {
+                    if !baseline.is_new(&row) {
+                        continue;
+                    }
+                    if let Some(shown) = bars.show(row) {
+                        if !terminal {
+                            eprintln!("{}", shown.line());
+                        }
+                    }
+                }
+                Ok::<_, Failed>(())
+            })
+            .await
+    };
+    let ended = tokio::select! {
+        ended = watched => Some(ended),
+        _ = &mut stop => None,
+    };
+    if let Some(ended) = ended {
+        // The watch failed (or ran out) before the INSERT returned: the spinner instead.
+        if let Err(Failed(e)) = ended {
+            bars.clear();
+            given_up(&e);
+        }
+        spin();
+        let _ = stop.await;
+    }
+    bars.clear();
+    spinner.finish_and_clear();
+}
+
+/// How an awaiting INSERT's tasks ended, from its result row (`completed`, `failed`,
+/// `failures`); none for an INSERT that did not await.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Awaited {
+    completed: u64,
+    failed: u64,
+    /// `ami-... in REGION failed: REASON`, one per failed task.
+    failures: Vec<String>,
+}
+
+impl Awaited {
+    fn of(batches: &[RecordBatch]) -> anyhow::Result<Option<Awaited>> {
+        if !batches
+            .iter()
+            .any(|b| b.column_by_name("completed").is_some())
+        {
+            return Ok(None);
+        }
+        let failures = batches
+            .iter()
+            .filter_map(|b| b.column_by_name("failures"))
+            .filter_map(|c| c.as_any().downcast_ref::<arrow::array::StringArray>())
+            .flat_map(|c| c.iter().flatten().map(failure_lines).collect::<Vec<_>>())
+            .flatten()
+            .collect();
+        Ok(Some(Awaited {
+            completed: sum_column(batches, "completed")?,
+            failed: sum_column(batches, "failed")?,
+            failures,
+        }))
+    }
+}
+
+/// The lines of an awaiting INSERT's `failures` (`ami-1 in us-east-1: reason; ami-2 in
+/// eu-west-1 (account 1234): reason`): `ami-1 in us-east-1 failed: reason`, one a task (a
+/// reason may hold `; `: a task starts with `ami-`).
+fn failure_lines(failures: &str) -> Vec<String> {
+    let mut tasks: Vec<String> = Vec::new();
+    for piece in failures.split("; ") {
+        match tasks.last_mut() {
+            Some(last) if !piece.starts_with("ami-") => {
+                last.push_str("; ");
+                last.push_str(piece);
+            }
+            _ => tasks.push(piece.to_owned()),
+        }
+    }
+    tasks
+        .into_iter()
+        .map(|task| match task.split_once(": ") {
+            Some((name, reason)) => format!("{name} failed: {reason}"),
+            None => format!("{task} failed"),
+        })
+        .collect()
 }

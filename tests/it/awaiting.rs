@@ -3,8 +3,9 @@
 //! (`task_duration` of a second or two, a failing bucket): the INSERT returns when the
 //! emulator has ended every task, says how each ended, polls only with ImageIds, times out
 //! with the unfinished tasks listed and nothing re-sent, and stops polling when its client
-//! goes away. Nothing here sleeps to wait for the tasks: their duration is what the INSERT
-//! waits for.
+//! goes away; and the CLI's `sql` with an awaiting INSERT (its watch's lines while it
+//! waits, how the tasks ended, the exit code, the watch stopped when the INSERT returns).
+//! Nothing here sleeps to wait for the tasks: their duration is what the INSERT waits for.
 
 use crate::common;
 
@@ -587,4 +588,173 @@ async fn the_server_pings_a_client_while_its_insert_awaits() {
         longest < Duration::from_millis(1000),
         "the connection was silent for {longest:?} while the INSERT awaited"
     );
+}
+
+const BIN: &str = env!("CARGO_BIN_EXE_aws-flightsql");
+
+/// Runs `aws-flightsql sql --connect URI args...` with stdout and stderr pipes (not a
+/// terminal: the watch's change lines go to stderr, no bars).
+async fn sql_cli(fx: &Fixture, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(BIN);
+    command
+        .args(["sql", "--connect", &fx.server.uri()])
+        .args(args);
+    tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap()
+}
+
+/// The DescribeStoreImageTasks calls that name `ami`, by their index in the request log.
+fn describes_naming(fx: &Fixture, ami: &str) -> Vec<usize> {
+    fx.emulator
+        .requests()
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r.action == "DescribeStoreImageTasks" && r.params.values().any(|v| v == ami)
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
+#[tokio::test]
+async fn the_cli_follows_an_awaiting_insert_says_how_it_ended_and_stops_its_watch() {
+    let (fx, _) = fixture().await;
+    let amis = fx.emulator.storable_amis("us-east-1");
+    let (ami, other) = (amis[3].clone(), amis[4].clone());
+    let bucket = fx.emulator.buckets("us-east-1")[0].clone();
+    // The awaiting INSERT, then a watch of another AMI (which has no task) for 2 s: its
+    // polls come after the INSERT returned, and while they run no poll may name the
+    // INSERT's AMI (the INSERT's watch is gone).
+    let statements = format!(
+        "INSERT /*+ AWAIT */ INTO store_image_tasks (region, amiId, bucket) \
+         VALUES ('us-east-1', '{ami}', '{bucket}'); \
+         SELECT amiId FROM watch_store_image_tasks(interval => '100ms', until => 'timeout', \
+         timeout => '2s') WHERE region = 'us-east-1' AND amiId = '{other}'"
+    );
+    let out = sql_cli(&fx, &["--set", "aws.await_interval=100ms", &statements]).await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 task created in us-east-1; awaited: 1 completed, 0 failed"),
+        "{stdout}\n{stderr}"
+    );
+    // The watch's lines (stdout is no terminal): the task, as it ran, on stderr.
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(&ami)).collect();
+    assert!(!lines.is_empty(), "the watch's lines: {stderr}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("us-east-1") && l.contains(&bucket)),
+        "{stderr}"
+    );
+    assert_eq!(fx.calls("CreateStoreImageTask"), 1);
+
+    let others = describes_naming(&fx, &other);
+    assert!(
+        others.len() >= 5,
+        "the second statement's watch polled for 2 s: {others:?}"
+    );
+    let ours = describes_naming(&fx, &ami);
+    // Three polls of the second watch in, the INSERT's watch has long been dropped.
+    let late: Vec<usize> = ours.into_iter().filter(|&i| i > others[2]).collect();
+    assert!(
+        late.is_empty(),
+        "polls naming {ami} after the INSERT returned: {late:?} (the other watch's: {others:?})"
+    );
+}
+
+#[tokio::test]
+async fn the_cli_exits_one_with_the_reason_when_an_awaited_task_failed_and_csv_stays_data() {
+    let (fx, _) = fixture().await;
+    let amis = fx.emulator.storable_amis("eu-west-1");
+    let bucket = fx.emulator.buckets("eu-west-1")[0].clone();
+    // aws.await set by a statement (no hint), CSV output.
+    let statements = format!(
+        "SET aws.await = true; INSERT INTO store_image_tasks (region, amiId, bucket) \
+         VALUES ('eu-west-1', '{}', '{bucket}'), ('eu-west-1', '{}', '{FAILING}')",
+        amis[0], amis[1]
+    );
+    let out = sql_cli(
+        &fx,
+        &[
+            "--set",
+            "aws.await_interval=0.1",
+            "--format",
+            "csv",
+            &statements,
+        ],
+    )
+    .await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    // stdout holds the result row and nothing else.
+    let rows: Vec<&str> = stdout.lines().collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+    assert_eq!(rows[0], "count,regions,completed,failed,failures");
+    assert!(
+        rows[1].starts_with(&format!("2,eu-west-1,1,1,{} in eu-west-1: ", amis[1])),
+        "{stdout}"
+    );
+    for expected in [
+        "2 tasks created in eu-west-1; awaited: 1 completed, 1 failed".to_owned(),
+        format!(
+            "{} in eu-west-1 failed: {}",
+            amis[1],
+            ec2_emulator::DEFAULT_FAIL_REASON
+        ),
+        "1 of 2 stored tasks failed (the INSERT itself succeeded".to_owned(),
+    ] {
+        assert!(stderr.contains(&expected), "{expected} in {stderr}");
+    }
+    // The watch followed both tasks (SET aws.await made the CLI see the wait).
+    for ami in &amis[..2] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(ami.as_str()) && !l.contains("failed")),
+            "a watch line of {ami}: {stderr}"
+        );
+    }
+    assert_eq!(fx.calls("CreateStoreImageTask"), 2);
+}
+
+#[tokio::test]
+async fn a_refused_watch_does_not_fail_the_awaiting_insert() {
+    let (fx, _) = fixture_with(|server| server.limits.max_watch = Duration::ZERO).await;
+    let ami = fx.emulator.storable_amis("us-west-2")[1].clone();
+    let bucket = fx.emulator.buckets("us-west-2")[0].clone();
+    let out = sql_cli(
+        &fx,
+        &[
+            "--set",
+            "aws.await_interval=100ms",
+            &format!(
+                "INSERT /*+ AWAIT */ INTO store_image_tasks (region, amiId, bucket) \
+                 VALUES ('us-west-2', '{ami}', '{bucket}')"
+            ),
+        ],
+    )
+    .await;
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("1 task created in us-west-2; awaited: 1 completed, 0 failed"),
+        "{stdout}"
+    );
+    // It says why there are no bars, and nothing fails.
+    assert!(
+        stderr.contains("no progress bars:") && stderr.contains("--max-watch is 0s"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("error:"), "{stderr}");
 }
