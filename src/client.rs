@@ -38,13 +38,23 @@ pub enum Format {
 }
 
 /// How to connect, beyond the URI.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct ConnectOptions {
     /// TLS options for `grpc+tls://` URIs.
     pub tls: ClientTls,
     /// User name and password, sent in a Flight handshake; the bearer token it returns
     /// authenticates the calls that follow.
     pub credentials: Option<(String, String)>,
+}
+
+impl std::fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The password is never printed.
+        f.debug_struct("ConnectOptions")
+            .field("tls", &self.tls)
+            .field("user", &self.credentials.as_ref().map(|(user, _)| user))
+            .finish()
+    }
 }
 
 /// Connects to `uri` (`grpc://host:port`, or `grpc+tls://host:port` trusting the system's

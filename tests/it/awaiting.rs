@@ -623,6 +623,14 @@ async fn the_cli_follows_an_awaiting_insert_says_how_it_ended_and_stops_its_watc
     let amis = fx.emulator.storable_amis("us-east-1");
     let (ami, other) = (amis[3].clone(), amis[4].clone());
     let bucket = fx.emulator.buckets("us-east-1")[0].clone();
+    // A task long enough for the CLI's watch to see it running however loaded the machine
+    // (starting the CLI, its baseline query and its watch take a moment).
+    fx.emulator
+        .update_config(ConfigUpdate {
+            task_duration_secs: Some(5.0),
+            ..ConfigUpdate::default()
+        })
+        .unwrap();
     // The awaiting INSERT, then a watch of another AMI (which has no task) for 2 s: its
     // polls come after the INSERT returned, and while they run no poll may name the
     // INSERT's AMI (the INSERT's watch is gone).
