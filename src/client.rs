@@ -22,6 +22,7 @@ use arrow_flight::{FlightDescriptor, FlightInfo};
 use futures::TryStreamExt;
 use tonic::transport::{Channel, Endpoint};
 
+pub use crate::catalog::await_hint;
 use crate::flight::report::SKIPPED_HEADER;
 use crate::table::SKIPPED_ACCOUNTS_KEY;
 use crate::tls::ClientTls;
@@ -1759,37 +1760,6 @@ impl TaskBars {
         // Nothing to clear is no failure.
         let _ = self.bars.clear();
     }
-}
-
-/// Whether `statement` carries the AWAIT hint, as the server reads it (`catalog::parse`'s
-/// `Hints`): a comment starting `/*+` between `INSERT` (the statement's first word) and the
-/// next word, whose words (any case, separated by spaces or commas) include `AWAIT`.
-pub fn await_hint(statement: &str) -> bool {
-    use datafusion::sql::sqlparser::dialect::GenericDialect;
-    use datafusion::sql::sqlparser::keywords::Keyword;
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
-    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, statement).tokenize() else {
-        return false;
-    };
-    let mut rest = tokens
-        .iter()
-        .skip_while(|t| matches!(t, Token::Whitespace(_)));
-    let insert = rest
-        .next()
-        .is_some_and(|t| matches!(t, Token::Word(w) if w.keyword == Keyword::INSERT));
-    insert
-        && rest
-            .map_while(|t| match t {
-                Token::Whitespace(w) => Some(w),
-                _ => None,
-            })
-            .any(|w| match w {
-                Whitespace::MultiLineComment(text) => text.strip_prefix('+').is_some_and(|h| {
-                    h.split(|c: char| c.is_whitespace() || c == ',')
-                        .any(|word| word.eq_ignore_ascii_case("AWAIT"))
-                }),
-                _ => false,
-            })
 }
 
 /// One task an INSERT asks for, as far as its text says: the AMI, and the region when the

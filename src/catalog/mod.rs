@@ -16,6 +16,7 @@ mod yields;
 
 pub use error::SqlError;
 pub use names::{KnownNames, MetadataFilter};
+pub use parse::await_hint;
 
 use std::sync::Arc;
 use std::time::Duration;

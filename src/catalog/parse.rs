@@ -57,6 +57,16 @@ impl Hints {
     }
 }
 
+/// Whether `sql` carries the AWAIT hint ([`Hints`]), read from its tokens in the generic
+/// dialect: what a client (the bundled CLI) uses to know that an INSERT will wait, by the
+/// same rule the server plans with.
+pub fn await_hint(sql: &str) -> bool {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    Tokenizer::new(&GenericDialect {}, sql)
+        .tokenize_with_location()
+        .is_ok_and(|tokens| Hints::of(&tokens).await_tasks)
+}
+
 /// Parses `sql`, the one statement of a request, in the dialect named `dialect` (the
 /// session's `datafusion.sql_parser.dialect`), with unquoted names resolved to `names`; with
 /// the hints it carries.
