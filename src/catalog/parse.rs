@@ -57,9 +57,9 @@ impl Hints {
     }
 }
 
-/// Whether `sql` carries the AWAIT hint ([`Hints`]), read from its tokens in the generic
-/// dialect: what a client (the bundled CLI) uses to know that an INSERT will wait, by the
-/// same rule the server plans with.
+/// Whether `sql` carries the AWAIT hint (`INSERT /*+ AWAIT */`), read from its tokens in the
+/// generic dialect by the same rule the server plans with: what a client (the bundled CLI)
+/// uses to know that an INSERT will wait.
 pub fn await_hint(sql: &str) -> bool {
     use datafusion::sql::sqlparser::dialect::GenericDialect;
     Tokenizer::new(&GenericDialect {}, sql)
