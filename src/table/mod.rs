@@ -38,7 +38,10 @@ pub use org_accounts::{
 pub use provider::StoreImageTasksTable;
 pub use regions::RegionSet;
 pub use scan::{ScanPartition, StoreImageTasksExec};
-pub use schema::{store_image_tasks_schema, tasks_to_batch, COMMENT, INSERTABLE, TABLE_NAME};
+pub use schema::{
+    store_image_tasks_schema, tasks_to_batch, tasks_to_projected_batch, COMMENT, INSERTABLE,
+    TABLE_NAME,
+};
 pub use skips::{SkipReason, SkippedAccount, SkippedAccounts, SKIPPED_ACCOUNTS_KEY};
 pub use watch::{
     watch_schema, watch_timeout, MaxWatch, Until, WatchArgs, WatchExec, WatchFunction,

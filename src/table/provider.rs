@@ -397,8 +397,10 @@ fn skippable_role_failure(e: &crate::ec2::AwsError) -> bool {
     e.role_arn.is_some() && e.kind == crate::ec2::AwsErrorKind::PermissionDenied
 }
 
-/// Roles assumed at once while a query is planned.
-const ASSUME_AT_ONCE: usize = 16;
+/// Roles assumed at once while a query is planned: the first query over an organization of
+/// 100 accounts assumes 99 roles in two rounds of STS calls, not seven (STS allows an
+/// account hundreds of AssumeRole calls a second).
+const ASSUME_AT_ONCE: usize = 64;
 
 fn refused(message: String) -> DataFusionError {
     DataFusionError::External(Box::new(TableError::Invalid(message)))

@@ -29,7 +29,7 @@ use futures::StreamExt;
 
 use super::error::TableError;
 use super::regions::explain_failure;
-use super::schema::tasks_to_batch;
+use super::schema::tasks_to_projected_batch;
 use super::skips::{self, SkipReason, SkippedAccount, SkippedAccounts};
 use crate::ec2::{CallBudget, CallStats, CallsByPlace, DescribeRequest, Ec2Clients, PageOptions};
 
@@ -319,10 +319,12 @@ impl ExecutionPlan for StoreImageTasksExec {
                         }
                     };
                     first = false;
-                    let mut batch = tasks_to_batch(&account, &page.region, &page.tasks)?;
-                    if let Some(indices) = &projection {
-                        batch = batch.project(indices)?;
-                    }
+                    let mut batch = tasks_to_projected_batch(
+                        &account,
+                        &page.region,
+                        &page.tasks,
+                        projection.as_deref(),
+                    )?;
                     if let Some(left) = remaining.as_mut() {
                         if batch.num_rows() >= *left {
                             batch = batch.slice(0, *left);

@@ -163,39 +163,84 @@ pub fn tasks_to_batch(
     region: &str,
     tasks: &[StoreImageTask],
 ) -> Result<RecordBatch, ArrowError> {
+    tasks_to_projected_batch(account, region, tasks, None)
+}
+
+/// One record batch of the columns `projection` names (indices into the full schema; all of
+/// them when `None`) from the tasks of one page: only those columns are built, so a query
+/// reading three columns does not build the other six for every page.
+pub fn tasks_to_projected_batch(
+    account: &str,
+    region: &str,
+    tasks: &[StoreImageTask],
+    projection: Option<&[usize]>,
+) -> Result<RecordBatch, ArrowError> {
+    let schema = store_image_tasks_schema();
+    let columns: Vec<ArrayRef> = match projection {
+        Some(indices) => indices
+            .iter()
+            .map(|&i| column(i, account, region, tasks))
+            .collect::<Result<_, _>>()?,
+        None => (0..schema.fields().len())
+            .map(|i| column(i, account, region, tasks))
+            .collect::<Result<_, _>>()?,
+    };
+    let schema = match projection {
+        Some(indices) => Arc::new(schema.project(indices)?),
+        None => schema,
+    };
+    // A projection of no column (count(*)) still carries the page's row count.
+    let options = arrow::array::RecordBatchOptions::new().with_row_count(Some(tasks.len()));
+    RecordBatch::try_new_with_options(schema, columns, &options)
+}
+
+/// Column `index` of the full schema, built from the tasks of one page.
+fn column<'a>(
+    index: usize,
+    account: &'a str,
+    region: &'a str,
+    tasks: &'a [StoreImageTask],
+) -> Result<ArrayRef, ArrowError> {
     let n = tasks.len();
-    let mut account_col = StringBuilder::with_capacity(n, n * account.len());
-    let mut region_col = StringBuilder::with_capacity(n, n * region.len());
-    let mut ami = StringBuilder::with_capacity(n, n * 21);
-    let mut bucket = StringBuilder::with_capacity(n, n * 24);
-    let mut progress = Int32Builder::with_capacity(n);
-    let mut key = StringBuilder::with_capacity(n, n * 25);
-    let mut reason = StringBuilder::new();
-    let mut state = StringBuilder::with_capacity(n, n * 10);
-    let mut start = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
-    for t in tasks {
-        account_col.append_value(account);
-        region_col.append_value(region);
-        ami.append_option(t.ami_id.as_deref());
-        bucket.append_option(t.bucket.as_deref());
-        progress.append_option(t.progress_percentage);
-        key.append_option(t.s3_object_key.as_deref());
-        reason.append_option(t.store_task_failure_reason.as_deref());
-        state.append_option(t.store_task_state.as_deref());
-        start.append_option(t.task_start_time.map(|d| d.timestamp_millis()));
+    fn strings<'a>(
+        tasks: &'a [StoreImageTask],
+        bytes_each: usize,
+        value: impl Fn(&'a StoreImageTask) -> Option<&'a str>,
+    ) -> ArrayRef {
+        let mut builder = StringBuilder::with_capacity(tasks.len(), tasks.len() * bytes_each);
+        for t in tasks {
+            builder.append_option(value(t));
+        }
+        Arc::new(builder.finish())
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(account_col.finish()),
-        Arc::new(region_col.finish()),
-        Arc::new(ami.finish()),
-        Arc::new(bucket.finish()),
-        Arc::new(progress.finish()),
-        Arc::new(key.finish()),
-        Arc::new(reason.finish()),
-        Arc::new(state.finish()),
-        Arc::new(start.finish()),
-    ];
-    RecordBatch::try_new(store_image_tasks_schema(), columns)
+    Ok(match index {
+        0 => strings(tasks, account.len(), |_| Some(account)),
+        1 => strings(tasks, region.len(), |_| Some(region)),
+        2 => strings(tasks, 21, |t| t.ami_id.as_deref()),
+        3 => strings(tasks, 24, |t| t.bucket.as_deref()),
+        4 => {
+            let mut builder = Int32Builder::with_capacity(n);
+            for t in tasks {
+                builder.append_option(t.progress_percentage);
+            }
+            Arc::new(builder.finish())
+        }
+        5 => strings(tasks, 25, |t| t.s3_object_key.as_deref()),
+        6 => strings(tasks, 0, |t| t.store_task_failure_reason.as_deref()),
+        7 => strings(tasks, 10, |t| t.store_task_state.as_deref()),
+        8 => {
+            let mut builder = TimestampMillisecondBuilder::with_capacity(n).with_timezone("UTC");
+            for t in tasks {
+                builder.append_option(t.task_start_time.map(|d| d.timestamp_millis()));
+            }
+            Arc::new(builder.finish())
+        }
+        _ => {
+            return Err(ArrowError::SchemaError(format!(
+                "store_image_tasks has no column {index}"
+            )))
+        }
+    })
 }
 
 #[cfg(test)]
@@ -230,6 +275,41 @@ mod tests {
                 .value(0),
             1_700_000_000_123
         );
+    }
+
+    #[test]
+    fn a_projected_batch_equals_the_full_batch_projected() {
+        let tasks: Vec<StoreImageTask> = (0..3)
+            .map(|i| StoreImageTask {
+                ami_id: Some(format!("ami-{i:017}")),
+                bucket: Some("b".into()),
+                progress_percentage: (i != 1).then_some(i * 10),
+                s3_object_key: Some(format!("ami-{i:017}.bin")),
+                store_task_failure_reason: (i == 2).then(|| "Access denied".into()),
+                store_task_state: Some(["InProgress", "Completed", "Failed"][i as usize].into()),
+                task_start_time: Some(
+                    Utc.timestamp_millis_opt(1_700_000_000_000 + i as i64)
+                        .unwrap(),
+                ),
+            })
+            .collect();
+        let full = tasks_to_batch("111111111111", "eu-west-1", &tasks).unwrap();
+        for indices in [
+            vec![0, 1, 7],
+            vec![8, 2],
+            vec![6, 4, 5, 3],
+            (0..9).collect(),
+        ] {
+            let projected =
+                tasks_to_projected_batch("111111111111", "eu-west-1", &tasks, Some(&indices))
+                    .unwrap();
+            assert_eq!(projected, full.project(&indices).unwrap(), "{indices:?}");
+        }
+        // No column (count(*)): the rows are still counted.
+        let none =
+            tasks_to_projected_batch("111111111111", "eu-west-1", &tasks, Some(&[])).unwrap();
+        assert_eq!((none.num_columns(), none.num_rows()), (0, 3));
+        assert!(tasks_to_projected_batch("1", "r", &tasks, Some(&[9])).is_err());
     }
 
     #[test]
