@@ -36,10 +36,11 @@ import adbc_driver_flightsql.dbapi as flightsql
 from run import BIN_DIR, REGIONS_16, Proc, hook
 
 LATENCY_MS = 50
-# The server's bounds on calls in flight: per account and region (its default), and the
-# global ceiling, raised so that every partition of the organization can be in flight.
+# The server's bounds on calls in flight: per account and region, and the global ceiling,
+# both the server's defaults. `--max-concurrency 2048` lets every account x region be in
+# flight at once: on two cores about 15% less wall time for more than twice the memory.
 PER_ACCOUNT_REGION = 8
-GLOBAL_CEILING = 2048
+GLOBAL_CEILING = 64
 ROLE = "OrgReader"
 
 

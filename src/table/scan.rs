@@ -1,11 +1,13 @@
-//! `StoreImageTasksExec`, the scan plan: one partition per account, region (and ImageIds
-//! chunk), each
-//! a background task that pages through `DescribeStoreImageTasks` (which asks for at most
-//! one page ahead, see `ec2::pages`) and sends one record batch per page into a small buffer.
-//! The buffer bounds how far paging runs ahead of the consumer, and dropping the stream
-//! aborts the task and its page call, so no further page is requested. Once run, the plan
-//! shows its calls per account (and the busiest account × region partitions) for `EXPLAIN
-//! ANALYZE`, beside the metrics that sum every partition's.
+//! `StoreImageTasksExec`, the scan plan: one place per account, region (and ImageIds
+//! chunk), each a background task that pages through `DescribeStoreImageTasks` (which asks
+//! for at most one page ahead, see `ec2::pages`) and sends one record batch per page into
+//! its output partition's small buffer. A scan has one output partition per place up to 16;
+//! beyond that (an organization) places share output partitions, so DataFusion's
+//! per-partition state does not grow with the accounts. The buffer bounds how far paging
+//! runs ahead of the consumer, and dropping the stream aborts the tasks and their page
+//! calls, so no further page is requested. Once run, the plan shows its calls per account
+//! (and the busiest account × region places) for `EXPLAIN ANALYZE`, beside the metrics
+//! that sum every place's.
 
 use std::fmt;
 use std::sync::Arc;
@@ -33,8 +35,20 @@ use super::schema::tasks_to_projected_batch;
 use super::skips::{self, SkipReason, SkippedAccount, SkippedAccounts};
 use crate::ec2::{CallBudget, CallStats, CallsByPlace, DescribeRequest, Ec2Clients, PageOptions};
 
-/// Pages fetched ahead of the consumer, per partition.
+/// Pages fetched ahead of the consumer, per output partition.
 const PAGES_BUFFERED: usize = 2;
+
+/// The most output partitions a scan has. Each costs DataFusion operator state (a partial
+/// aggregate, a repartition task, a buffer); a scan of more places than this (an
+/// organization: 100 accounts x 16 regions is 1,600) puts several places in each output
+/// partition, place `i` in partition `i % MAX_OUTPUT_PARTITIONS`, all paging at once within
+/// the limits and sharing the partition's buffer.
+const MAX_OUTPUT_PARTITIONS: usize = 16;
+
+/// The output partitions of a scan of `places` places.
+fn output_partitions(places: usize) -> usize {
+    places.clamp(1, MAX_OUTPUT_PARTITIONS)
+}
 
 /// One partition: one account, one region, one request (several per region when ImageIds
 /// are chunked).
@@ -85,7 +99,7 @@ impl StoreImageTasksExec {
             EquivalenceProperties::new(schema),
             // Zero partitions confuse some operators: an empty scan keeps one, which yields
             // nothing.
-            Partitioning::UnknownPartitioning(partitions.len().max(1)),
+            Partitioning::UnknownPartitioning(output_partitions(partitions.len())),
             EmissionType::Incremental,
             Boundedness::Bounded,
         );
@@ -259,13 +273,27 @@ impl ExecutionPlan for StoreImageTasksExec {
     ) -> Result<SendableRecordBatchStream> {
         let schema = self.schema();
         let mut builder = RecordBatchReceiverStreamBuilder::new(schema, PAGES_BUFFERED);
-        let Some(part) = self.partitions.get(partition).cloned() else {
-            // No request to make: the filters match nothing.
-            return Ok(builder.build());
-        };
         if self.limit == Some(0) {
             return Ok(builder.build());
         }
+        // This output partition's places (none: the filters match nothing).
+        let step = output_partitions(self.partitions.len());
+        for place in self.partitions.iter().skip(partition).step_by(step) {
+            self.spawn_place(&mut builder, partition, place.clone())?;
+        }
+        Ok(builder.build())
+    }
+}
+
+impl StoreImageTasksExec {
+    /// Pages through one place (`part`) in a task of `builder`'s, sending a batch per page
+    /// into output partition `partition`'s buffer.
+    fn spawn_place(
+        &self,
+        builder: &mut RecordBatchReceiverStreamBuilder,
+        partition: usize,
+        part: ScanPartition,
+    ) -> Result<()> {
         let tx = builder.tx();
         let stats = Arc::new(CallStats::default());
         let options = PageOptions {
@@ -346,6 +374,6 @@ impl ExecutionPlan for StoreImageTasksExec {
             calls.add(&account, &part.region, &stats);
             result
         });
-        Ok(builder.build())
+        Ok(())
     }
 }
