@@ -62,7 +62,8 @@ pub struct ScanPartition {
     pub request: DescribeRequest,
 }
 
-/// Scans `store_image_tasks`: one partition per account, region and request.
+/// Scans `store_image_tasks`: one place per account, region and request, at most 16 output
+/// partitions.
 #[derive(Debug)]
 pub struct StoreImageTasksExec {
     clients: Ec2Clients,

@@ -119,6 +119,57 @@ async fn rows_per_account_and_region_equal_the_emulators() {
     assert_eq!(accounts, all);
 }
 
+/// More places than output partitions (8 accounts x 3 regions = 24 > 16): places share
+/// partitions, and every row still arrives exactly once, pages of every place included.
+#[tokio::test]
+async fn more_places_than_partitions_give_every_row_exactly_once() {
+    let fx = start(organization(8, 450)).await;
+    let got = rows(
+        &fx,
+        "SELECT account, region, amiId FROM store_image_tasks WHERE storeTaskState IS NOT NULL",
+    )
+    .await;
+    let mut want = Vec::new();
+    for account in fx.emulator.accounts() {
+        for region in REGIONS {
+            for t in fx.emulator.tasks_in(&account, region) {
+                want.push((account.clone(), region.to_owned(), t.ami_id));
+            }
+        }
+    }
+    want.sort();
+    assert_eq!(got.len(), 8 * 3 * 450);
+    assert_eq!(got, want);
+    // Three pages of at most 200 in each place.
+    let describes: usize = describes_per_account(&fx).values().sum();
+    assert_eq!(describes, 8 * 3 * 3);
+    // The plan has 16 output partitions, and still names all 24 places.
+    let (_, batches) = fx
+        .query("EXPLAIN SELECT account, region, amiId FROM store_image_tasks")
+        .await
+        .unwrap();
+    let plan: String = batches
+        .iter()
+        .flat_map(|b| {
+            let c = b.column(1).as_string::<i32>();
+            (0..b.num_rows()).map(move |i| c.value(i).to_owned())
+        })
+        .collect();
+    assert_eq!(
+        plan.matches(": DescribeStoreImageTasks(").count(),
+        24,
+        "{plan}"
+    );
+    // A LIMIT over shared partitions gives exactly that many rows.
+    let limited = rows(
+        &fx,
+        "SELECT account, region, amiId FROM store_image_tasks LIMIT 7",
+    )
+    .await;
+    assert_eq!(limited.len(), 7);
+    assert!(limited.iter().all(|r| want.binary_search(r).is_ok()));
+}
+
 #[tokio::test]
 async fn account_predicates_ask_only_those_accounts() {
     let fx = start(organization(3, 30)).await;
