@@ -287,19 +287,11 @@ async fn explain_shows_the_requests_and_explain_analyze_what_happened() {
         "{plan}"
     );
 
-    let (_, batches) = fx
-        .query("EXPLAIN ANALYZE SELECT count(*) FROM store_image_tasks WHERE region = 'us-west-2'")
-        .await
-        .unwrap();
-    let text: String = batches
-        .iter()
-        .flat_map(|b| {
-            let col = b.column(1).as_string::<i32>();
-            (0..b.num_rows())
-                .map(|i| col.value(i).to_owned())
-                .collect::<Vec<_>>()
-        })
-        .collect();
+    let text = fx
+        .explain(
+            "EXPLAIN ANALYZE SELECT count(*) FROM store_image_tasks WHERE region = 'us-west-2'",
+        )
+        .await;
     for metric in [
         "api_calls=2",
         "pages=2",

@@ -87,6 +87,18 @@ impl Fixture {
             .map_err(to_status)
     }
 
+    /// The plan text `sql` (an `EXPLAIN` or `EXPLAIN ANALYZE` statement) answers: its `plan`
+    /// column, a line per row.
+    pub async fn explain(&self, sql: &str) -> String {
+        let (_, batches) = self.query(sql).await.unwrap();
+        let mut lines = Vec::new();
+        for b in &batches {
+            let plans = b.column(1).as_string::<i32>();
+            lines.extend((0..b.num_rows()).map(|i| plans.value(i).to_owned()));
+        }
+        lines.join("\n")
+    }
+
     /// Runs a data-changing statement (DoPut CommandStatementUpdate).
     pub async fn update(&self, sql: &str) -> Result<i64, tonic::Status> {
         let mut client = self.client().await;
