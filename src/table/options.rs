@@ -229,19 +229,22 @@ mod tests {
     use super::*;
     use datafusion::common::config::ConfigOptions;
 
+    /// The value `options` lists for `key` (as SHOW and information_schema do).
+    fn listed(options: &ConfigOptions, key: &str) -> Option<String> {
+        options
+            .entries()
+            .into_iter()
+            .find(|e| e.key == key)
+            .and_then(|e| e.value)
+    }
+
     #[test]
     fn settings_are_listed_under_the_name_they_are_set_with() {
         let mut options = ConfigOptions::new();
         options.extensions.insert(AwsOptions::default());
         options.set("aws.dry_run", "TRUE").unwrap();
         options.set("aws.cache", "off").unwrap();
-        let get = |key: &str| {
-            options
-                .entries()
-                .into_iter()
-                .find(|e| e.key == key)
-                .and_then(|e| e.value)
-        };
+        let get = |key: &str| listed(&options, key);
         assert_eq!(get("aws.dry_run").as_deref(), Some("true"));
         assert_eq!(get("aws.cache").as_deref(), Some("off"));
         let err = options.set("aws.dry_run", "maybe").unwrap_err().to_string();
@@ -308,13 +311,7 @@ mod tests {
             Duration::from_millis(250),
             "a refused value changes nothing"
         );
-        let get = |key: &str| {
-            options
-                .entries()
-                .into_iter()
-                .find(|e| e.key == key)
-                .and_then(|e| e.value)
-        };
+        let get = |key: &str| listed(&options, key);
         assert_eq!(get("aws.await").as_deref(), Some("true"));
         assert_eq!(
             get("aws.await_timeout").as_deref(),

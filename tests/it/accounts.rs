@@ -146,6 +146,18 @@ async fn more_places_than_partitions_give_every_row_exactly_once() {
         24,
         "{plan}"
     );
+    // EXPLAIN ANALYZE adds up the pages of places sharing a partition (answered from the
+    // response cache: the same request was just made) and lists every place.
+    let analyzed = fx
+        .explain("EXPLAIN ANALYZE SELECT count(*) FROM store_image_tasks")
+        .await;
+    assert!(analyzed.contains("pages=72,"), "{analyzed}");
+    assert!(analyzed.contains("cache_hits=72,"), "{analyzed}");
+    assert!(
+        analyzed.contains("calls per account: 8 account(s)")
+            && analyzed.contains("(24 account/region pairs in all)"),
+        "{analyzed}"
+    );
     // A LIMIT over shared partitions gives exactly that many rows.
     let limited = rows(
         &fx,
