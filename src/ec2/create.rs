@@ -15,7 +15,7 @@ use std::time::Duration;
 use aws_sdk_ec2::config::retry::RetryConfig;
 
 use super::claims::{Owner, StatementId};
-use super::client::Ec2Clients;
+use super::client::{in_region, Ec2Clients};
 use super::error::{AwsError, AwsErrorKind};
 use super::pages::PageOptions;
 use super::task::{DescribeRequest, StoreImageTask};
@@ -219,15 +219,13 @@ impl Ec2Clients {
         // Whatever the outcome, cached listings of this region may now be stale.
         let _invalidate = InvalidateOnDrop(self, &request.region);
         let result = self
-            .client(&request.region)
+            .client()
             .create_store_image_task()
             .image_id(&request.ami_id)
             .bucket(&request.bucket)
             .dry_run(request.dry_run)
             .customize()
-            .config_override(
-                aws_sdk_ec2::config::Builder::default().retry_config(RetryConfig::disabled()),
-            )
+            .config_override(in_region(&request.region).retry_config(RetryConfig::disabled()))
             .send()
             .await;
         let outcome = match &result {

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use super::client::Ec2Clients;
+use super::client::{in_region, Ec2Clients};
 use super::decode::FastDecode;
 use super::early_token::{EarlyToken, NextToken};
 use super::error::AwsError;
@@ -104,7 +104,7 @@ impl Ec2Clients {
         let started = Instant::now();
         let _slot = self.limits.acquire(region).await;
         let mut call = self
-            .client(region)
+            .client()
             .describe_store_image_tasks()
             .set_next_token(token)
             .set_max_results(request.max_results);
@@ -134,6 +134,7 @@ impl Ec2Clients {
         CallStats::add(&stats.calls, 1);
         let mut call = call
             .customize()
+            .config_override(in_region(region))
             .interceptor(CountAttempts(Arc::clone(&this_call)))
             .interceptor(early);
         if options.fast_decode {

@@ -270,6 +270,42 @@ async fn a_failed_first_listing_fails_queries_naming_list_accounts_and_what_to_d
 }
 
 #[tokio::test]
+async fn queries_waiting_for_a_failed_first_listing_share_its_error() {
+    const QUERIES: usize = 6;
+    let fx = start(
+        EmulatorOptions {
+            faults: Faults {
+                deny_actions: vec!["ListAccounts".into()],
+                // Every call takes 300 ms: the queries all wait for the first listing.
+                latency_ms: 300,
+                ..Faults::default()
+            },
+            ..organization(3, 2)
+        },
+        discovery(&[], Duration::from_secs(900)),
+        vec![],
+    )
+    .await;
+    let results = futures::future::join_all(
+        (0..QUERIES).map(|_| fx.query("SELECT count(*) FROM store_image_tasks")),
+    )
+    .await;
+    for result in results {
+        let err = result.unwrap_err();
+        assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+        assert!(err.message().contains("ListAccounts"), "{err}");
+    }
+    // Each query asking again after the one before it failed made one call per query (and
+    // the last query waited for all of them). A query that arrived after the failure asks
+    // again, hence not exactly 1 on a machine that stalls for the 300 ms.
+    let asked = calls(&fx, "ListAccounts");
+    assert!(
+        asked < QUERIES,
+        "{asked} ListAccounts calls for {QUERIES} queries"
+    );
+}
+
+#[tokio::test]
 async fn the_list_is_refreshed_on_its_ttl_without_blocking_queries() {
     let refresh = Duration::from_secs(1);
     let two = account_id(2);
