@@ -2,7 +2,7 @@
 //! (environment, profiles, SSO, IMDS): the server's own (home) account. Each other
 //! configured account gets an `SdkConfig` of its own whose credentials come from assuming
 //! its role with the home credentials (see `accounts`). A client is made per account on
-//! first use and reused; each call names its region ([`in_region`]), which chooses its
+//! first use and reused; each call names its region (`in_region`), which chooses its
 //! signing region and, unless an endpoint override is set (the emulator, a proxy), its
 //! endpoint. Every client shares one HTTP connection pool. An account's calls share the server's cache,
 //! metrics and write gate and its ceiling on calls in flight, and have their own per-region
@@ -105,7 +105,7 @@ impl Default for AwsConfig {
 }
 
 /// The EC2 client of one account (one for every region: each call names its region, see
-/// [`in_region`]) and what its calls share; the home account's also hold the other
+/// `in_region`) and what its calls share; the home account's also hold the other
 /// configured accounts' ([`Ec2Clients::for_account`]).
 #[derive(Clone)]
 pub struct Ec2Clients {
@@ -488,7 +488,7 @@ impl Ec2Clients {
         &self.default_region
     }
 
-    /// The account's client. Every call made with it names its region with [`in_region`].
+    /// The account's client. Every call made with it names its region with `in_region`.
     pub fn client(&self) -> Client {
         self.client
             .get_or_init(|| {
@@ -620,6 +620,72 @@ pub fn is_account_id(id: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aws_sdk_ec2::config::interceptors::BeforeTransmitInterceptorContextRef;
+    use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
+    use aws_sdk_ec2::error::BoxError;
+
+    /// Records the URI and `Authorization` header of a call about to be sent, then stops it:
+    /// nothing leaves the process.
+    #[derive(Debug, Default, Clone)]
+    struct Sent(Arc<Mutex<Option<(String, String)>>>);
+
+    impl Intercept for Sent {
+        fn name(&self) -> &'static str {
+            "Sent"
+        }
+
+        fn read_before_transmit(
+            &self,
+            context: &BeforeTransmitInterceptorContextRef<'_>,
+            _: &RuntimeComponents,
+            _: &mut ConfigBag,
+        ) -> Result<(), BoxError> {
+            let request = context.request();
+            let authorization = request.headers().get("authorization").unwrap_or_default();
+            *self.0.lock().unwrap() = Some((request.uri().to_owned(), authorization.to_owned()));
+            Err("stopped before it was sent".into())
+        }
+    }
+
+    /// One client per account serves every region: the region named per call chooses the
+    /// endpoint AWS is asked at and the region the request is signed for (the emulator
+    /// tests cannot show the endpoint: they override it).
+    #[tokio::test]
+    async fn each_call_goes_to_and_is_signed_for_its_own_region() {
+        let clients = Ec2Clients::load(&AwsConfig {
+            credentials: Credentials::Static {
+                access_key_id: "AKIDEXAMPLE".into(),
+                secret_access_key: "secret".into(),
+            },
+            default_region: Some("us-east-1".into()),
+            max_attempts: 1,
+            ..AwsConfig::default()
+        })
+        .await;
+        for region in ["eu-west-3", "ap-southeast-2", "us-east-1", "cn-north-1"] {
+            let sent = Sent::default();
+            let result = clients
+                .client()
+                .describe_store_image_tasks()
+                .customize()
+                .config_override(in_region(region))
+                .interceptor(sent.clone())
+                .send()
+                .await;
+            assert!(result.is_err(), "{region}: stopped before it was sent");
+            let (uri, authorization) = sent.0.lock().unwrap().take().expect("sent");
+            let domain = if region.starts_with("cn-") {
+                "amazonaws.com.cn"
+            } else {
+                "amazonaws.com"
+            };
+            assert_eq!(uri, format!("https://ec2.{region}.{domain}/"));
+            assert!(
+                authorization.contains(&format!("/{region}/ec2/aws4_request")),
+                "{region}: {authorization}"
+            );
+        }
+    }
 
     #[test]
     fn account_ids_are_twelve_digits() {
