@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_ec2::config::retry::RetryPartition;
 use aws_sdk_ec2::Client;
 
 use super::accounts::{AccountSpec, RoleCredentials, SharedRole};
@@ -607,9 +608,13 @@ fn shared_http_client() -> aws_smithy_runtime_api::client::http::SharedHttpClien
 
 /// The per-call configuration that sends one call of an account's client to `region`. One
 /// client per account and region held about 19 KB each: 30 MB over 100 accounts x 16
-/// regions. The region also chooses the call's endpoint and signing region.
+/// regions. The region chooses the call's endpoint and signing region; the retry partition
+/// (the SDK's quota of retries, `ec2-<region>` as a client of that region has it) keeps
+/// throttling in one region from using up the retries of the others.
 pub(crate) fn in_region(region: &str) -> aws_sdk_ec2::config::Builder {
-    aws_sdk_ec2::config::Builder::default().region(Region::new(region.to_owned()))
+    aws_sdk_ec2::config::Builder::default()
+        .region(Region::new(region.to_owned()))
+        .retry_partition(RetryPartition::new(format!("ec2-{region}")))
 }
 
 /// An AWS account id: 12 ASCII digits.
@@ -624,10 +629,13 @@ mod tests {
     use aws_sdk_ec2::config::{ConfigBag, Intercept, RuntimeComponents};
     use aws_sdk_ec2::error::BoxError;
 
-    /// Records the URI and `Authorization` header of a call about to be sent, then stops it:
-    /// nothing leaves the process.
+    /// Records the URI, `Authorization` header and retry partition of a call about to be
+    /// sent, then stops it: nothing leaves the process.
     #[derive(Debug, Default, Clone)]
-    struct Sent(Arc<Mutex<Option<(String, String)>>>);
+    struct Sent(Arc<Mutex<Option<SentCall>>>);
+
+    /// The URI, the `Authorization` header and the retry partition of a call.
+    type SentCall = (String, String, Option<RetryPartition>);
 
     impl Intercept for Sent {
         fn name(&self) -> &'static str {
@@ -638,18 +646,25 @@ mod tests {
             &self,
             context: &BeforeTransmitInterceptorContextRef<'_>,
             _: &RuntimeComponents,
-            _: &mut ConfigBag,
+            cfg: &mut ConfigBag,
         ) -> Result<(), BoxError> {
             let request = context.request();
             let authorization = request.headers().get("authorization").unwrap_or_default();
-            *self.0.lock().unwrap() = Some((request.uri().to_owned(), authorization.to_owned()));
+            let partition = cfg.load::<RetryPartition>().cloned();
+            *self.0.lock().unwrap() = Some((
+                request.uri().to_owned(),
+                authorization.to_owned(),
+                partition,
+            ));
             Err("stopped before it was sent".into())
         }
     }
 
     /// One client per account serves every region: the region named per call chooses the
-    /// endpoint AWS is asked at and the region the request is signed for (the emulator
-    /// tests cannot show the endpoint: they override it).
+    /// endpoint AWS is asked at, the region the request is signed for and the retry
+    /// partition (the emulator tests cannot show the endpoint: they override it). Expects
+    /// no endpoint settings in the environment or profile (`AWS_ENDPOINT_URL`,
+    /// `AWS_USE_FIPS_ENDPOINT`, ...), which would change the endpoint.
     #[tokio::test]
     async fn each_call_goes_to_and_is_signed_for_its_own_region() {
         let clients = Ec2Clients::load(&AwsConfig {
@@ -673,7 +688,7 @@ mod tests {
                 .send()
                 .await;
             assert!(result.is_err(), "{region}: stopped before it was sent");
-            let (uri, authorization) = sent.0.lock().unwrap().take().expect("sent");
+            let (uri, authorization, partition) = sent.0.lock().unwrap().take().expect("sent");
             let domain = if region.starts_with("cn-") {
                 "amazonaws.com.cn"
             } else {
@@ -683,6 +698,11 @@ mod tests {
             assert!(
                 authorization.contains(&format!("/{region}/ec2/aws4_request")),
                 "{region}: {authorization}"
+            );
+            assert_eq!(
+                partition,
+                Some(RetryPartition::new(format!("ec2-{region}"))),
+                "{region}"
             );
         }
     }

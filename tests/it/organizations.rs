@@ -297,10 +297,10 @@ async fn queries_waiting_for_a_failed_first_listing_share_its_error() {
     }
     // Each query asking again after the one before it failed made one call per query (and
     // the last query waited for all of them). A query that arrived after the failure asks
-    // again, hence not exactly 1 on a machine that stalls for the 300 ms.
+    // again, hence at most 2 rather than exactly 1 on a machine that stalls for 300 ms.
     let asked = calls(&fx, "ListAccounts");
     assert!(
-        asked < QUERIES,
+        asked <= 2,
         "{asked} ListAccounts calls for {QUERIES} queries"
     );
 }
