@@ -5,6 +5,8 @@
 #   bench/organization.py one GROUP BY over 100 accounts x 16 regions x 200 tasks, 50 ms per
 #                         call (STS included): wall time cold and warm against the critical
 #                         path, peak RSS, requests in flight per account x region
+#   bench/compute.sh      DataFusion's own computation (aggregates, string and date
+#                         functions, CASE, DISTINCT) over generate_series, no AWS call
 #   cargo bench --profile release --bench sdk_pages   what aws-sdk-ec2 costs per page (the
 #                         release profile builds it at opt-level 0) against the raw HTTP
 #                         page; `--profile release` reuses the release build
@@ -29,4 +31,5 @@ AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/release" AWS_CLI="$cli_venv/bin/aws" \
   "$venv/bin/python" bench/run.py "$@"
 AWS_FLIGHTSQL_BIN_DIR="$CARGO_TARGET_DIR/release" \
   "$venv/bin/python" bench/organization.py "$@"
+bench/compute.sh "$CARGO_TARGET_DIR/release"
 cargo bench --profile release --bench sdk_pages
