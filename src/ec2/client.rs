@@ -3,9 +3,9 @@
 //! configured account gets an `SdkConfig` of its own whose credentials come from assuming
 //! its role with the home credentials (see `accounts`). A client is made per account on
 //! first use and reused; each call names its region (`in_region`), which chooses its
-//! signing region and, unless an endpoint override is set (the emulator, a proxy), its
-//! endpoint. Every client shares one HTTP connection pool. An account's calls share the server's cache,
-//! metrics and write gate and its ceiling on calls in flight, and have their own per-region
+//! signing region, its retry partition and, unless an endpoint override is set (the
+//! emulator, a proxy), its endpoint. Every client shares one HTTP connection pool. An
+//! account's calls share the server's cache, metrics and write gate and its ceiling on calls in flight, and have their own per-region
 //! limits, create claims and enabled regions. With discovery on (`org_member_role`), the
 //! accounts reached also include the organization's, listed with `ListAccounts` (see
 //! `organizations`) before the first query that needs them and refreshed in the background
@@ -489,8 +489,11 @@ impl Ec2Clients {
         &self.default_region
     }
 
-    /// The account's client. Every call made with it names its region with `in_region`.
-    pub fn client(&self) -> Client {
+    /// The account's client. Every call made with it must name its region with
+    /// `in_region` (`.customize().config_override(in_region(r))`): without it the call goes
+    /// to the default region. Crate-private: only the ec2 layer (pages, create,
+    /// DescribeRegions) holds it.
+    pub(crate) fn client(&self) -> Client {
         self.client
             .get_or_init(|| {
                 let conf = aws_sdk_ec2::config::Builder::from(&self.base)
