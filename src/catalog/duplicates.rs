@@ -10,9 +10,9 @@ use std::ops::ControlFlow;
 
 use datafusion::error::DataFusionError;
 use datafusion::sql::parser::Statement;
-use datafusion::sql::sqlparser::ast::{
-    Expr, Ident, Query, SelectItem, SetExpr, VisitMut, VisitorMut,
-};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Query, SelectItem, SetExpr};
+
+use super::rewrite::{walk, Rewrite};
 
 /// Whether `err` is DataFusion's refusal of a select list with two items of one name.
 pub fn is_duplicate_names(err: &DataFusionError) -> bool {
@@ -26,7 +26,7 @@ pub fn alias_duplicates(statement: &mut Statement) -> bool {
     match statement {
         Statement::Statement(inner) => {
             let mut aliaser = Aliaser { changed: false };
-            let _ = inner.visit(&mut aliaser);
+            let _ = walk(inner, &mut aliaser);
             aliaser.changed
         }
         Statement::Explain(explain) => alias_duplicates(&mut explain.statement),
@@ -38,10 +38,8 @@ struct Aliaser {
     changed: bool,
 }
 
-impl VisitorMut for Aliaser {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, query: &mut Query) -> ControlFlow<()> {
+impl Rewrite for Aliaser {
+    fn query(&mut self, query: &mut Query) -> ControlFlow<String> {
         self.changed |= alias_in(&mut query.body);
         ControlFlow::Continue(())
     }

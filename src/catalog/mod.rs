@@ -10,6 +10,7 @@ mod names;
 mod options;
 mod params;
 mod parse;
+mod rewrite;
 mod table_args;
 mod writes;
 mod yields;

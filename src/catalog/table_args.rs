@@ -14,8 +14,9 @@ use datafusion::common::{DataFusionError, Result};
 use datafusion::sql::parser::Statement;
 use datafusion::sql::sqlparser::ast::{
     Expr, FunctionArg, FunctionArgExpr, Ident, ObjectName, ObjectNamePart, TableFactor, Value,
-    VisitMut, VisitorMut,
 };
+
+use super::rewrite::{walk, Rewrite};
 
 use crate::table::{WATCH_FUNCTION, WATCH_PARAMETERS};
 
@@ -27,8 +28,7 @@ pub(super) fn name_arguments(statement: &mut Statement) -> Result<()> {
         Statement::Explain(explain) => return name_arguments(&mut explain.statement),
         _ => return Ok(()),
     };
-    let mut visitor = Arguments;
-    match inner.visit(&mut visitor) {
+    match walk(inner, &mut Arguments) {
         ControlFlow::Continue(()) => Ok(()),
         ControlFlow::Break(message) => Err(DataFusionError::Plan(message)),
     }
@@ -36,10 +36,8 @@ pub(super) fn name_arguments(statement: &mut Statement) -> Result<()> {
 
 struct Arguments;
 
-impl VisitorMut for Arguments {
-    type Break = String;
-
-    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<String> {
+impl Rewrite for Arguments {
+    fn table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<String> {
         let TableFactor::Table {
             name,
             args: Some(args),
