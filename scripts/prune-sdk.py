@@ -7,32 +7,43 @@ operations; this project calls three. Compiling the whole crate was the longest 
 fresh release build (README "Set-up times"), so `vendor/` holds copies pruned by this
 script and the workspace's `[patch.crates-io]` builds them instead.
 
-Nothing is written by hand: every file kept is the published crate's file, byte for byte,
-except the files that list modules or implement something per operation, from which whole
-items that name a pruned module are left out. What is kept is found by following the
-`crate::...` paths from the kept operations' modules to their types, serialisers and
-helpers until nothing new is found. A crate that still compiles (`cargo check`) therefore
-has every piece its operations use.
+Nothing in the copy is written by hand. The source is the published `.crate` archive (from
+cargo's cache, or downloaded from crates.io), checked against its SHA-256. Every source file
+kept is the published file, byte for byte, except the files that list modules or implement
+something per operation, from which whole items naming a pruned module are left out. What is
+kept is found by following the `crate::...` paths from the kept operations' modules to their
+types, serialisers and helpers until nothing new is found; a path missed would leave the
+copy unable to compile. Waiters (`Client::wait_until_...`) are left out. The manifest is the published one without the crate's own tests and
+their dev-dependencies, without `[hints]`, and with `dead_code` allowed (see `manifest`).
 
 Usage:
-    scripts/prune-sdk.py CRATE VERSION OPERATION... [--out DIR]
+    scripts/prune-sdk.py CRATE VERSION SHA256 OPERATION... [--out DIR]
+    scripts/prune-sdk.py --check DIR
 
-    CRATE and VERSION name the crate in cargo's registry cache (~/.cargo/registry/src),
-    which `cargo fetch` fills; OPERATION is the operation's module name, as in
+    CRATE, VERSION and SHA256 name the published archive (the checksum is the one Cargo.lock
+    recorded for it); OPERATION is an operation's module name, as in
     `aws_sdk_ec2::operation::describe_regions`. The copy goes to vendor/CRATE unless --out
-    says otherwise; an earlier copy there is replaced.
+    says otherwise; an earlier copy there is replaced, and DIR/PRUNED.md records the command.
+    --check writes that command's copy again into a temporary directory and fails, naming
+    the files, if it differs from DIR (scripts/test.sh runs it for each copy in vendor/).
 
-To upgrade: raise the version in Cargo.toml's [patch.crates-io] entry's comment and the
-dependency, run `cargo fetch` with the patch line commented out, then this script with the
-same operations (the command is in vendor/CRATE/PRUNED.md).
+To upgrade: take the new version's checksum from Cargo.lock (with the [patch.crates-io]
+line commented out and `cargo update -p CRATE`), run this script with it and the same
+operations, restore the patch line and build.
 """
 
 import argparse
+import filecmp
 import glob
+import hashlib
 import os
 import re
+import shlex
 import shutil
 import sys
+import tarfile
+import tempfile
+import urllib.request
 
 # Files whose items are filtered one by one; every other kept file is copied whole.
 LIST_FILES = {
@@ -52,15 +63,29 @@ LIST_FILES = {
 PER_ITEM_DIRS = ("client", "operation", "types", "protocol_serde", "waiters")
 
 
-def find_source(crate, version):
-    pattern = os.path.expanduser(f"~/.cargo/registry/src/*/{crate}-{version}")
-    found = sorted(glob.glob(pattern))
-    if not found:
-        sys.exit(
-            f"prune-sdk: {crate} {version} is not in cargo's registry cache ({pattern}). "
-            "Comment out its [patch.crates-io] line and run `cargo fetch` first."
-        )
-    return found[-1]
+def unpack_source(crate, version, sha256, into):
+    """The published crate's source tree, unpacked under `into` from cargo's cache or from
+    crates.io; a checksum other than `sha256` is refused."""
+    cached = sorted(glob.glob(os.path.expanduser(f"~/.cargo/registry/cache/*/{crate}-{version}.crate")))
+    if cached:
+        with open(cached[-1], "rb") as f:
+            data = f.read()
+    else:
+        url = f"https://static.crates.io/crates/{crate}/{crate}-{version}.crate"
+        try:
+            with urllib.request.urlopen(url, timeout=120) as answer:
+                data = answer.read()
+        except OSError as e:
+            sys.exit(f"prune-sdk: cannot download {url}: {e}")
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != sha256:
+        sys.exit(f"prune-sdk: {crate} {version} has SHA-256 {digest}, not {sha256}: check the version and checksum")
+    archive = os.path.join(into, "crate.tar.gz")
+    with open(archive, "wb") as f:
+        f.write(data)
+    with tarfile.open(archive) as tar:
+        tar.extractall(into, filter="data")
+    return os.path.join(into, f"{crate}-{version}")
 
 
 def items(text):
@@ -285,33 +310,78 @@ def manifest(src):
     return "".join(kept)
 
 
+def prune(crate_name, version, sha256, operations, out):
+    with tempfile.TemporaryDirectory() as scratch:
+        src = unpack_source(crate_name, version, sha256, scratch)
+        crate = Crate(src, operations)
+        crate.close()
+        if os.path.exists(out):
+            shutil.rmtree(out)
+        crate.write(out)
+        write(os.path.join(out, "Cargo.toml"), manifest(src))
+        copy(os.path.join(src, "LICENSE"), os.path.join(out, "LICENSE"))
+    command = " ".join(["scripts/prune-sdk.py", crate_name, version, sha256] + sorted(operations))
+    write(
+        os.path.join(out, "PRUNED.md"),
+        f"# {crate_name} {version}, pruned\n\n"
+        f"The published crate `{crate_name}` {version} (crates.io, Apache-2.0, see LICENSE),\n"
+        f"with only the operations {', '.join(sorted(operations))}\n"
+        "and what they use. Written by the project's `scripts/prune-sdk.py`; do not edit by\n"
+        "hand (`scripts/test.sh` checks it). Written by:\n\n"
+        f"{COMMAND_INDENT}{command}\n\n"
+        f"Kept: {len(crate.types)} type modules, {len(crate.shapes)} serialisation modules.\n",
+    )
+    return crate
+
+
+COMMAND_INDENT = "    "
+
+
+def check(directory):
+    """Fails unless `directory` is exactly what the command in its PRUNED.md writes."""
+    record = os.path.join(directory, "PRUNED.md")
+    lines = [l for l in read(record).splitlines() if l.startswith(COMMAND_INDENT + "scripts/prune-sdk.py ")]
+    if len(lines) != 1:
+        sys.exit(f"prune-sdk: {record} does not record the command that wrote it")
+    _, crate_name, version, sha256, *operations = shlex.split(lines[0])
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = os.path.join(scratch, crate_name)
+        prune(crate_name, version, sha256, operations, fresh)
+        differ = compare(filecmp.dircmp(directory, fresh))
+    if differ:
+        sys.exit(
+            f"prune-sdk: {directory} is not what its PRUNED.md command writes; differing: "
+            + ", ".join(differ)
+            + f". Run `{lines[0].strip()} --out {directory}` and review the change."
+        )
+    print(f"{directory}: as {crate_name} {version} pruned to {len(operations)} operations")
+
+
+def compare(cmp, prefix=""):
+    out = [prefix + f for f in cmp.left_only + cmp.right_only + cmp.diff_files + cmp.funny_files]
+    # dircmp compares by size and time first; compare contents where sizes agree.
+    for f in cmp.same_files:
+        if not filecmp.cmp(os.path.join(cmp.left, f), os.path.join(cmp.right, f), shallow=False):
+            out.append(prefix + f)
+    for name, sub in cmp.subdirs.items():
+        out += compare(sub, prefix + name + "/")
+    return out
+
+
 def main():
+    if len(sys.argv) == 3 and sys.argv[1] == "--check":
+        check(sys.argv[2])
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("crate")
     parser.add_argument("version")
+    parser.add_argument("sha256")
     parser.add_argument("operations", nargs="+")
     parser.add_argument("--out")
     args = parser.parse_args()
-    src = find_source(args.crate, args.version)
-    out = args.out or os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "vendor", args.crate)
-    crate = Crate(src, args.operations)
-    crate.close()
-    if os.path.exists(out):
-        shutil.rmtree(out)
-    crate.write(out)
-    write(os.path.join(out, "Cargo.toml"), manifest(src))
-    copy(os.path.join(src, "LICENSE"), os.path.join(out, "LICENSE"))
-    command = " ".join(["scripts/prune-sdk.py", args.crate, args.version] + sorted(args.operations))
-    write(
-        os.path.join(out, "PRUNED.md"),
-        f"# {args.crate} {args.version}, pruned\n\n"
-        f"The published crate `{args.crate}` {args.version} (crates.io, Apache-2.0, see\n"
-        f"LICENSE), with only the operations {', '.join(sorted(args.operations))} and what\n"
-        "they use. Written by the project's `scripts/prune-sdk.py`; do not edit by hand.\n"
-        "Regenerate with:\n\n"
-        f"    {command}\n\n"
-        f"Kept: {len(crate.types)} type modules, {len(crate.shapes)} serialisation modules.\n",
-    )
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = args.out or os.path.join(root, "vendor", args.crate)
+    crate = prune(args.crate, args.version, args.sha256, args.operations, out)
     print(f"{out}: {len(crate.ops)} operations, {len(crate.types)} types, {len(crate.shapes)} shapes")
 
 

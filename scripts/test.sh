@@ -12,6 +12,11 @@ venv="${AWS_FLIGHTSQL_VENV:-$HOME/.cache/aws-flightsql/venv}"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
+echo "== vendor/: each pruned SDK crate is exactly what scripts/prune-sdk.py writes"
+for pruned in vendor/*/; do
+  python3 scripts/prune-sdk.py --check "${pruned%/}"
+done
+
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
