@@ -13,7 +13,9 @@ kept is the published file, byte for byte, except the files that list modules or
 something per operation, from which whole items naming a pruned module are left out. What is
 kept is found by following the `crate::...` paths from the kept operations' modules to their
 types, serialisers and helpers until nothing new is found; a path missed would leave the
-copy unable to compile. Waiters (`Client::wait_until_...`) are left out. The manifest is the published one without the crate's own tests and
+copy unable to compile. Waiters (`client::Waiters`, `Client::wait_until_...`) are left out,
+even those of kept operations. The crate's README, tests and Cargo.toml.orig are not
+copied. The manifest is the published one without the crate's own tests and
 their dev-dependencies, without `[hints]`, and with `dead_code` allowed (see `manifest`).
 
 Usage:
@@ -27,15 +29,17 @@ Usage:
     --check writes that command's copy again into a temporary directory and fails, naming
     the files, if it differs from DIR (scripts/test.sh runs it for each copy in vendor/).
 
-To upgrade: take the new version's checksum from Cargo.lock (with the [patch.crates-io]
-line commented out and `cargo update -p CRATE`), run this script with it and the same
-operations, restore the patch line and build.
+To upgrade: take the new version's checksum from the crates.io index (the `cksum` of its
+line in https://index.crates.io/aw/s-/aws-sdk-ec2), raise the dependency's version in
+Cargo.toml, run this script with the new version and checksum and the same operations, and
+build (`cargo update -p aws-sdk-ec2` records the copy's version in Cargo.lock).
 """
 
 import argparse
 import filecmp
 import glob
 import hashlib
+import http.client
 import os
 import re
 import shlex
@@ -45,9 +49,9 @@ import tarfile
 import tempfile
 import urllib.request
 
-# Files whose items are filtered one by one; every other kept file is copied whole.
+# Files whose items are filtered one by one; every other kept file (lib.rs too) is copied
+# whole.
 LIST_FILES = {
-    "lib.rs",
     "client.rs",
     "operation.rs",
     "types.rs",
@@ -64,19 +68,31 @@ PER_ITEM_DIRS = ("client", "operation", "types", "protocol_serde", "waiters")
 
 
 def unpack_source(crate, version, sha256, into):
-    """The published crate's source tree, unpacked under `into` from cargo's cache or from
-    crates.io; a checksum other than `sha256` is refused."""
-    cached = sorted(glob.glob(os.path.expanduser(f"~/.cargo/registry/cache/*/{crate}-{version}.crate")))
-    if cached:
-        with open(cached[-1], "rb") as f:
+    """The published crate's source tree, unpacked under `into` from cargo's download cache,
+    this project's cache or crates.io (then kept in this project's cache: with the copy
+    patched in, cargo no longer downloads the original); a checksum other than `sha256` is
+    refused."""
+    cargo_home = os.environ.get("CARGO_HOME") or os.path.expanduser("~/.cargo")
+    own_cache = os.path.expanduser(f"~/.cache/aws-flightsql/crates/{crate}-{version}.crate")
+    cached = sorted(glob.glob(os.path.join(cargo_home, f"registry/cache/*/{crate}-{version}.crate")))
+    cached += [own_cache] if os.path.exists(own_cache) else []
+    data = None
+    for path in cached:
+        with open(path, "rb") as f:
             data = f.read()
+        if hashlib.sha256(data).hexdigest() == sha256:
+            break
     else:
         url = f"https://static.crates.io/crates/{crate}/{crate}-{version}.crate"
         try:
             with urllib.request.urlopen(url, timeout=120) as answer:
                 data = answer.read()
-        except OSError as e:
-            sys.exit(f"prune-sdk: cannot download {url}: {e}")
+        except (OSError, http.client.HTTPException) as e:
+            sys.exit(f"prune-sdk: cannot download {url} ({e}); it is needed once, then kept in {own_cache}")
+        if hashlib.sha256(data).hexdigest() == sha256:
+            os.makedirs(os.path.dirname(own_cache), exist_ok=True)
+            with open(own_cache, "wb") as f:
+                f.write(data)
     digest = hashlib.sha256(data).hexdigest()
     if digest != sha256:
         sys.exit(f"prune-sdk: {crate} {version} has SHA-256 {digest}, not {sha256}: check the version and checksum")
@@ -84,7 +100,12 @@ def unpack_source(crate, version, sha256, into):
     with open(archive, "wb") as f:
         f.write(data)
     with tarfile.open(archive) as tar:
-        tar.extractall(into, filter="data")
+        # The archive's checksum is checked above; the "data" filter (Python 3.11.4 and later)
+        # also refuses links and paths out of the directory.
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(into, filter="data")
+        else:
+            tar.extractall(into)
     return os.path.join(into, f"{crate}-{version}")
 
 
@@ -204,6 +225,8 @@ class Crate:
             for file, module in (("serde_util.rs", "serde_util"), ("lens.rs", "lens")):
                 for fn in re.findall(rf"crate::{module}::(\w+)", text):
                     if fn not in self.helpers[file]:
+                        if fn not in self.helper_items.get(file, {}):
+                            sys.exit(f"prune-sdk: {file} has no function {fn}")
                         self.helpers[file].add(fn)
                         pending.append(self.helper_items[file][fn])
             for op in re.findall(r"crate::operation::([a-z]\w*)::", text):
@@ -255,12 +278,22 @@ class Crate:
         for rel in LIST_FILES:
             if not os.path.exists(self.path(rel)):
                 continue
-            text = read(self.path(rel))
-            parts = items(text)
-            # The copy is made of whole items of the original and nothing else.
-            assert "".join(parts) == text, f"{rel}: items do not add up to the file"
+            parts = items(read(self.path(rel)))
+            # Each part must be one whole item with its comments and attributes: two items
+            # in one part, or an attribute cut from its item, would be kept or left out
+            # together by mistake (a splitter confused by a literal or comment it does not
+            # know would show here first).
+            for part in parts:
+                starts = ITEM_START.findall(part)
+                if len(starts) != 1:
+                    sys.exit(f"prune-sdk: cannot split {rel} into items ({len(starts)} item starts in:\n{part[:400]})")
             kept = [i for i in parts if self.keeps_item(rel, i)]
             write(os.path.join(out, rel), "".join(kept))
+
+
+ITEM_START = re.compile(
+    r"^(?:pub(?:\([\w:]+\))?\s+)?(?:impl|mod|fn|use|struct|enum|trait|type|const|static)\b", re.M
+)
 
 
 def last_code_line(code):
@@ -311,26 +344,34 @@ def manifest(src):
 
 
 def prune(crate_name, version, sha256, operations, out):
+    if os.path.exists(out) and os.listdir(out) and not os.path.exists(os.path.join(out, "PRUNED.md")):
+        sys.exit(f"prune-sdk: {out} exists and is not a copy this script wrote (no PRUNED.md); not replacing it")
     with tempfile.TemporaryDirectory() as scratch:
         src = unpack_source(crate_name, version, sha256, scratch)
         crate = Crate(src, operations)
         crate.close()
-        if os.path.exists(out):
-            shutil.rmtree(out)
-        crate.write(out)
-        write(os.path.join(out, "Cargo.toml"), manifest(src))
-        copy(os.path.join(src, "LICENSE"), os.path.join(out, "LICENSE"))
+        # Written next to `out`, then put in its place: a failure leaves the old copy.
+        staging = tempfile.mkdtemp(prefix=".prune-", dir=os.path.dirname(os.path.abspath(out)))
+        crate.write(staging)
+        write(os.path.join(staging, "Cargo.toml"), manifest(src))
+        copy(os.path.join(src, "LICENSE"), os.path.join(staging, "LICENSE"))
     command = " ".join(["scripts/prune-sdk.py", crate_name, version, sha256] + sorted(operations))
     write(
-        os.path.join(out, "PRUNED.md"),
+        os.path.join(staging, "PRUNED.md"),
         f"# {crate_name} {version}, pruned\n\n"
         f"The published crate `{crate_name}` {version} (crates.io, Apache-2.0, see LICENSE),\n"
         f"with only the operations {', '.join(sorted(operations))}\n"
         "and what they use. Written by the project's `scripts/prune-sdk.py`; do not edit by\n"
         "hand (`scripts/test.sh` checks it). Written by:\n\n"
         f"{COMMAND_INDENT}{command}\n\n"
-        f"Kept: {len(crate.types)} type modules, {len(crate.shapes)} serialisation modules.\n",
+        f"Kept: {len(crate.types)} type modules, {len(crate.shapes)} serialisation modules.\n"
+        "Left out: the other operations, every waiter (`client::Waiters`), the crate's README,\n"
+        "tests and Cargo.toml.orig; in Cargo.toml, its tests, dev-dependencies and `[hints]`,\n"
+        "and `dead_code` is allowed (helpers only other operations used).\n",
     )
+    if os.path.exists(out):
+        shutil.rmtree(out)
+    os.rename(staging, out)
     return crate
 
 
@@ -340,6 +381,8 @@ COMMAND_INDENT = "    "
 def check(directory):
     """Fails unless `directory` is exactly what the command in its PRUNED.md writes."""
     record = os.path.join(directory, "PRUNED.md")
+    if not os.path.exists(record):
+        sys.exit(f"prune-sdk: {record} is missing: {directory} is not a copy this script wrote")
     lines = [l for l in read(record).splitlines() if l.startswith(COMMAND_INDENT + "scripts/prune-sdk.py ")]
     if len(lines) != 1:
         sys.exit(f"prune-sdk: {record} does not record the command that wrote it")
@@ -358,7 +401,10 @@ def check(directory):
 
 
 def compare(cmp, prefix=""):
-    out = [prefix + f for f in cmp.left_only + cmp.right_only + cmp.diff_files + cmp.funny_files]
+    out = [
+        prefix + f
+        for f in cmp.left_only + cmp.right_only + cmp.diff_files + cmp.funny_files + cmp.common_funny
+    ]
     # dircmp compares by size and time first; compare contents where sizes agree.
     for f in cmp.same_files:
         if not filecmp.cmp(os.path.join(cmp.left, f), os.path.join(cmp.right, f), shallow=False):

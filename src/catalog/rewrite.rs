@@ -2,7 +2,7 @@
 //! sqlparser's `VisitMut::visit` is generic over the visitor, so each visitor type compiles
 //! the whole walk of its syntax tree again, every node wrapped in DataFusion's stack-overflow
 //! protection: with two visitor types the crate's unoptimised LLVM IR was 3.38 million lines,
-//! with this one 3.23 million (`cargo llvm-lines --release --lib`), 4.5% less for the
+//! with this one 3.23 million (`cargo llvm-lines --release --lib`), 4.4% less for the
 //! release build to optimise. The rewrites ([`super::duplicates`], [`super::table_args`])
 //! are therefore [`Rewrite`] hooks, called by the one visitor type here.
 
