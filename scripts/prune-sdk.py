@@ -22,8 +22,8 @@ Usage:
     scripts/prune-sdk.py CRATE VERSION SHA256 OPERATION... [--out DIR]
     scripts/prune-sdk.py --check DIR
 
-    CRATE, VERSION and SHA256 name the published archive (the checksum is the one Cargo.lock
-    recorded for it); OPERATION is an operation's module name, as in
+    CRATE, VERSION and SHA256 name the published archive (SHA256 is its `cksum` in the
+    crates.io index, the checksum Cargo.lock records for a registry crate); OPERATION is an operation's module name, as in
     `aws_sdk_ec2::operation::describe_regions`. The copy goes to vendor/CRATE unless --out
     says otherwise; an earlier copy there is replaced, and DIR/PRUNED.md records the command.
     --check writes that command's copy again into a temporary directory and fails, naming
@@ -352,9 +352,13 @@ def prune(crate_name, version, sha256, operations, out):
         crate.close()
         # Written next to `out`, then put in its place: a failure leaves the old copy.
         staging = tempfile.mkdtemp(prefix=".prune-", dir=os.path.dirname(os.path.abspath(out)))
-        crate.write(staging)
-        write(os.path.join(staging, "Cargo.toml"), manifest(src))
-        copy(os.path.join(src, "LICENSE"), os.path.join(staging, "LICENSE"))
+        try:
+            crate.write(staging)
+            write(os.path.join(staging, "Cargo.toml"), manifest(src))
+            copy(os.path.join(src, "LICENSE"), os.path.join(staging, "LICENSE"))
+        except BaseException:
+            shutil.rmtree(staging)
+            raise
     command = " ".join(["scripts/prune-sdk.py", crate_name, version, sha256] + sorted(operations))
     write(
         os.path.join(staging, "PRUNED.md"),
