@@ -14,7 +14,8 @@ pub mod client;
 pub mod config;
 #[cfg(feature = "demo")]
 pub mod demo;
-pub mod ec2;
+/// The AWS side, its own crate (`ec2/`).
+pub use aws_flightsql_ec2 as ec2;
 pub mod error;
 pub mod flight;
 pub mod limits;

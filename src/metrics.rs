@@ -21,6 +21,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::exponential_buckets;
 use prometheus_client::registry::{Metric, Registry};
 
+pub use crate::ec2::metrics::{AwsLabels, AwsMetrics, CacheLabels, SkipLabels};
+
 /// Labels of a Flight RPC.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RpcLabels {
@@ -35,25 +37,6 @@ pub struct RpcLabels {
 pub struct QueryExemplar {
     /// The query id, as in `x-query-id` and the logs' `query_id`.
     pub query_id: String,
-}
-
-/// Labels of an AWS API call.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct AwsLabels {
-    /// The region called.
-    pub region: String,
-    /// The API action, e.g. `DescribeStoreImageTasks`.
-    pub action: String,
-    /// `ok`, `error`, `throttled` (an attempt answered 503) or `retried` (an attempt after
-    /// the first).
-    pub outcome: String,
-}
-
-/// Labels of the response cache.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CacheLabels {
-    /// `hit` or `miss`.
-    pub result: String,
 }
 
 /// Labels of a query the server stopped early.
@@ -72,13 +55,6 @@ pub struct ThrottleLabels {
     pub reason: String,
 }
 
-/// Labels of an account (or one of its regions) a query skipped.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct SkipLabels {
-    /// `assume_role` (its role could not be assumed) or `region_not_enabled`.
-    pub reason: String,
-}
-
 /// All metrics of one server.
 #[derive(Debug)]
 pub struct Metrics {
@@ -88,12 +64,9 @@ pub struct Metrics {
     rpcs_in_flight: Gauge,
     bytes_streamed: Counter,
     rows_streamed: Counter,
-    aws_calls: Family<AwsLabels, Counter>,
-    cache: Family<CacheLabels, Counter>,
-    store_tasks_created: Counter,
     streams_ended: Family<StreamEndLabels, Counter>,
     logins_throttled: Family<ThrottleLabels, Counter>,
-    accounts_skipped: Family<SkipLabels, Counter>,
+    aws: Arc<AwsMetrics>,
 }
 
 /// `metric`, registered in `registry` under `name` (after the prefix) with `help`.
@@ -104,6 +77,14 @@ fn registered<M: Metric + Clone>(registry: &mut Registry, name: &str, help: &str
 
 impl Default for Metrics {
     fn default() -> Self {
+        Metrics::new(Arc::default())
+    }
+}
+
+impl Metrics {
+    /// The server's metrics, the AWS side's `aws` among them (counted where the server's
+    /// AWS clients count, [`crate::ec2::AwsConfig::metrics`]).
+    pub fn new(aws: Arc<AwsMetrics>) -> Self {
         let mut r = Registry::with_prefix("aws_flightsql");
         let rpc_seconds =
             Family::<RpcLabels, HistogramWithExemplars<QueryExemplar>>::new_with_constructor(
@@ -140,24 +121,6 @@ impl Default for Metrics {
                 "Result rows sent",
                 Counter::default(),
             ),
-            aws_calls: registered(
-                &mut r,
-                "aws_calls",
-                "AWS API calls by region, action and outcome",
-                Family::default(),
-            ),
-            cache: registered(
-                &mut r,
-                "cache_lookups",
-                "DescribeStoreImageTasks response cache lookups",
-                Family::default(),
-            ),
-            store_tasks_created: registered(
-                &mut r,
-                "store_tasks_created",
-                "Store image tasks created by INSERT",
-                Counter::default(),
-            ),
             streams_ended: registered(
                 &mut r,
                 "streams_ended",
@@ -171,19 +134,19 @@ impl Default for Metrics {
                 "Password checks refused unchecked by the login throttle, by reason",
                 Family::default(),
             ),
-            accounts_skipped: registered(
-                &mut r,
-                "accounts_skipped",
-                "Accounts (or regions of one) left out of a query under aws.on_account_error = \
-                 'skip', by reason: assume_role or region_not_enabled",
-                Family::default(),
-            ),
-            registry: Mutex::new(r),
+            registry: {
+                aws.register(&mut r);
+                Mutex::new(r)
+            },
+            aws,
         }
     }
-}
 
-impl Metrics {
+    /// The AWS side's counters (API calls, cache lookups, created tasks, skipped accounts).
+    pub fn aws(&self) -> &Arc<AwsMetrics> {
+        &self.aws
+    }
+
     /// The metrics in Prometheus text format.
     pub fn encode(&self) -> String {
         let mut text = String::new();
@@ -226,32 +189,6 @@ impl Metrics {
         self.rows_streamed.inc_by(n);
     }
 
-    /// An AWS call (or attempt) ended with `outcome`.
-    pub(crate) fn aws_call(&self, region: &str, action: &str, outcome: &str) {
-        self.aws_calls
-            .get_or_create(&AwsLabels {
-                region: region.to_owned(),
-                action: action.to_owned(),
-                outcome: outcome.to_owned(),
-            })
-            .inc();
-    }
-
-    /// A response cache lookup.
-    pub(crate) fn cache_lookup(&self, hit: bool) {
-        let result = if hit { "hit" } else { "miss" };
-        self.cache
-            .get_or_create(&CacheLabels {
-                result: result.to_owned(),
-            })
-            .inc();
-    }
-
-    /// A store image task was created.
-    pub(crate) fn store_task_created(&self) {
-        self.store_tasks_created.inc();
-    }
-
     /// The server stopped a query early for `reason` (`timeout` or `stalled`).
     pub(crate) fn stream_ended(&self, reason: &str) {
         self.streams_ended
@@ -265,15 +202,6 @@ impl Metrics {
     pub(crate) fn login_throttled(&self, reason: &str) {
         self.logins_throttled
             .get_or_create(&ThrottleLabels {
-                reason: reason.to_owned(),
-            })
-            .inc();
-    }
-
-    /// A query left out an account (or one of its regions) for `reason`.
-    pub(crate) fn account_skipped(&self, reason: &str) {
-        self.accounts_skipped
-            .get_or_create(&SkipLabels {
                 reason: reason.to_owned(),
             })
             .inc();
@@ -326,8 +254,9 @@ mod tests {
     fn counters_appear_in_the_text_format() {
         let m = Metrics::default();
         m.rpc_finished("DoGet", "Ok", 0.01, "q-1");
-        m.aws_call("us-east-1", "DescribeStoreImageTasks", "ok");
-        m.cache_lookup(true);
+        m.aws()
+            .aws_call("us-east-1", "DescribeStoreImageTasks", "ok");
+        m.aws().cache_lookup(true);
         m.stream_ended("stalled");
         m.login_throttled("locked_out");
         let text = m.encode();

@@ -17,6 +17,7 @@ use crate::catalog::Catalog;
 use crate::ec2::{AwsConfig, Ec2Clients, WriteGate};
 use crate::flight::FlightSqlHandler;
 use crate::limits::{QueryLimiter, ServerLimits};
+use crate::metrics::Metrics;
 use crate::observe::{Observe, RpcState};
 use crate::rpc_layer::RpcLayer;
 use crate::table::AwaitLimits;
@@ -96,18 +97,19 @@ impl Server {
     /// Loads the AWS configuration, binds `options.listen` and starts serving.
     pub async fn start(options: ServerOptions) -> anyhow::Result<Server> {
         // Refusals first: no AWS configuration is loaded for a server that cannot start.
+        // One registry: the server's RPC metrics and the AWS side's, which its clients count.
+        let metrics = Arc::new(Metrics::new(Arc::clone(&options.aws.metrics)));
         let authenticator = Arc::new(
             options
                 .auth
                 .authenticator(options.listen)?
-                .with_metrics(Arc::clone(&options.aws.metrics)),
+                .with_metrics(Arc::clone(&metrics)),
         );
         let tls = options
             .tls
             .as_ref()
             .map(TlsFiles::server_config)
             .transpose()?;
-        let metrics = Arc::clone(&options.aws.metrics);
         let clients = Ec2Clients::load(&options.aws).await;
         let writes = clients.writes();
         let limits = &options.limits;
@@ -190,6 +192,11 @@ impl Server {
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The server's metrics (what `--metrics-listen` serves), the AWS side's included.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        Arc::clone(&self.state.metrics)
     }
 
     /// The bound address of the metrics endpoint, when it runs.

@@ -213,7 +213,7 @@ impl TableProvider for StoreImageTasksTable {
                 Err(e) if skip && skippable_role_failure(&e) => {
                     let account = clients.known_account().unwrap_or_default();
                     let skipped = SkippedAccount::of(&account, SkipReason::AssumeRole, &e);
-                    skips::record(&self.clients.metrics, skips.as_deref(), skipped);
+                    skips::record(self.clients.metrics(), skips.as_deref(), skipped);
                 }
                 Err(e) => return Err(DataFusionError::External(Box::new(e))),
             }
@@ -251,7 +251,7 @@ impl TableProvider for StoreImageTasksTable {
                                     regions::not_enabled(region, &enabled)
                                 ),
                             };
-                            skips::record(&self.clients.metrics, skips.as_deref(), skipped);
+                            skips::record(self.clients.metrics(), skips.as_deref(), skipped);
                         }
                         on
                     });

@@ -340,7 +340,7 @@ impl StoreImageTasksExec {
                                         SkipReason::RegionNotEnabled,
                                         cause,
                                     );
-                                    skips::record(&clients.metrics, skips.as_deref(), skipped);
+                                    skips::record(clients.metrics(), skips.as_deref(), skipped);
                                     return Ok(());
                                 }
                             }

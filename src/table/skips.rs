@@ -10,8 +10,8 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::ec2::metrics::AwsMetrics;
 use crate::ec2::AwsError;
-use crate::metrics::Metrics;
 
 /// The schema metadata key (and, lowercased with dashes, the gRPC header and trailer name)
 /// whose value lists the skipped accounts as JSON.
@@ -137,7 +137,7 @@ impl SkippedAccounts {
 /// Records a skip in `skips` (the statement's list, when the caller registered one) and,
 /// the first time the statement skips that account (and region), a WARN log line and the
 /// metric; a [quiet](SkippedAccounts::quiet) list only keeps it.
-pub(crate) fn record(metrics: &Metrics, skips: Option<&SkippedAccounts>, skip: SkippedAccount) {
+pub(crate) fn record(metrics: &AwsMetrics, skips: Option<&SkippedAccounts>, skip: SkippedAccount) {
     if let Some(skips) = skips {
         // Reported once per statement; a quiet list only collects.
         if !skips.push(skip.clone()) || skips.quiet {
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn a_skip_is_logged_counted_kept_once_and_serialized_as_ascii() {
-        let metrics = Metrics::default();
+        let metrics = crate::metrics::Metrics::default();
         let skips = SkippedAccounts::default();
         let skip = SkippedAccount {
             account: "100000000002".into(),
@@ -192,19 +192,19 @@ mod tests {
             request_id: Some("req-1".into()),
             message: "refusé".into(),
         };
-        record(&metrics, Some(&skips), skip.clone());
+        record(metrics.aws(), Some(&skips), skip.clone());
         // The same account again (another partition, another request id): reported once.
         let again = SkippedAccount {
             request_id: Some("req-2".into()),
             ..skip.clone()
         };
-        record(&metrics, Some(&skips), again);
+        record(metrics.aws(), Some(&skips), again);
         assert_eq!(skips.list(), vec![skip.clone()]);
         assert!(metrics
             .encode()
             .contains("aws_flightsql_accounts_skipped_total{reason=\"assume_role\"} 1"));
         // Without a statement's list (an embedding application): logged and counted.
-        record(&metrics, None, skip.clone());
+        record(metrics.aws(), None, skip.clone());
         assert!(metrics
             .encode()
             .contains("aws_flightsql_accounts_skipped_total{reason=\"assume_role\"} 2"));

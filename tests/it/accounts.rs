@@ -474,8 +474,6 @@ fn emulator_rows(fx: &Fixture, wanted: &[(&str, &[&str])]) -> Vec<(String, Strin
 async fn the_opt_in_skip_leaves_out_unreachable_accounts_and_reports_each() {
     let refused = role(2);
     let (one, two, three) = (account_id(1), account_id(2), account_id(3));
-    let metrics = std::sync::Arc::new(aws_flightsql::metrics::Metrics::default());
-    let server_metrics = std::sync::Arc::clone(&metrics);
     let fx = Fixture::start_configured(
         EmulatorOptions {
             unassumable_roles: [refused.clone()].into(),
@@ -484,10 +482,10 @@ async fn the_opt_in_skip_leaves_out_unreachable_accounts_and_reports_each() {
         },
         move |server| {
             server.aws.accounts = members(4);
-            server.aws.metrics = server_metrics;
         },
     )
     .await;
+    let metrics = fx.server.metrics();
     let skipped_total = |reason: &str| -> u64 {
         let text = metrics.encode();
         let key = format!("aws_flightsql_accounts_skipped_total{{reason=\"{reason}\"}} ");

@@ -52,17 +52,16 @@ async fn fixture_with(
         .into(),
         ..EmulatorOptions::default()
     };
-    let mut metrics = None;
     let fx = Fixture::start_configured(options, |server| {
         server.awaiting = AwaitLimits {
             min_interval: LOWEST_AWAIT_INTERVAL,
             ..AwaitLimits::default()
         };
-        metrics = Some(Arc::clone(&server.aws.metrics));
         configure(server);
     })
     .await;
-    (fx, metrics.expect("configured"))
+    let metrics = fx.server.metrics();
+    (fx, metrics)
 }
 
 /// A session on the fixture's server with `settings` applied (`SET name = value`).

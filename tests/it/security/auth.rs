@@ -49,7 +49,6 @@ async fn secured_with(
 ) -> (Fixture, Arc<Metrics>) {
     let users = users_file(dir, &[(ALICE.0, ALICE.1, "write"), (BOB.0, BOB.1, "read")]);
     let secret = dir.write("token.key", SECRET);
-    let metrics = Arc::new(Metrics::default());
     let fx = Fixture::start_configured(emulator, |server| {
         server.auth = AuthOptions {
             users_file: Some(users),
@@ -57,9 +56,9 @@ async fn secured_with(
             login,
             ..AuthOptions::default()
         };
-        server.aws.metrics = Arc::clone(&metrics);
     })
     .await;
+    let metrics = fx.server.metrics();
     (fx, metrics)
 }
 

@@ -265,13 +265,11 @@ impl StalledDoGet {
 async fn stall_fixture(
     limits: QueryLimits,
 ) -> (Fixture, Arc<aws_flightsql::metrics::Metrics>, Ticket) {
-    let metrics = Arc::new(aws_flightsql::metrics::Metrics::default());
-    let server_metrics = Arc::clone(&metrics);
     let fx = Fixture::start_configured(EmulatorOptions::one_frozen_region(2000), |options| {
-        options.aws.metrics = server_metrics;
         options.limits.queries = limits;
     })
     .await;
+    let metrics = fx.server.metrics();
     let mut raw = FlightServiceClient::new(channel(&fx.server.uri()).await);
     let info = raw
         .get_flight_info(statement("SELECT * FROM store_image_tasks"))
@@ -396,13 +394,11 @@ async fn the_query_timeout_ends_a_stalled_stream_when_the_stall_timeout_is_off()
 #[tokio::test]
 async fn a_stream_waiting_on_slow_aws_pages_is_not_a_stalled_client() {
     // 3 pages of 200, each answered after 700 ms; the stall timeout is 300 ms.
-    let metrics = Arc::new(aws_flightsql::metrics::Metrics::default());
-    let server_metrics = Arc::clone(&metrics);
     let fx = Fixture::start_configured(EmulatorOptions::one_frozen_region(600), |options| {
-        options.aws.metrics = server_metrics;
         options.limits.queries.client_stall_timeout = Some(Duration::from_millis(300));
     })
     .await;
+    let metrics = fx.server.metrics();
     fx.emulator
         .update_config(ConfigUpdate {
             latency_ms: Some(700),

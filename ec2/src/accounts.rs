@@ -117,7 +117,7 @@ pub(crate) struct RoleCredentials {
     /// The last credentials and when they were obtained.
     cached: tokio::sync::Mutex<Option<(Credentials, SystemTime)>>,
     /// Where the AssumeRole calls are counted.
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<crate::metrics::AwsMetrics>,
     /// The region STS is asked in (for the metrics and errors).
     region: String,
 }
@@ -138,7 +138,7 @@ impl RoleCredentials {
     pub(crate) async fn new(
         spec: &AccountSpec,
         home: &SdkConfig,
-        metrics: Arc<crate::metrics::Metrics>,
+        metrics: Arc<crate::metrics::AwsMetrics>,
     ) -> Self {
         let mut builder = AssumeRoleProvider::builder(spec.role_arn.clone())
             .session_name(SESSION_NAME)

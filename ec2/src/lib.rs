@@ -3,11 +3,14 @@
 //! `NextToken`, while that page is decoded), the one-pass decoder of its answers,
 //! exactly-once creates, limits, retries, the response cache, call statistics, and the error
 //! type of this layer, and AWS Organizations discovery of the member accounts
-//! (`organizations`). Nothing here knows about Flight or DataFusion.
+//! (`organizations`). Nothing here knows about Flight or DataFusion: it is its own crate
+//! (`aws-flightsql-ec2`), which the server re-exports as `aws_flightsql::ec2`, so it compiles
+//! beside DataFusion in a fresh build instead of after it.
 //!
 //! Imports go one way: `pages` (the stream) → `client` (the clients and what they share)
 //! → `cache` → `task` (the plain data of a listing); `create` → `client`, `pages`,
-//! `claims`; `client` → `writes` (the write gate), `limits`, `claims`.
+//! `claims`; `client` → `writes` (the write gate), `limits`, `claims`, `metrics`.
+#![warn(missing_docs)]
 
 mod accounts;
 mod cache;
@@ -19,6 +22,7 @@ mod early_token;
 mod error;
 pub mod fuzzing;
 mod limits;
+pub mod metrics;
 pub mod organizations;
 mod pages;
 mod stats;

@@ -335,7 +335,7 @@ mod tests {
     use futures::{StreamExt, TryStreamExt};
 
     use super::*;
-    use crate::ec2::{AwsConfig, Credentials};
+    use crate::{AwsConfig, Credentials};
 
     async fn clients(url: String) -> Ec2Clients {
         Ec2Clients::load(&AwsConfig {

@@ -155,7 +155,7 @@ impl AwsError {
 
     /// An error the server itself found about a call (none of AWS's code, message or
     /// request id).
-    pub(crate) fn local(
+    pub fn local(
         region: &str,
         operation: &'static str,
         kind: AwsErrorKind,

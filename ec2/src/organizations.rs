@@ -14,7 +14,7 @@ use aws_config::{Region, SdkConfig};
 use futures::Stream;
 
 use super::error::AwsError;
-use crate::metrics::Metrics;
+use crate::metrics::AwsMetrics;
 
 /// The operation discovery calls.
 pub const LIST_ACCOUNTS: &str = "ListAccounts";
@@ -108,7 +108,7 @@ impl OrgAccount {
 pub fn list_accounts(
     base: &SdkConfig,
     region: &str,
-    metrics: Arc<Metrics>,
+    metrics: Arc<AwsMetrics>,
 ) -> impl Stream<Item = Result<Vec<OrgAccount>, AwsError>> + Send + 'static {
     let conf = aws_sdk_organizations::config::Builder::from(base)
         .region(Region::new(region.to_owned()))

@@ -29,7 +29,7 @@ use super::error::AwsError;
 use super::limits::{Limits, LimitsConfig};
 use super::organizations::{self, OrgAccount, OrgDiscovery};
 use super::writes::WriteGate;
-use crate::metrics::Metrics;
+use crate::metrics::AwsMetrics;
 
 /// Where the server's AWS credentials come from.
 #[derive(Clone, Default)]
@@ -75,7 +75,7 @@ pub struct AwsConfig {
     /// How long `DescribeStoreImageTasks` pages are cached; zero turns the cache off.
     pub cache_ttl: Duration,
     /// Where AWS calls, cache lookups and created tasks are counted.
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<AwsMetrics>,
     /// Time allowed to connect, per call.
     pub connect_timeout: Duration,
     /// Time allowed for one attempt of a call.
@@ -116,7 +116,7 @@ pub struct Ec2Clients {
     client: Arc<OnceLock<Client>>,
     pub(crate) limits: Arc<Limits>,
     pub(crate) cache: Arc<PageCache>,
-    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) metrics: Arc<AwsMetrics>,
     /// Which statement made which store task (shared by every statement).
     pub(crate) claims: super::claims::Claims,
     /// Stops creates at the end of the shutdown grace; counts running INSERTs.
@@ -477,6 +477,12 @@ impl Ec2Clients {
             Some(member) => format!("{}/{region}", member.spec.id),
             None => format!("home/{region}"),
         }
+    }
+
+    /// Where these clients count AWS calls, cache lookups, created tasks and skipped
+    /// accounts.
+    pub fn metrics(&self) -> &Arc<AwsMetrics> {
+        &self.metrics
     }
 
     /// The gate of every create these clients send (the server stops it at shutdown).
