@@ -3,7 +3,9 @@
 //! streamed, AWS API calls by region, action and outcome, cache hits and misses, store
 //! tasks created, queries the server stopped early (query timeout, stalled client), logins
 //! refused by the login throttle, and accounts queries skipped (`aws.on_account_error`).
-//! Served as OpenMetrics text on `--metrics-listen` (`GET /metrics`).
+//! Served as OpenMetrics text on `--metrics-listen` (`GET /metrics`). The AWS side's counters
+//! (calls, cache, created tasks, skipped accounts) are its own crate's
+//! ([`crate::ec2::metrics`]), registered here in the same registry.
 //!
 //! A query id would be an unbounded label (one series per query), so it is an exemplar
 //! instead: each bucket of `flight_rpc_seconds` names the query id (`x-query-id`, the

@@ -96,9 +96,9 @@ pub struct Server {
 impl Server {
     /// Loads the AWS configuration, binds `options.listen` and starts serving.
     pub async fn start(options: ServerOptions) -> anyhow::Result<Server> {
-        // Refusals first: no AWS configuration is loaded for a server that cannot start.
         // One registry: the server's RPC metrics and the AWS side's, which its clients count.
         let metrics = Arc::new(Metrics::new(Arc::clone(&options.aws.metrics)));
+        // Refusals first: no AWS configuration is loaded for a server that cannot start.
         let authenticator = Arc::new(
             options
                 .auth
