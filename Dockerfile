@@ -4,7 +4,9 @@ WORKDIR /src
 # Everything the manifest names (sources, tests, benches, examples); .dockerignore keeps
 # build outputs and local environments out.
 COPY . .
-RUN cargo build --release --locked --bins \
+# --workspace: at the workspace root cargo builds only the root package, and the emulator's
+# binary is its own crate's.
+RUN cargo build --release --locked --workspace --bins \
  && install -m 0755 target/release/aws-flightsql target/release/ec2-emulator /usr/local/bin/
 
 FROM debian:bookworm-slim
